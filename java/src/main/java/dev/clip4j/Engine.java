@@ -1,0 +1,170 @@
+package dev.clip4j;
+
+import dev.clip4j.internal.NativeLib;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Properties;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.pytorch.Context;
+import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * The one place LibTorch is set up for inference, once per process: thread pools, and the
+ * settings that make outputs reproducible (cuDNN deterministic on, cuDNN benchmark off, TF32 off
+ * for cuBLAS and cuDNN; with {@link EngineConfig#strictDeterminism()} also
+ * deterministic-algorithms mode). Every forward pass in clip4j runs inside {@link #inference()}.
+ *
+ * <p>Initialization order: LibTorch's native libraries (through bytedeco's Loader), then the
+ * version check against the version this build was made with, then clip4j's own native
+ * library. Thread safety: all methods are safe from any thread.
+ */
+public final class Engine {
+  private static EngineConfig config;
+  private static EngineReport report;
+
+  private Engine() {}
+
+  /**
+   * Initializes LibTorch with {@code cfg}. The first call wins: LibTorch's inter-op pool can be
+   * sized only once per process, so a later call with a different configuration throws {@link
+   * IllegalStateException}; a later call with the same configuration returns the report.
+   */
+  public static synchronized EngineReport initialize(EngineConfig cfg) {
+    if (report != null) {
+      if (!config.equals(cfg)) {
+        throw new IllegalStateException(
+            "Engine already initialized with " + config + "; cannot re-initialize with " + cfg);
+      }
+      return report;
+    }
+    Loader.load(torch.class);
+    checkPytorchVersion();
+    torch.set_num_threads(cfg.intraOpThreads());
+    try {
+      torch.set_num_interop_threads(cfg.interOpThreads());
+    } catch (RuntimeException e) {
+      // LibTorch refuses once its inter-op pool has started (someone used LibTorch before us).
+      System.getLogger(Engine.class.getName())
+          .log(System.Logger.Level.WARNING, "inter-op threads could not be set: " + e.getMessage());
+    }
+    Context ctx = torch.globalContext();
+    ctx.setDeterministicCuDNN(true);
+    ctx.setBenchmarkCuDNN(false);
+    ctx.setAllowTF32CuBLAS(false);
+    ctx.setAllowTF32CuDNN(false);
+    ctx.setFloat32MatmulPrecision("highest");
+    ctx.setDeterministicAlgorithms(cfg.strictDeterminism(), false);
+    NativeLib.load();
+    config = cfg;
+    report = readReport();
+    return report;
+  }
+
+  /** Initializes with {@link EngineConfig#defaults()} unless already initialized; returns the report. */
+  public static synchronized EngineReport ensureInitialized() {
+    return report != null ? report : initialize(EngineConfig.defaults());
+  }
+
+  /** The report of the initialized engine, re-read from LibTorch. */
+  public static synchronized EngineReport report() {
+    ensureInitialized();
+    report = readReport();
+    return report;
+  }
+
+  /**
+   * Enters inference mode (no autograd recording, no version counters) on the calling thread.
+   * Use with try-with-resources and close it on the same thread:
+   *
+   * <pre>{@code
+   * try (Engine.InferenceScope scope = Engine.inference()) {
+   *   Tensor y = module.forward(x);
+   * }
+   * }</pre>
+   */
+  public static InferenceScope inference() {
+    ensureInitialized();
+    return new InferenceScope();
+  }
+
+  /** An active inference-mode guard; see {@link #inference()}. Not thread-safe: one thread. */
+  public static final class InferenceScope implements AutoCloseable {
+    private final InferenceMode guard = new InferenceMode();
+    private final Thread owner = Thread.currentThread();
+    private boolean closed;
+
+    private InferenceScope() {}
+
+    @Override
+    public void close() {
+      if (closed) {
+        return;
+      }
+      if (Thread.currentThread() != owner) {
+        throw new IllegalStateException("an InferenceScope must be closed on the thread that opened it");
+      }
+      closed = true;
+      guard.close(); // runs the C++ destructor, restoring the previous mode
+    }
+  }
+
+  private static EngineReport readReport() {
+    Context ctx = torch.globalContext();
+    boolean cuda = torch.cuda_is_available();
+    int[] available = {0};
+    int st = dev.clip4j.jni.Clip4jNative.clip4j_cuda_available(available);
+    return new EngineReport(
+        buildProperties().getProperty("clip4j.version", "unknown"),
+        NativeLib.version(),
+        pytorchVersion(),
+        torch.get_num_threads(),
+        torch.get_num_interop_threads(),
+        cuda,
+        cuda ? torch.cuda_device_count() : 0,
+        st == 0 && available[0] == 1,
+        ctx.deterministicCuDNN(),
+        ctx.benchmarkCuDNN(),
+        ctx.allowTF32CuBLAS(),
+        ctx.allowTF32CuDNN(),
+        ctx.deterministicAlgorithms(),
+        Context.hasMKL(),
+        Context.hasMKLDNN(),
+        Context.hasOpenMP());
+  }
+
+  private static void checkPytorchVersion() {
+    String expected = buildProperties().getProperty("pytorch.version");
+    String actual = pytorchVersion();
+    if (expected != null && actual != null && !expected.startsWith("$") && !expected.equals(actual)) {
+      throw new Clip4jException(
+          ErrorCode.UNSUPPORTED,
+          "clip4j was built against org.bytedeco:pytorch "
+              + expected
+              + " but "
+              + actual
+              + " is on the class path; use the version clip4j's pom pins");
+    }
+  }
+
+  /** The version of the org.bytedeco:pytorch artifact on the class path, or null if unknown. */
+  static String pytorchVersion() {
+    try {
+      return Loader.getVersion("org.bytedeco", "pytorch");
+    } catch (IOException e) {
+      return null;
+    }
+  }
+
+  static Properties buildProperties() {
+    Properties p = new Properties();
+    try (InputStream in = Engine.class.getResourceAsStream("build.properties")) {
+      if (in != null) {
+        p.load(in);
+      }
+    } catch (IOException e) {
+      // No build metadata: the version check is skipped.
+    }
+    return p;
+  }
+}

@@ -1,0 +1,62 @@
+package dev.clip4j;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The effective LibTorch settings after {@link Engine#initialize}, read back from LibTorch (not
+ * echoed from the request), for logs and {@code clip4j demo}.
+ */
+public record EngineReport(
+    String clip4jVersion,
+    String nativeLibraryVersion,
+    String pytorchVersion,
+    int intraOpThreads,
+    long interOpThreads,
+    boolean cudaAvailable,
+    int cudaDeviceCount,
+    boolean nativeCudaKernels,
+    boolean cudnnDeterministic,
+    boolean cudnnBenchmark,
+    boolean tf32CuBlas,
+    boolean tf32CuDnn,
+    boolean deterministicAlgorithms,
+    boolean hasMkl,
+    boolean hasMkldnn,
+    boolean hasOpenMp) {
+
+  /** True when every setting that makes outputs reproducible is in force. */
+  public boolean deterministic() {
+    return cudnnDeterministic && !cudnnBenchmark && !tf32CuBlas && !tf32CuDnn;
+  }
+
+  /** The report as an ordered map (for JSON output). */
+  public Map<String, Object> toMap() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("clip4j", clip4jVersion);
+    m.put("native_library", nativeLibraryVersion);
+    m.put("pytorch", pytorchVersion);
+    m.put("intra_op_threads", intraOpThreads);
+    m.put("inter_op_threads", interOpThreads);
+    m.put("cuda_available", cudaAvailable);
+    m.put("cuda_devices", cudaDeviceCount);
+    m.put("native_cuda_kernels", nativeCudaKernels);
+    m.put("cudnn_deterministic", cudnnDeterministic);
+    m.put("cudnn_benchmark", cudnnBenchmark);
+    m.put("tf32_cublas", tf32CuBlas);
+    m.put("tf32_cudnn", tf32CuDnn);
+    m.put("deterministic_algorithms", deterministicAlgorithms);
+    m.put("deterministic", deterministic());
+    m.put("mkl", hasMkl);
+    m.put("mkldnn", hasMkldnn);
+    m.put("openmp", hasOpenMp);
+    return m;
+  }
+
+  /** Human-readable, one setting per line. */
+  public String format() {
+    StringBuilder sb = new StringBuilder();
+    toMap().forEach((k, v) -> sb.append(String.format("  %-26s %s%n", k, v)));
+    return sb.toString();
+  }
+}
