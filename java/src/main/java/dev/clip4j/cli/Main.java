@@ -1,0 +1,34 @@
+package dev.clip4j.cli;
+
+import dev.clip4j.Clip4jException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of the {@code clip4j} command line (the root launcher script runs this class). */
+@Command(
+    name = "clip4j",
+    mixinStandardHelpOptions = true,
+    versionProvider = VersionProvider.class,
+    description = "CLIP embeddings for the JVM.",
+    subcommands = {DemoCommand.class, EngineCommand.class})
+public final class Main {
+
+  /** Runs the command line and returns the exit code (0 ok, 1 error, 2 usage). */
+  public static int run(String... args) {
+    CommandLine cl = new CommandLine(new Main());
+    cl.setExecutionExceptionHandler(
+        (ex, cmd, parsed) -> {
+          if (ex instanceof Clip4jException) {
+            Clip4jException ce = (Clip4jException) ex;
+            cmd.getErr().println("clip4j: error (" + ce.code() + "): " + ce.getMessage());
+            return 1;
+          }
+          throw ex;
+        });
+    return cl.execute(args);
+  }
+
+  public static void main(String[] args) {
+    System.exit(run(args));
+  }
+}
