@@ -1,0 +1,43 @@
+package dev.clip4j.cli;
+
+import dev.clip4j.head.Activation;
+import dev.clip4j.model.LoadOptions;
+import dev.clip4j.model.ModelFormat;
+import dev.clip4j.model.Precision;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/** The options every command that loads a model shares. */
+final class ModelOptions {
+  @Option(names = "--model", required = true, description = "Model directory (open_clip hub layout), TorchScript file or clip4j bundle.")
+  Path model;
+
+  @Option(names = "--device", defaultValue = "cpu", description = "LibTorch device: cpu, cuda, cuda:N (default ${DEFAULT-VALUE}).")
+  String device;
+
+  @Option(names = "--precision", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16.")
+  String precision;
+
+  @Option(names = "--format", description = "Force the format: open_clip, torchscript, clip4j-bundle (default: detected).")
+  String format;
+
+  @Option(names = "--sha256", description = "Pin the model file's SHA-256 (TorchScript files and bundles).")
+  String sha256;
+
+  @Option(names = "--activation", description = "State the MLP activation (quick_gelu or gelu) for a checkpoint whose config does not.")
+  String activation;
+
+  @Option(names = "--model-name", description = "open_clip model name, e.g. ViT-B-32-quickgelu (activation metadata).")
+  String modelName;
+
+  LoadOptions toLoadOptions() {
+    return LoadOptions.builder()
+        .device(device)
+        .precision(Precision.parse(precision))
+        .format(format == null ? null : ModelFormat.fromId(format))
+        .expectedSha256(sha256)
+        .activation(activation == null ? null : Activation.fromId(activation))
+        .modelName(modelName)
+        .build();
+  }
+}

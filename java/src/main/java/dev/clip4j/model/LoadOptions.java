@@ -1,0 +1,117 @@
+package dev.clip4j.model;
+
+import dev.clip4j.head.Activation;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * Options for {@link ClipModel#load(java.nio.file.Path, LoadOptions)}. Immutable; build with
+ * {@link #builder()}.
+ */
+public final class LoadOptions {
+  private final String device;
+  private final Precision precision;
+  private final ModelFormat format;
+  private final String expectedSha256;
+  private final Activation activation;
+  private final String modelName;
+
+  private LoadOptions(Builder b) {
+    this.device = b.device;
+    this.precision = b.precision;
+    this.format = b.format;
+    this.expectedSha256 = b.expectedSha256;
+    this.activation = b.activation;
+    this.modelName = b.modelName;
+  }
+
+  /** Defaults: CPU, fp32, format detected, no hash pin, activation from the model's metadata. */
+  public static LoadOptions defaults() {
+    return builder().build();
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** LibTorch device string: "cpu", "cuda", "cuda:1". */
+  public String device() {
+    return device;
+  }
+
+  public Precision precision() {
+    return precision;
+  }
+
+  /** The format to load as; empty = detect from the contents. */
+  public Optional<ModelFormat> format() {
+    return Optional.ofNullable(format);
+  }
+
+  /** Lower-case hex SHA-256 the model file must have (TorchScript and bundles); empty = no pin. */
+  public Optional<String> expectedSha256() {
+    return Optional.ofNullable(expectedSha256);
+  }
+
+  /**
+   * The MLP activation stated by the caller for a checkpoint whose metadata does not say it.
+   * When the metadata does say it and disagrees, loading fails.
+   */
+  public Optional<Activation> activation() {
+    return Optional.ofNullable(activation);
+  }
+
+  /** The open_clip model name (e.g. "ViT-B-32-quickgelu"), used as activation metadata. */
+  public Optional<String> modelName() {
+    return Optional.ofNullable(modelName);
+  }
+
+  /** Builder of {@link LoadOptions}. */
+  public static final class Builder {
+    private String device = "cpu";
+    private Precision precision = Precision.FP32;
+    private ModelFormat format;
+    private String expectedSha256;
+    private Activation activation;
+    private String modelName;
+
+    public Builder device(String device) {
+      this.device = Objects.requireNonNull(device, "device");
+      return this;
+    }
+
+    public Builder precision(Precision precision) {
+      this.precision = Objects.requireNonNull(precision, "precision");
+      return this;
+    }
+
+    public Builder format(ModelFormat format) {
+      this.format = format;
+      return this;
+    }
+
+    /** Pins the model file's SHA-256 (64 hex digits); loading fails on any other content. */
+    public Builder expectedSha256(String sha256) {
+      if (sha256 != null && !sha256.matches("(?i)[0-9a-f]{64}")) {
+        throw new IllegalArgumentException("expectedSha256 must be 64 hex digits");
+      }
+      this.expectedSha256 = sha256 == null ? null : sha256.toLowerCase(Locale.ROOT);
+      return this;
+    }
+
+    public Builder activation(Activation activation) {
+      this.activation = activation;
+      return this;
+    }
+
+    public Builder modelName(String modelName) {
+      this.modelName = modelName;
+      return this;
+    }
+
+    public LoadOptions build() {
+      return new LoadOptions(this);
+    }
+  }
+}

@@ -1,0 +1,217 @@
+package dev.clip4j.model;
+
+import com.google.common.hash.Hashing;
+import dev.clip4j.Engine;
+import dev.clip4j.InvalidModelException;
+import dev.clip4j.head.EmbeddingHead;
+import dev.clip4j.internal.JitModules;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.IValueVector;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Loading of TorchScript files ({@code torch.jit.script}/{@code trace} of an open_clip or OpenAI
+ * CLIP exposing {@code encode_image}/{@code encode_text}). clip4j calls those methods as they are
+ * (they return projected features) and applies its own L2 normalisation.
+ *
+ * <p><b>TorchScript is code</b> (PyTorch's security policy says so): load only files you trust,
+ * and pin their SHA-256 with {@link LoadOptions.Builder#expectedSha256}. clip4j checks the file is
+ * a well-formed TorchScript zip in Java before LibTorch parses it, but cannot make a hostile
+ * TorchScript file safe.
+ */
+final class TorchScriptModels {
+  private TorchScriptModels() {}
+
+  static ClipModel loadTorchScript(Path file, LoadOptions options) {
+    String sha = sha256(file);
+    options.expectedSha256().ifPresent(expected -> {
+      if (!expected.equals(sha)) {
+        throw new InvalidModelException(
+            file + ": SHA-256 " + sha + " does not match the pinned " + expected + "; refusing to load");
+      }
+    });
+    if (options.format().isPresent() && ModelFormat.detect(file) != ModelFormat.TORCHSCRIPT) {
+      throw new InvalidModelException(file + " is not a TorchScript archive");
+    }
+    Device device = parseDevice(options.device());
+    JitModule module = loadModule(file, device);
+    try {
+      for (String method : new String[] {"encode_image", "encode_text"}) {
+        if (!module.find_method(method).has_value()) {
+          throw new InvalidModelException(
+              file + ": the TorchScript module has no " + method + " method (script or trace the whole"
+                  + " CLIP model, not one tower)");
+        }
+      }
+      module.eval();
+      Map<String, long[]> shapes = parameterShapes(module);
+      int imageSize = imageSize(file, shapes);
+      long[] pos = require(file, shapes, "positional_embedding");
+      long[] tok = require(file, shapes, "token_embedding.weight");
+      int contextLength = (int) pos[0];
+      int vocab = (int) tok[0];
+      if (options.precision() != Precision.FP32) {
+        module.to(device, options.precision().scalarType(), false);
+      }
+      Encoder image = new MethodEncoder(module, "encode_image");
+      Encoder text = new MethodEncoder(module, "encode_text");
+      long dim;
+      try (Engine.InferenceScope scope = Engine.inference()) {
+        Tensor img = image.features(
+            torch.zeros(1, 3, imageSize, imageSize).to(device, options.precision().scalarType()));
+        Tensor ids = torch.zeros(1, contextLength).to(device, org.bytedeco.pytorch.global.torch.ScalarType.Long);
+        Tensor txt = text.features(ids);
+        if (img.dim() != 2 || txt.dim() != 2 || img.size(1) != txt.size(1)) {
+          throw new InvalidModelException(
+              file + ": encode_image gives " + ClipModel.shape(img) + " but encode_text gives "
+                  + ClipModel.shape(txt) + "; the towers must produce the same embedding width");
+        }
+        dim = img.size(1);
+      } catch (RuntimeException e) {
+        if (e instanceof InvalidModelException) {
+          throw e;
+        }
+        throw new InvalidModelException(file + ": a dummy forward of the TorchScript model failed: " + firstLine(e), e);
+      }
+      float logitScale = shapes.containsKey("logit_scale") ? parameter(module, "logit_scale").item_float() : Float.NaN;
+      EmbeddingHead imageHead = EmbeddingHead.withoutProjection((int) dim).build();
+      EmbeddingHead textHead = EmbeddingHead.withoutProjection((int) dim).build();
+      Map<String, String> hashes = new LinkedHashMap<>();
+      hashes.put(file.getFileName().toString(), sha);
+      ModelInfo info = new ModelInfo(
+          ModelFormat.TORCHSCRIPT,
+          "TorchScript CLIP (encode_image/encode_text), image " + imageSize + "px, context " + contextLength,
+          dim, imageSize, contextLength, vocab, null, "TorchScript code",
+          parameterCount(shapes), options.precision(), device.str().getString(), hashes);
+      return new ClipModel(info, image, imageHead, text, textHead, logitScale, List.of(module::close), null);
+    } catch (RuntimeException e) {
+      module.close();
+      throw e;
+    }
+  }
+
+  static ClipModel loadBundle(Path file, LoadOptions options) {
+    throw new InvalidModelException(file + ": clip4j bundles are not supported by this build yet");
+  }
+
+  /** Runs a named method of a TorchScript module. Thread-safe (TorchScript methods are). */
+  static final class MethodEncoder implements Encoder {
+    private final JitModule module;
+    private final String method;
+
+    MethodEncoder(JitModule module, String method) {
+      this.module = module;
+      this.method = method;
+    }
+
+    @Override
+    public String name() {
+      return method;
+    }
+
+    @Override
+    public Tensor features(Tensor input) {
+      IValue out = module.get_method(method).apply(new IValueVector(new IValue(input)));
+      if (!out.isTensor()) {
+        throw new InvalidModelException(method + " did not return a tensor");
+      }
+      return out.toTensor();
+    }
+
+    @Override
+    public void close() {
+      // The module is owned by the ClipModel's resources.
+    }
+  }
+
+  static JitModule loadModule(Path file, Device device) {
+    try {
+      return torch.load(new org.bytedeco.javacpp.BytePointer(file.toString()), new org.bytedeco.pytorch.DeviceOptional(device), false);
+    } catch (RuntimeException e) {
+      throw new InvalidModelException(file + ": LibTorch could not load the TorchScript archive: " + firstLine(e), e);
+    }
+  }
+
+  static Device parseDevice(String device) {
+    try {
+      return new Device(device);
+    } catch (RuntimeException e) {
+      throw new IllegalArgumentException("invalid device '" + device + "': " + firstLine(e), e);
+    }
+  }
+
+  static Map<String, long[]> parameterShapes(JitModule module) {
+    Map<String, long[]> shapes = new HashMap<>();
+    JitModules.namedParameters(module).forEach((name, t) -> {
+      long[] s = new long[(int) t.dim()];
+      for (int d = 0; d < s.length; d++) {
+        s[d] = t.size(d);
+      }
+      shapes.put(name, s);
+    });
+    return shapes;
+  }
+
+  static Tensor parameter(JitModule module, String name) {
+    Tensor t = JitModules.namedParameters(module).get(name);
+    if (t == null) {
+      throw new InvalidModelException("no parameter " + name);
+    }
+    return t;
+  }
+
+  private static int imageSize(Path file, Map<String, long[]> shapes) {
+    long[] conv = require(file, shapes, "visual.conv1.weight");
+    long[] pos = require(file, shapes, "visual.positional_embedding");
+    long grid = Math.round(Math.sqrt(pos[0] - 1));
+    if (grid * grid != pos[0] - 1 || conv.length != 4) {
+      throw new InvalidModelException(file + ": cannot infer the image size from visual.positional_embedding "
+          + java.util.Arrays.toString(pos) + " (only ViT towers with a class token are supported)");
+    }
+    return (int) (grid * conv[2]);
+  }
+
+  private static long[] require(Path file, Map<String, long[]> shapes, String name) {
+    long[] s = shapes.get(name);
+    if (s == null) {
+      throw new InvalidModelException(file + ": the TorchScript module has no parameter '" + name
+          + "' (not an open_clip/OpenAI ViT CLIP?)");
+    }
+    return s;
+  }
+
+  static long parameterCount(Map<String, long[]> shapes) {
+    long n = 0;
+    for (long[] s : shapes.values()) {
+      long c = 1;
+      for (long d : s) {
+        c *= d;
+      }
+      n += c;
+    }
+    return n;
+  }
+
+  static String sha256(Path file) {
+    try {
+      return com.google.common.io.Files.asByteSource(file.toFile()).hash(Hashing.sha256()).toString();
+    } catch (IOException e) {
+      throw new InvalidModelException(file + " cannot be read: " + e.getMessage(), e);
+    }
+  }
+
+  static String firstLine(Throwable e) {
+    String m = String.valueOf(e.getMessage());
+    int nl = m.indexOf('\n');
+    return nl < 0 ? m : m.substring(0, nl);
+  }
+}
