@@ -21,6 +21,14 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
+import java.util.HashMap;
+import java.util.Map;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -279,9 +287,14 @@ public final class Embedder implements AutoCloseable {
 
   private static final Batch POISON = new Batch(null, List.of(), new boolean[0], null, null);
 
-  private Embedder(EmbedderConfig config, List<Lane<?>> laneDefs) {
+  private final MeterRegistry registry;
+  private final Map<String, Timer> latency = new HashMap<>();
+  private final Map<String, DistributionSummary> batchSizes = new HashMap<>();
+
+  private Embedder(EmbedderConfig config, List<Lane<?>> laneDefs, MeterRegistry registry) {
     Engine.ensureInitialized();
     this.config = Objects.requireNonNull(config, "config");
+    this.registry = registry == null ? new CompositeMeterRegistry() : registry; // composite without children = no-op
     this.pool = new TensorPool(config.poolBytes());
     AtomicInteger n = new AtomicInteger();
     this.prep = Executors.newFixedThreadPool(config.prepThreads(), r -> {
@@ -290,8 +303,18 @@ public final class Embedder implements AutoCloseable {
       return t;
     });
     for (Lane<?> l : laneDefs) {
-      lanes.add(new LaneRunner<>(l));
+      LaneRunner<?> runner = new LaneRunner<>(l);
+      lanes.add(runner);
+      Gauge.builder("clip4j.embedder.queue.depth", runner.queue, BlockingQueue::size)
+          .tag("lane", l.name).register(this.registry);
+      latency.put(l.name, Timer.builder("clip4j.embedder.latency").tag("lane", l.name)
+          .publishPercentiles(0.5, 0.99).register(this.registry));
+      batchSizes.put(l.name, DistributionSummary.builder("clip4j.embedder.batch.size").tag("lane", l.name)
+          .register(this.registry));
     }
+    Gauge.builder("clip4j.pool.bytes.held", pool, TensorPool::bytesHeld).register(this.registry);
+    Gauge.builder("clip4j.pool.bytes.in_use", pool, TensorPool::bytesInUse).register(this.registry);
+    FunctionCounter.builder("clip4j.embedder.items", items, AtomicLong::get).register(this.registry);
     this.modelThread = new Thread(this::modelLoop, "clip4j-model");
     this.modelThread.setDaemon(true);
     liveAssemblers.set(lanes.size());
@@ -303,10 +326,19 @@ public final class Embedder implements AutoCloseable {
 
   /** An embedder over the given lanes (see {@link Lane}); use {@link EmbedderFactory} for a {@code ClipModel}. */
   public static Embedder create(EmbedderConfig config, List<Lane<?>> lanes) {
+    return create(config, lanes, null);
+  }
+
+  /**
+   * Like {@link #create(EmbedderConfig, List)}, publishing Micrometer metrics to {@code registry}
+   * (null = none): {@code clip4j.embedder.queue.depth}, {@code .latency} (p50/p99), {@code
+   * .batch.size}, {@code .items}, and {@code clip4j.pool.bytes.held}/{@code .in_use}.
+   */
+  public static Embedder create(EmbedderConfig config, List<Lane<?>> lanes, MeterRegistry registry) {
     if (lanes.isEmpty()) {
       throw new IllegalArgumentException("at least one lane");
     }
-    return new Embedder(config, lanes);
+    return new Embedder(config, lanes, registry);
   }
 
   @SuppressWarnings("unchecked")
@@ -399,14 +431,19 @@ public final class Embedder implements AutoCloseable {
       cpu = cpu.contiguous();
       int d = (int) cpu.size(1);
       org.bytedeco.javacpp.FloatPointer p = cpu.data_ptr_float();
+      Timer timer = latency.get(b.lane.lane.name);
+      long done = System.nanoTime();
       for (int i = 0; i < b.requests.size(); i++) {
         if (!b.ok[i]) {
           continue;
         }
         float[] row = new float[d];
         p.position((long) i * d).get(row);
-        b.requests.get(i).future.complete(row);
+        Request<?> r = b.requests.get(i);
+        r.future.complete(row);
+        timer.record(done - r.enqueuedNanos, TimeUnit.NANOSECONDS);
       }
+      batchSizes.get(b.lane.lane.name).record(b.requests.size());
       batches.incrementAndGet();
       items.addAndGet(b.requests.size());
     } catch (RuntimeException | Error e) {

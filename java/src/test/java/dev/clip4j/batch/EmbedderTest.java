@@ -244,4 +244,25 @@ class EmbedderTest {
       assertThat(widths).containsExactly(9L);
     }
   }
+
+  @Test
+  void metricsArePublishedToASuppliedRegistry() throws Exception {
+    io.micrometer.core.instrument.simple.SimpleMeterRegistry reg = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+    EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(4).withMaxDelay(Duration.ofMillis(20));
+    try (Embedder e = Embedder.create(cfg, List.of(lane(head::apply)), reg)) {
+      Random rng = new Random(8);
+      List<float[]> in = new ArrayList<>();
+      for (int i = 0; i < 8; i++) {
+        in.add(randn(rng, DIM, 1.0));
+      }
+      for (CompletableFuture<float[]> f : e.submitAll("vectors", in, null)) {
+        f.get(30, TimeUnit.SECONDS);
+      }
+      assertThat(reg.get("clip4j.embedder.items").functionCounter().count()).isEqualTo(8.0);
+      assertThat(reg.get("clip4j.embedder.latency").tag("lane", "vectors").timer().count()).isEqualTo(8);
+      assertThat(reg.get("clip4j.embedder.batch.size").summary().totalAmount()).isEqualTo(8.0);
+      assertThat(reg.get("clip4j.pool.bytes.held").gauge().value()).isGreaterThan(0);
+      assertThat(reg.get("clip4j.embedder.queue.depth").gauge().value()).isZero();
+    }
+  }
 }
