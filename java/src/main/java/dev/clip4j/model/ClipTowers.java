@@ -1,0 +1,483 @@
+package dev.clip4j.model;
+
+import dev.clip4j.Engine;
+import dev.clip4j.InvalidInputException;
+import dev.clip4j.InvalidModelException;
+import dev.clip4j.head.Activation;
+import java.lang.ref.Cleaner;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.bytedeco.pytorch.CompilationUnit;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.IValueVector;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.QualifiedName;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The two towers of an open_clip ViT CLIP, compiled from clip4j's TorchScript sources with the
+ * checkpoint's weights: pixels to image features, token ids to text features, both
+ * <em>before</em> the projection. The projection and the L2 normalisation are a separate stage
+ * (clip4j's fused {@link dev.clip4j.head.EmbeddingHead}, fed with {@link #projection}); together
+ * they reproduce open_clip 2.20.0's {@code encode_image}/{@code encode_text(normalize=True)}.
+ *
+ * <pre>{@code
+ * ModelConfig cfg = ModelConfig.parse(dir.resolve("open_clip_config.json"));
+ * MlpActivation act = MlpActivation.resolve(cfg, modelName, null, null);
+ * try (ClipTowers towers = ClipTowers.build(cfg, act.activation(), stateDict)) {
+ *   Tensor f = towers.encodeImageFeatures(pixels);          // [N, width]
+ *   Tensor e = head.apply(f);                               // head built from projection(VISUAL)
+ * }
+ * }</pre>
+ *
+ * <p>Ownership: the towers copy the weights they are built from (the caller's tensors stay the
+ * caller's and may be closed afterwards) and release their modules on {@link #close()}; returned
+ * tensors belong to the caller. Thread safety: the encode methods may run concurrently from many
+ * threads; {@code close()} waits for calls in flight, after which calls throw {@link
+ * IllegalStateException}. Every forward runs in eval mode under LibTorch inference mode.
+ */
+public final class ClipTowers implements AutoCloseable {
+  /** Which tower a projection belongs to. */
+  public enum Tower {
+    /** The image tower; its projection is {@code visual.proj}. */
+    VISUAL,
+    /** The text tower; its projection is {@code text_projection}. */
+    TEXT
+  }
+
+  /** How the compiled modules are prepared for inference (package-private: tests compare them). */
+  enum Optimization {
+    /** The modules as compiled. */
+    NONE,
+    /** {@code torch.jit.freeze}: weights become constants, submodules are inlined. */
+    FREEZE,
+    /** Freeze, then {@code torch.jit.optimize_for_inference}. */
+    FREEZE_AND_OPTIMIZE
+  }
+
+  /** What {@link #build(ModelConfig, Activation, Map)} uses. */
+  static final Optimization DEFAULT_OPTIMIZATION = Optimization.FREEZE;
+
+  /** How the blocks' linear layers run (package-private until a caller needs the choice). */
+  enum Gemm {
+    /**
+     * One GEMM per sample: every sample's features are bitwise independent of the batch it is
+     * in. Measured up to ~2x slower than {@link #FOLDED} for ViT-B/32 MLP shapes on a 2-core CPU.
+     */
+    PER_SAMPLE("linear_per_sample.ts"),
+    /** One GEMM over the whole batch: faster, but the last bits depend on the batch size. */
+    FOLDED("linear_folded.ts");
+
+    final String source;
+
+    Gemm(String source) {
+      this.source = source;
+    }
+  }
+
+  /** What the public build methods use: batch invariance is part of the contract. */
+  static final Gemm DEFAULT_GEMM = Gemm.PER_SAMPLE;
+
+  private static final Cleaner CLEANER = Cleaner.create();
+
+  private final ModelConfig config;
+  private final Activation activation;
+  private final Device device;
+  private final String deviceName;
+  private final State state;
+  private final Cleaner.Cleanable cleanable;
+  private final float logitScale;
+  private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+  private volatile boolean closed;
+
+  /** The native objects; closed by close(), or by the cleaner (with a warning) if leaked. */
+  private static final class State implements Runnable {
+    final JitModule visual;
+    final JitModule text;
+    final Tensor visualProj;
+    final Tensor textProj;
+    volatile boolean closedExplicitly;
+
+    State(JitModule visual, JitModule text, Tensor visualProj, Tensor textProj) {
+      this.visual = visual;
+      this.text = text;
+      this.visualProj = visualProj;
+      this.textProj = textProj;
+    }
+
+    @Override
+    public void run() {
+      if (!closedExplicitly) {
+        System.getLogger(ClipTowers.class.getName())
+            .log(System.Logger.Level.WARNING, "ClipTowers was not closed; releasing its modules");
+      }
+      visual.close();
+      text.close();
+      visualProj.close();
+      textProj.close();
+    }
+  }
+
+  private ClipTowers(ModelConfig config, Activation activation, Device device, State state, float logitScale) {
+    this.config = config;
+    this.activation = activation;
+    this.device = device;
+    this.deviceName = state.visualProj.device().str().getString();
+    this.state = state;
+    this.logitScale = logitScale;
+    this.cleanable = CLEANER.register(this, state);
+  }
+
+  /**
+   * Builds the towers on the CPU in float32.
+   *
+   * @see #build(ModelConfig, Activation, Map, Device)
+   */
+  public static ClipTowers build(ModelConfig config, Activation activation, Map<String, Tensor> stateDict) {
+    return build(config, activation, stateDict, new Device("cpu"), DEFAULT_OPTIMIZATION, DEFAULT_GEMM);
+  }
+
+  /**
+   * Validates {@code stateDict} against {@link StateDictSchema#of(ModelConfig)} and builds the
+   * towers on {@code device}, computing in float32 (weights of other floating types are converted
+   * exactly as {@code load_state_dict} would).
+   *
+   * @param config the model configuration
+   * @param activation the MLP activation, GELU or QUICK_GELU (see {@link MlpActivation#resolve})
+   * @param stateDict tensors by open_clip name (any device); copied, not retained
+   * @param device where the towers run
+   * @throws InvalidModelException naming every missing, unexpected or mis-shaped tensor, or when
+   *     the modules cannot be compiled
+   * @throws IllegalArgumentException for an activation other than GELU or QUICK_GELU
+   */
+  public static ClipTowers build(
+      ModelConfig config, Activation activation, Map<String, Tensor> stateDict, Device device) {
+    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION, DEFAULT_GEMM);
+  }
+
+  static ClipTowers build(
+      ModelConfig config,
+      Activation activation,
+      Map<String, Tensor> stateDict,
+      Device device,
+      Optimization optimization,
+      Gemm gemm) {
+    Objects.requireNonNull(config, "config");
+    Objects.requireNonNull(activation, "activation");
+    Objects.requireNonNull(stateDict, "stateDict");
+    Objects.requireNonNull(device, "device");
+    Objects.requireNonNull(optimization, "optimization");
+    Objects.requireNonNull(gemm, "gemm");
+    if (activation != Activation.GELU && activation != Activation.QUICK_GELU) {
+      throw new IllegalArgumentException("the MLP activation must be gelu or quick_gelu, got " + activation.id());
+    }
+    Engine.ensureInitialized();
+    StateDictSchema.of(config).validate(stateDict, config.source());
+    Builder b = new Builder(stateDict, device, activation, gemm);
+    JitModule visual = null;
+    JitModule text = null;
+    try {
+      visual = prepare(b.vision(config.vision()), optimization);
+      text = prepare(b.text(config.text()), optimization);
+    } catch (RuntimeException e) {
+      if (visual != null) {
+        visual.close();
+      }
+      throw new InvalidModelException(
+          config.source() + ": the TorchScript towers could not be built: " + firstLine(e), e);
+    }
+    Tensor visualProj = b.weight("visual.proj");
+    Tensor textProj = b.weight("text_projection");
+    float logitScale = b.weight("logit_scale").item_float();
+    return new ClipTowers(config, activation, device, new State(visual, text, visualProj, textProj), logitScale);
+  }
+
+  private static JitModule prepare(JitModule m, Optimization optimization) {
+    m.eval();
+    if (optimization == Optimization.NONE) {
+      return m;
+    }
+    JitModule frozen = torch.freeze(m);
+    m.close();
+    if (optimization == Optimization.FREEZE) {
+      return frozen;
+    }
+    JitModule optimized = torch.optimize_for_inference(frozen);
+    frozen.close();
+    return optimized;
+  }
+
+  /** Assembles the TorchScript modules from the weights. */
+  private static final class Builder {
+    private final Map<String, Tensor> sd;
+    private final Device device;
+    private final Activation activation;
+    private final Gemm gemm;
+    private final CompilationUnit cu = new CompilationUnit();
+
+    Builder(Map<String, Tensor> sd, Device device, Activation activation, Gemm gemm) {
+      this.sd = sd;
+      this.device = device;
+      this.activation = activation;
+      this.gemm = gemm;
+    }
+
+    /** A float32 contiguous copy of a weight on the target device, outside autograd. */
+    Tensor weight(String name) {
+      Tensor t = sd.get(name).detach();
+      return t.to(device, ScalarType.Float, false, true, new MemoryFormatOptional()).contiguous();
+    }
+
+    JitModule module(String type) {
+      // Mangled names keep each instance's class distinct inside the shared compilation unit.
+      return new JitModule(new QualifiedName("__torch__.clip4j." + type), cu, true);
+    }
+
+    /** A module holding parameters only (conv1, out_proj, c_fc, ...): its parent uses them. */
+    JitModule holder(String type, String prefix, String... names) {
+      JitModule m = module(type);
+      for (String n : names) {
+        m.register_parameter(n, weight(prefix + "." + n), false);
+      }
+      return m;
+    }
+
+    JitModule layerNorm(String prefix) {
+      JitModule m = holder("LayerNorm", prefix, "weight", "bias");
+      m.define(TorchScriptSource.load("layer_norm.ts"));
+      return m;
+    }
+
+    JitModule block(String prefix, int heads, boolean layerScale) {
+      JitModule m = module("ResidualAttentionBlock");
+      m.register_module("ln_1", layerNorm(prefix + ".ln_1"));
+      JitModule attn = holder("MultiheadAttention", prefix + ".attn", "in_proj_weight", "in_proj_bias");
+      attn.register_module("out_proj", holder("Linear", prefix + ".attn.out_proj", "weight", "bias"));
+      m.register_module("attn", attn);
+      m.register_module("ln_2", layerNorm(prefix + ".ln_2"));
+      JitModule mlp = module("Mlp");
+      mlp.register_module("c_fc", holder("Linear", prefix + ".mlp.c_fc", "weight", "bias"));
+      mlp.register_module("c_proj", holder("Linear", prefix + ".mlp.c_proj", "weight", "bias"));
+      m.register_module("mlp", mlp);
+      Map<String, String> v = new HashMap<>();
+      v.put("HEADS", Integer.toString(heads));
+      if (layerScale) {
+        m.register_module("ls_1", holder("LayerScale", prefix + ".ls_1", "gamma"));
+        m.register_module("ls_2", holder("LayerScale", prefix + ".ls_2", "gamma"));
+        v.put("LS_1", "    h = h * self.ls_1.gamma");
+        v.put("LS_2", "    h = h * self.ls_2.gamma");
+      } else {
+        v.put("LS_1", "");
+        v.put("LS_2", "");
+      }
+      m.define(TorchScriptSource.load(
+          activation == Activation.QUICK_GELU ? "mlp_activation_quick_gelu.ts" : "mlp_activation_gelu.ts"));
+      m.define(TorchScriptSource.load(gemm.source));
+      m.define(TorchScriptSource.load("residual_attention_block.ts", v));
+      return m;
+    }
+
+    JitModule transformer(String prefix, int layers, int heads, boolean layerScale) {
+      JitModule m = module("Transformer");
+      StringBuilder calls = new StringBuilder();
+      for (int i = 0; i < layers; i++) {
+        m.register_module("resblocks_" + i, block(prefix + ".resblocks." + i, heads, layerScale));
+        calls.append("    x = self.resblocks_").append(i).append(".forward(x, causal)\n");
+      }
+      m.define(TorchScriptSource.load("transformer.ts", Map.of("BLOCKS", calls.toString())));
+      return m;
+    }
+
+    JitModule vision(VisionConfig c) {
+      JitModule m = module("VisionTransformer");
+      m.register_parameter("class_embedding", weight("visual.class_embedding"), false);
+      m.register_parameter("positional_embedding", weight("visual.positional_embedding"), false);
+      m.register_module("conv1", holder("Conv2d", "visual.conv1", "weight"));
+      if (c.lnPre()) {
+        m.register_module("ln_pre", layerNorm("visual.ln_pre"));
+      }
+      m.register_module("transformer", transformer("visual.transformer", c.layers(), c.heads(), c.layerScale()));
+      m.register_module("ln_post", layerNorm("visual.ln_post"));
+      m.define(TorchScriptSource.load("vision_transformer.ts", Map.of(
+          "PATCH", Integer.toString(c.patchSize()),
+          "LN_PRE", c.lnPre() ? "    x = self.ln_pre.forward(x)" : "",
+          "POOL", c.globalAveragePool() ? "    pooled = x.mean(1)" : "    pooled = x[:, 0]")));
+      return m;
+    }
+
+    JitModule text(TextConfig c) {
+      JitModule m = module("TextTransformer");
+      m.register_module("token_embedding", holder("Embedding", "token_embedding", "weight"));
+      m.register_parameter("positional_embedding", weight("positional_embedding"), false);
+      m.register_module("transformer", transformer("transformer", c.layers(), c.heads(), c.layerScale()));
+      m.register_module("ln_final", layerNorm("ln_final"));
+      m.define(TorchScriptSource.load("text_transformer.ts"));
+      return m;
+    }
+  }
+
+  /** The configuration the towers were built from. */
+  public ModelConfig config() {
+    return config;
+  }
+
+  /** The MLP activation the towers compute. */
+  public Activation activation() {
+    return activation;
+  }
+
+  /** The device the towers run on. */
+  public Device device() {
+    return device;
+  }
+
+  /**
+   * Image features before projection: {@code pixels} float32 [N, 3, S, S] (S = the configured
+   * image size, preprocessed as open_clip does), on the towers' device; returns float32
+   * [N, vision width].
+   *
+   * @throws InvalidInputException for a wrong rank, size, dtype or device
+   */
+  public Tensor encodeImageFeatures(Tensor pixels) {
+    lock.readLock().lock();
+    try {
+      ensureOpen();
+      int s = config.vision().imageSize();
+      String want = "pixels must be float32 [N, 3, " + s + ", " + s + "] on " + deviceName;
+      require(pixels != null && pixels.defined(), want + ", got " + (pixels == null ? "null" : "an undefined tensor"));
+      require(pixels.dim() == 4 && pixels.size(0) >= 1 && pixels.size(1) == 3 && pixels.size(2) == s
+          && pixels.size(3) == s, want + ", got " + ClipModel.shape(pixels));
+      require(pixels.scalar_type().intern() == ScalarType.Float, want + ", got " + pixels.scalar_type().intern());
+      requireDevice(pixels, want);
+      try (Engine.InferenceScope scope = Engine.inference()) {
+        return run(state.visual, pixels);
+      }
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /**
+   * Text features before projection: {@code ids} int64 [N, L] (1 &lt;= L &lt;= context length,
+   * ids in [0, vocab size), as open_clip's tokenizer writes them: the end-of-text token is the
+   * largest id of each row), on the towers' device; returns float32 [N, text width].
+   *
+   * @throws InvalidInputException for a wrong rank, size, dtype, device or an id out of range
+   */
+  public Tensor encodeTextFeatures(Tensor ids) {
+    lock.readLock().lock();
+    try {
+      ensureOpen();
+      int ctx = config.text().contextLength();
+      String want = "token ids must be int64 [N, L] with 1 <= L <= " + ctx + " on " + deviceName;
+      require(ids != null && ids.defined(), want + ", got " + (ids == null ? "null" : "an undefined tensor"));
+      require(ids.dim() == 2 && ids.size(0) >= 1 && ids.size(1) >= 1 && ids.size(1) <= ctx,
+          want + ", got " + ClipModel.shape(ids));
+      require(ids.scalar_type().intern() == ScalarType.Long, want + ", got " + ids.scalar_type().intern());
+      requireDevice(ids, want);
+      try (Engine.InferenceScope scope = Engine.inference()) {
+        long min = ids.min().item_long();
+        long max = ids.max().item_long();
+        int vocab = config.text().vocabSize();
+        require(min >= 0 && max < vocab,
+            "token ids must be in [0, " + vocab + "), got values in [" + min + ", " + max + "]");
+        return run(state.text, ids);
+      }
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /**
+   * A copy of a tower's projection, float32 [width, embed dim] ({@code visual.proj} or {@code
+   * text_projection}), for the embedding head: embeddings = normalize(features @ projection).
+   */
+  public Tensor projection(Tower tower) {
+    Objects.requireNonNull(tower, "tower");
+    lock.readLock().lock();
+    try {
+      ensureOpen();
+      return (tower == Tower.VISUAL ? state.visualProj : state.textProj).clone();
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
+  /** The checkpoint's {@code logit_scale} (logits = exp(logitScale) * I @ T^T). */
+  public float logitScale() {
+    return logitScale;
+  }
+
+  /**
+   * The image tower as an {@link Encoder} for a {@link ClipModel}. The view validates like
+   * {@link #encodeImageFeatures}; closing it does nothing (this object owns the module).
+   */
+  public Encoder imageEncoder() {
+    return new View("visual", this::encodeImageFeatures);
+  }
+
+  /** The text tower as an {@link Encoder}; see {@link #imageEncoder()}. */
+  public Encoder textEncoder() {
+    return new View("text", this::encodeTextFeatures);
+  }
+
+  private record View(String name, java.util.function.UnaryOperator<Tensor> f) implements Encoder {
+    @Override
+    public Tensor features(Tensor input) {
+      return f.apply(input);
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  private static Tensor run(JitModule m, Tensor input) {
+    IValue out = m.forward(new IValueVector(new IValue(input)));
+    return out.toTensor();
+  }
+
+  private void requireDevice(Tensor t, String want) {
+    String d = t.device().str().getString();
+    require(d.equals(deviceName), want + ", got a tensor on " + d);
+  }
+
+  private static void require(boolean ok, String message) {
+    if (!ok) {
+      throw new InvalidInputException(message);
+    }
+  }
+
+  private void ensureOpen() {
+    if (closed) {
+      throw new IllegalStateException("ClipTowers is closed");
+    }
+  }
+
+  private static String firstLine(Throwable e) {
+    String m = String.valueOf(e.getMessage());
+    int nl = m.indexOf('\n');
+    return nl < 0 ? m : m.substring(0, nl);
+  }
+
+  /** Waits for calls in flight, then releases the modules and weights. Idempotent. */
+  @Override
+  public void close() {
+    lock.writeLock().lock();
+    try {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      state.closedExplicitly = true;
+      cleanable.clean();
+    } finally {
+      lock.writeLock().unlock();
+    }
+  }
+}
