@@ -21,7 +21,9 @@
  * addresses as many elements as the sizes claim: callers (the Java facade) must.
  *
  * Memory: the library never keeps a pointer it was given after the call returns,
- * and allocates no memory per call (the CUDA kernels none at all).
+ * and allocates no memory per call (the CUDA kernels none at all), except the image
+ * preprocessing functions, which allocate their scratch buffers and free them before
+ * returning (a failed allocation is CLIP4J_ERR_OUT_OF_MEMORY).
  */
 #ifndef CLIP4J_CLIP4J_H
 #define CLIP4J_CLIP4J_H
@@ -135,6 +137,108 @@ clip4j_status clip4j_head_forward_cuda(const void* x, int32_t dtype, int64_t n, 
                                        const void* w, int32_t w_layout, int64_t d_out,
                                        const void* bias, int32_t activation, int32_t normalize,
                                        float eps, void* out, int32_t out_dtype, void* stream);
+
+/* ======================================================================================
+ * Image preprocessing
+ *
+ * open_clip's eval transform, bit-exact with Pillow 9.4 + torchvision 0.14:
+ * Resize (Pillow's separable convolution resampler, or its nearest mapping) -> CenterCrop
+ * (or pad) -> convert('RGB') -> ToTensor (/255) -> Normalize, written as float32 CHW
+ * straight into one slot of a caller-owned NCHW batch:
+ *
+ *     // rgb: width * height * 3 bytes, row-major, interleaved
+ *     const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+ *     const float stddev[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+ *     const uint8_t fill[3] = {0, 0, 0};
+ *     float* batch = ...;  // [capacity, 3, 224, 224]
+ *     clip4j_status st = clip4j_preprocess_image(rgb, width, height, CLIP4J_PIXEL_RGB8,
+ *                                                CLIP4J_RESAMPLE_BICUBIC, CLIP4J_RESIZE_SHORTEST,
+ *                                                224, fill, mean, stddev, batch, capacity, slot);
+ *
+ * Pillow's mode rules are the caller's: palette ("P") and bilevel ("1") images are expanded
+ * to RGB / L first and resized with CLIP4J_RESAMPLE_NEAREST, as Pillow does whatever filter
+ * was asked; LA and RGBA images are resized premultiplied (Pillow's "La"/"RGBa") here.
+ * ====================================================================================== */
+
+/** Resampling filters; the values are Pillow's (Image.Resampling). */
+typedef enum clip4j_resample_filter {
+  CLIP4J_RESAMPLE_NEAREST = 0,  /* Pillow's nearest mapping: src = (int)((i + 0.5) * in / out) */
+  CLIP4J_RESAMPLE_BILINEAR = 2, /* triangle filter, support 1, antialiased when downscaling */
+  CLIP4J_RESAMPLE_BICUBIC = 3   /* cubic convolution a = -0.5, support 2, antialiased */
+} clip4j_resample_filter;
+
+/** How the image is brought to size x size (open_clip's PreprocessCfg.resize_mode). */
+typedef enum clip4j_resize_mode {
+  CLIP4J_RESIZE_SHORTEST = 0, /* shorter side = size, longer = (int)(size * long / short); center crop */
+  CLIP4J_RESIZE_LONGEST = 1,  /* longer side = size, shorter = round(short / (long / size)); center pad */
+  CLIP4J_RESIZE_SQUASH = 2    /* both sides = size, aspect ratio not kept */
+} clip4j_resize_mode;
+
+/** Pixel layouts of clip4j_preprocess_image, named after Pillow's image modes. */
+typedef enum clip4j_pixel_format {
+  CLIP4J_PIXEL_L8 = 1,    /* "L": one byte per pixel */
+  CLIP4J_PIXEL_LA8 = 2,   /* "LA": gray, alpha (resized premultiplied) */
+  CLIP4J_PIXEL_RGB8 = 3,  /* "RGB": three bytes per pixel */
+  CLIP4J_PIXEL_RGBA8 = 4, /* "RGBA": red, green, blue, alpha (resized premultiplied) */
+  CLIP4J_PIXEL_I32 = 5    /* "I": one native-endian int32 per pixel (Pillow's mode for 16-bit
+                             grayscale PNGs); resized in double precision, then clipped to
+                             [0, 255] by the RGB conversion, as Pillow does */
+} clip4j_pixel_format;
+
+/**
+ * Resizes an 8-bit image exactly as Pillow 9.4's Image.resize does for the modes L, LA
+ * (without premultiplication), RGB, RGBA (ditto) and CMYK: the uint8 output is identical.
+ *
+ * src       src_h rows of src_w pixels, `channels` interleaved bytes each (1..4), no padding.
+ * dst       dst_h rows of dst_w pixels, same layout; may not alias src.
+ * filter    a clip4j_resample_filter. Convolution filters run horizontally first, then
+ *           vertically, each pass rounding and clipping to uint8 with Pillow's 22-bit
+ *           fixed-point coefficients; a pass whose size does not change is skipped; the
+ *           support grows with the downscale factor (antialiasing).
+ * Sizes are in [1, 2^24]. Equal sizes copy the image.
+ * Allocates scratch memory (coefficients, one intermediate image) and frees it before returning.
+ * Thread safety: safe from any thread on distinct output buffers.
+ */
+clip4j_status clip4j_resample_u8(const uint8_t* src, int32_t src_w, int32_t src_h, int32_t channels,
+                                 uint8_t* dst, int32_t dst_w, int32_t dst_h, int32_t filter);
+
+/**
+ * The whole open_clip eval transform for one image, written into slot `slot` of a float32
+ * NCHW batch `batch` of `capacity` images of [3, size, size]:
+ *
+ * 1. Resize (Pillow rules): SHORTEST: the shorter side becomes `size`, the longer
+ *    (int)(size * long / short) (torchvision's Resize(int)); LONGEST: both sides become
+ *    round_half_even(side / (long / size)) (open_clip's ResizeKeepRatio(longest=1));
+ *    SQUASH: size x size. LA/RGBA are premultiplied before and unpremultiplied after a
+ *    non-nearest resize with Pillow's integer formulas; an unchanged size copies the image.
+ * 2. Center crop to size x size, top = round_half_even((h - size) / 2) (likewise left); where
+ *    the image is smaller (LONGEST) it is first padded to size, left = (size - w) / 2
+ *    (floor), top likewise, with `fill_rgb` (open_clip's CenterCropOrPad).
+ * 3. RGB: L and I replicated (I clipped to [0, 255]), alpha dropped without compositing.
+ * 4. out = (v / 255.0f - mean[c]) / stddev[c] in float32, as ToTensor + Normalize.
+ *
+ * pixels    height rows of width pixels in `format` (a clip4j_pixel_format), no row padding:
+ *           width * height * (1, 2, 3, 4 or 4 for I32) bytes.
+ * width, height  in [1, 2^24], width * height <= 2^31 - 1.
+ * filter    a clip4j_resample_filter (pass NEAREST for Pillow's P and 1 modes).
+ * resize_mode  a clip4j_resize_mode. size in [1, 16384].
+ * fill_rgb  3 bytes: the colour of padded pixels (LONGEST only), already in RGB.
+ * mean, stddev  3 floats each; stddev must be finite and non-zero, mean finite.
+ * batch     capacity * 3 * size * size floats; only slot `slot` (0 <= slot < capacity) is
+ *           written, at batch + slot * 3 * size * size. May not alias pixels.
+ * Fails with CLIP4J_ERR_INVALID_ARGUMENT when an argument is out of range or the image is
+ * so elongated that a resized side would be 0 or exceed 2^31 - 1; the slot is then untouched.
+ * Only the size x size window that survives the crop is resampled.
+ * Allocates scratch memory and frees it before returning.
+ * Thread safety: safe from any thread on distinct batch slots.
+ */
+clip4j_status clip4j_preprocess_image(const uint8_t* pixels, int32_t width, int32_t height,
+                                      int32_t format, int32_t filter, int32_t resize_mode,
+                                      int32_t size, const uint8_t* fill_rgb, const float* mean,
+                                      const float* stddev, float* batch, int64_t capacity,
+                                      int64_t slot);
+
+/* ================================ end of image preprocessing ========================== */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -41,6 +41,7 @@ public final class Engine {
     Loader.load(torch.class);
     checkPytorchVersion();
     torch.set_num_threads(cfg.intraOpThreads());
+    setBlasThreads(cfg.blasThreads());
     try {
       torch.set_num_interop_threads(cfg.interOpThreads());
     } catch (RuntimeException e) {
@@ -109,6 +110,26 @@ public final class Engine {
     }
   }
 
+  /** Sets the BLAS pool size (OpenBLAS or MKL, whichever bytedeco's openblas preset loaded). */
+  private static void setBlasThreads(int n) {
+    try {
+      Class<?> c = Class.forName("org.bytedeco.openblas.presets.openblas_nolapack");
+      c.getMethod("blas_set_num_threads", int.class).invoke(null, n);
+    } catch (ReflectiveOperationException | LinkageError e) {
+      System.getLogger(Engine.class.getName())
+          .log(System.Logger.Level.WARNING, "BLAS thread count could not be set: " + e);
+    }
+  }
+
+  private static int blasThreads() {
+    try {
+      Class<?> c = Class.forName("org.bytedeco.openblas.presets.openblas_nolapack");
+      return (Integer) c.getMethod("blas_get_num_threads").invoke(null);
+    } catch (ReflectiveOperationException | LinkageError e) {
+      return -1;
+    }
+  }
+
   private static EngineReport readReport() {
     Context ctx = torch.globalContext();
     boolean cuda = torch.cuda_is_available();
@@ -130,7 +151,9 @@ public final class Engine {
         ctx.deterministicAlgorithms(),
         Context.hasMKL(),
         Context.hasMKLDNN(),
-        Context.hasOpenMP());
+        Context.hasOpenMP(),
+        blasThreads(),
+        String.valueOf(System.getenv("OPENBLAS_CORETYPE")));
   }
 
   private static void checkPytorchVersion() {

@@ -23,7 +23,9 @@ public record EngineReport(
     boolean deterministicAlgorithms,
     boolean hasMkl,
     boolean hasMkldnn,
-    boolean hasOpenMp) {
+    boolean hasOpenMp,
+    int blasThreads,
+    String openblasCoretype) {
 
   /** True when every setting that makes outputs reproducible is in force. */
   public boolean deterministic() {
@@ -50,6 +52,8 @@ public record EngineReport(
     m.put("mkl", hasMkl);
     m.put("mkldnn", hasMkldnn);
     m.put("openmp", hasOpenMp);
+    m.put("blas_threads", blasThreads);
+    m.put("openblas_coretype", openblasCoretype);
     return m;
   }
 

@@ -20,6 +20,7 @@ class EngineTest {
     assertThat(r.pytorchVersion()).isEqualTo("2.10.0-1.5.13");
     assertThat(r.nativeLibraryVersion()).startsWith("0.1.0");
     assertThat(r.toMap()).containsEntry("deterministic", true).containsKey("native_cuda_kernels");
+    assertThat(r.blasThreads()).isEqualTo(EngineConfig.defaults().blasThreads());
     assertThat(r.format()).contains("cudnn_deterministic", "true");
   }
 
