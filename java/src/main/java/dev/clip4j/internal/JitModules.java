@@ -24,7 +24,8 @@ public final class JitModules {
     named_parameter_iterator it = ps.begin();
     for (long i = 0; i < n; i++) {
       NamedTensor nt = it.access();
-      out.put(nt.name().getString(), nt.value());
+      // Copy the handle: value() points into the NamedTensor, which may be freed after this.
+      out.put(nt.name().getString(), new Tensor(nt.value()));
       it = it.increment();
     }
     return out;
