@@ -88,7 +88,7 @@ public final class ClipModel implements AutoCloseable {
       case TORCHSCRIPT:
         return TorchScriptModels.loadTorchScript(path, options);
       case CLIP4J_BUNDLE:
-        return TorchScriptModels.loadBundle(path, options);
+        return Bundles.load(path, options);
       case OPEN_CLIP_HUB:
       default:
         return OpenClipModels.load(path, options);
@@ -110,9 +110,27 @@ public final class ClipModel implements AutoCloseable {
     return info.embedDim();
   }
 
-  /** Loader-specific data (e.g. the preprocessing config object); internal. */
-  Object extra() {
-    return extra;
+  /**
+   * The model's configuration, activation, preprocessing config and tokenizer vocabulary (null
+   * for TorchScript files).
+   */
+  public ModelResources resources() {
+    return extra instanceof ModelResources ? (ModelResources) extra : null;
+  }
+
+  /**
+   * Saves the model as a clip4j bundle (one TorchScript archive with a JSON manifest) that
+   * reloads with bit-identical outputs. Only models loaded from open_clip checkpoints or bundles
+   * can be saved.
+   */
+  public void save(Path bundle) {
+    lock.readLock().lock();
+    try {
+      ensureOpen();
+      Bundles.save(this, resources(), bundle);
+    } finally {
+      lock.readLock().unlock();
+    }
   }
 
   /**

@@ -99,10 +99,6 @@ final class TorchScriptModels {
     }
   }
 
-  static ClipModel loadBundle(Path file, LoadOptions options) {
-    throw new InvalidModelException(file + ": clip4j bundles are not supported by this build yet");
-  }
-
   /** Runs a named method of a TorchScript module. Thread-safe (TorchScript methods are). */
   static final class MethodEncoder implements Encoder {
     private final JitModule module;
