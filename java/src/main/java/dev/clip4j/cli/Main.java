@@ -10,7 +10,9 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "CLIP embeddings for the JVM.",
-    subcommands = {DemoCommand.class, EngineCommand.class, InspectCommand.class})
+    subcommands = {
+      DemoCommand.class, EngineCommand.class, InspectCommand.class, EmbedImagesCommand.class, ConvertCommand.class
+    })
 public final class Main {
 
   /** Runs the command line and returns the exit code (0 ok, 1 error, 2 usage). */
