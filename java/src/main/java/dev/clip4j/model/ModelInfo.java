@@ -36,7 +36,7 @@ public record ModelInfo(
     Map<String, String> fileHashes) {
 
   public ModelInfo {
-    fileHashes = Map.copyOf(fileHashes);
+    fileHashes = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(fileHashes));
   }
 
   /** For JSON output. */

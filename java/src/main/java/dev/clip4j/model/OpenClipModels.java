@@ -5,7 +5,17 @@ import dev.clip4j.Engine;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.EmbeddingHead;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.clip4j.model.io.CheckpointReader;
+import dev.clip4j.model.io.DType;
+import dev.clip4j.model.io.StateDict;
+import dev.clip4j.model.io.StateDictTensors;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.bytedeco.pytorch.Device;
@@ -21,8 +31,66 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 final class OpenClipModels {
   private OpenClipModels() {}
 
+  static final String CONFIG = "open_clip_config.json";
+  static final String SAFETENSORS = "open_clip_model.safetensors";
+  static final String TORCH_BIN = "open_clip_pytorch_model.bin";
+  static final String BPE_VOCAB = "bpe_simple_vocab_16e6.txt.gz";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /**
+   * Loads an open_clip hub directory: {@value #CONFIG}, weights from {@value #SAFETENSORS}
+   * (preferred) or {@value #TORCH_BIN}, the tokenizer vocabulary {@value #BPE_VOCAB} when present.
+   */
   static ClipModel load(Path dir, LoadOptions options) {
-    throw new InvalidModelException(dir + ": open_clip hub directories are not supported by this build yet");
+    Path cfgFile = dir.resolve(CONFIG);
+    ModelConfig config = ModelConfig.parse(cfgFile);
+    ObjectNode modelCfgJson;
+    try {
+      JsonNode root = JSON.readTree(cfgFile.toFile());
+      JsonNode mc = root.has("model_cfg") ? root.get("model_cfg") : root;
+      modelCfgJson = (ObjectNode) mc;
+    } catch (IOException | ClassCastException e) {
+      throw new InvalidModelException(cfgFile + ": cannot read model_cfg: " + e.getMessage(), e);
+    }
+    MlpActivation activation = MlpActivation.resolve(config, options.modelName().orElse(null),
+        options.activation().orElse(null), "LoadOptions.activation");
+    Path weightsFile = Files.isRegularFile(dir.resolve(SAFETENSORS)) ? dir.resolve(SAFETENSORS) : dir.resolve(TORCH_BIN);
+    if (!Files.isRegularFile(weightsFile)) {
+      throw new InvalidModelException(dir + ": no weights: expected " + SAFETENSORS + " or " + TORCH_BIN);
+    }
+    Map<String, Tensor> weights = readWeights(config, weightsFile);
+    byte[] vocab = null;
+    Path vocabFile = dir.resolve(BPE_VOCAB);
+    Map<String, String> hashes = new LinkedHashMap<>();
+    hashes.put(CONFIG, TorchScriptModels.sha256(cfgFile));
+    hashes.put(weightsFile.getFileName().toString(), TorchScriptModels.sha256(weightsFile));
+    if (Files.isRegularFile(vocabFile)) {
+      try {
+        vocab = Files.readAllBytes(vocabFile);
+      } catch (IOException e) {
+        throw new InvalidModelException(vocabFile + ": cannot read: " + e.getMessage(), e);
+      }
+      hashes.put(BPE_VOCAB, TorchScriptModels.sha256(vocabFile));
+    }
+    ModelResources res = new ModelResources(config, modelCfgJson, activation, config.preprocessCfg(), vocab,
+        () -> readWeights(config, weightsFile));
+    return build(res, weights, options, ModelFormat.OPEN_CLIP_HUB, hashes);
+  }
+
+  /** Reads a checkpoint, validates every key and shape against the config, converts to LibTorch. */
+  static Map<String, Tensor> readWeights(ModelConfig config, Path file) {
+    try (StateDict sd = CheckpointReader.read(file)) {
+      Map<String, long[]> shapes = new LinkedHashMap<>();
+      sd.tensors().forEach((k, t) -> shapes.put(k, t.shape()));
+      StateDictSchema.of(config).validateShapes(shapes, file.toString());
+      sd.tensors().forEach((k, t) -> {
+        if (t.dtype() != DType.F32 && t.dtype() != DType.F16 && t.dtype() != DType.BF16 && t.dtype() != DType.F64) {
+          throw new InvalidModelException(file + ": weight '" + k + "' has dtype " + t.dtype()
+              + "; model weights must be floating point");
+        }
+      });
+      return StateDictTensors.toTensors(sd);
+    }
   }
 
   /** Builds a model from a (validated by ClipTowers) open_clip state dict. */
@@ -34,6 +102,11 @@ final class OpenClipModels {
           "open_clip models run in fp32 in this version of clip4j; " + options.precision() + " is not supported yet");
     }
     ModelConfig cfg = res.config();
+    for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+      if (!torch.isfinite(e.getValue()).all().item_bool()) {
+        throw new InvalidModelException(cfg.source() + ": weight '" + e.getKey() + "' contains NaN or Inf values");
+      }
+    }
     Device device = TorchScriptModels.parseDevice(options.device());
     ClipTowers towers = ClipTowers.build(cfg, res.activation().activation(), weights, device);
     EmbeddingHead imageHead = null;

@@ -1,0 +1,435 @@
+package dev.clip4j.model.io;
+
+import dev.clip4j.InvalidModelException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A small explicit interpreter for the pickle that {@code torch.save(state_dict)} writes, and
+ * nothing more. It is not a general unpickler with a filter: it knows a fixed opcode subset, and
+ * the only callables are the ones a state dict needs ({@code collections.OrderedDict}, {@code
+ * torch._utils._rebuild_tensor_v2}, {@code torch._utils._rebuild_parameter}) plus the storage
+ * type tags, which are never called. Any other global, opcode, or shape of call is refused with
+ * a message naming it. Stack, memo, string and op counts are bounded.
+ */
+final class RestrictedUnpickler {
+  static final int MAX_OPS = 50_000_000;
+  static final int MAX_MEMO = 10_000_000;
+  static final int MAX_STACK = 1_000_000;
+  static final int MAX_STRING = 1 << 20;
+
+  private static final Set<String> CALLABLES = Set.of(
+      "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter");
+
+  /** A reference to a global the pickle named (allowed ones only). */
+  record Global(String module, String name) {
+    String qualified() {
+      return module + "." + name;
+    }
+  }
+
+  /** A persistent storage reference: ('storage', type, key, location, numel). */
+  record StorageRef(DType dtype, String key, long numel) {}
+
+  /** A tensor view of a storage. */
+  record TensorRef(StorageRef storage, long offset, long[] size, long[] stride) {}
+
+  /** A Python tuple. */
+  record Tuple(List<Object> items) {}
+
+  private static final Object MARK = new Object();
+  private static final Object NONE = new Object();
+
+  private final ByteBuffer in;
+  private final Path file;
+  private final List<Object> stack = new ArrayList<>();
+  private final List<Integer> marks = new ArrayList<>();
+  private final Map<Long, Object> memo = new HashMap<>();
+
+  private RestrictedUnpickler(ByteBuffer in, Path file) {
+    this.in = in.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    this.file = file;
+  }
+
+  /** Interprets {@code pickle}; returns the top-level object. */
+  static Object load(ByteBuffer pickle, Path file) {
+    try {
+      return new RestrictedUnpickler(pickle, file).run();
+    } catch (java.nio.BufferUnderflowException | IndexOutOfBoundsException e) {
+      throw bad(file, "the pickle is truncated or malformed");
+    }
+  }
+
+  private Object run() {
+    for (int ops = 0; ops < MAX_OPS; ops++) {
+      int op = in.get() & 0xff;
+      switch (op) {
+        case 0x80: // PROTO
+          int proto = in.get() & 0xff;
+          if (proto > 5) {
+            throw bad(file, "pickle protocol " + proto + " is not supported");
+          }
+          break;
+        case 0x95: // FRAME
+          in.getLong();
+          break;
+        case '(': // MARK
+          marks.add(stack.size());
+          push(MARK);
+          break;
+        case ')': // EMPTY_TUPLE
+          push(new Tuple(List.of()));
+          break;
+        case '}': // EMPTY_DICT
+          push(new LinkedHashMap<Object, Object>());
+          break;
+        case ']': // EMPTY_LIST
+          push(new ArrayList<Object>());
+          break;
+        case 't': // TUPLE
+          push(new Tuple(popMark()));
+          break;
+        case 0x85: // TUPLE1
+          push(new Tuple(List.of(pop())));
+          break;
+        case 0x86: { // TUPLE2
+          Object b = pop();
+          Object a = pop();
+          push(new Tuple(List.of(a, b)));
+          break;
+        }
+        case 0x87: { // TUPLE3
+          Object c = pop();
+          Object b = pop();
+          Object a = pop();
+          push(new Tuple(List.of(a, b, c)));
+          break;
+        }
+        case 'X': // BINUNICODE
+          push(string(in.getInt() & 0xffffffffL));
+          break;
+        case 0x8c: // SHORT_BINUNICODE
+          push(string(in.get() & 0xff));
+          break;
+        case 'J': // BININT
+          push((long) in.getInt());
+          break;
+        case 'K': // BININT1
+          push((long) (in.get() & 0xff));
+          break;
+        case 'M': // BININT2
+          push((long) (in.getShort() & 0xffff));
+          break;
+        case 0x8a: { // LONG1
+          int n = in.get() & 0xff;
+          if (n > 8) {
+            throw bad(file, "integer of " + n + " bytes is too large");
+          }
+          long v = 0;
+          for (int i = 0; i < n; i++) {
+            v |= (long) (in.get() & 0xff) << (8 * i);
+          }
+          if (n > 0 && n < 8 && (v & (1L << (8 * n - 1))) != 0) {
+            v |= -1L << (8 * n); // sign-extend
+          }
+          push(v);
+          break;
+        }
+        case 'G': // BINFLOAT (big-endian)
+          push(Double.longBitsToDouble(in.order(ByteOrder.BIG_ENDIAN).getLong()));
+          in.order(ByteOrder.LITTLE_ENDIAN);
+          break;
+        case 'N': // NONE
+          push(NONE);
+          break;
+        case 0x88: // NEWTRUE
+          push(Boolean.TRUE);
+          break;
+        case 0x89: // NEWFALSE
+          push(Boolean.FALSE);
+          break;
+        case 'q': // BINPUT
+          put(in.get() & 0xff);
+          break;
+        case 'r': // LONG_BINPUT
+          put(in.getInt() & 0xffffffffL);
+          break;
+        case 0x94: // MEMOIZE
+          put(memo.size());
+          break;
+        case 'h': // BINGET
+          push(get(in.get() & 0xff));
+          break;
+        case 'j': // LONG_BINGET
+          push(get(in.getInt() & 0xffffffffL));
+          break;
+        case 'c': { // GLOBAL
+          String module = line();
+          String name = line();
+          push(global(module, name));
+          break;
+        }
+        case 0x93: { // STACK_GLOBAL
+          Object name = pop();
+          Object module = pop();
+          if (!(module instanceof String) || !(name instanceof String)) {
+            throw bad(file, "STACK_GLOBAL operands are not strings");
+          }
+          push(global((String) module, (String) name));
+          break;
+        }
+        case 'Q': // BINPERSID
+          push(persistent(pop()));
+          break;
+        case 'R': { // REDUCE
+          Object args = pop();
+          Object callable = pop();
+          push(call(callable, args));
+          break;
+        }
+        case 's': { // SETITEM
+          Object v = pop();
+          Object k = pop();
+          dict(peek()).put(k, v);
+          break;
+        }
+        case 'u': { // SETITEMS
+          List<Object> items = popMark();
+          if (items.size() % 2 != 0) {
+            throw bad(file, "SETITEMS with an odd number of items");
+          }
+          Map<Object, Object> d = dict(peek());
+          for (int i = 0; i < items.size(); i += 2) {
+            d.put(items.get(i), items.get(i + 1));
+          }
+          break;
+        }
+        case 'a': { // APPEND
+          Object v = pop();
+          list(peek()).add(v);
+          break;
+        }
+        case 'e': { // APPENDS
+          List<Object> items = popMark();
+          list(peek()).addAll(items);
+          break;
+        }
+        case 'b': { // BUILD: only OrderedDict state {"_metadata": ...}, which carries no tensors
+          Object state = pop();
+          Object target = peek();
+          if (!(target instanceof Map) || !(state instanceof Map)) {
+            throw bad(file, "BUILD on something other than a dict");
+          }
+          for (Object k : ((Map<?, ?>) state).keySet()) {
+            if (!"_metadata".equals(k)) {
+              throw bad(file, "BUILD sets attribute '" + k + "', which a state dict does not have");
+            }
+          }
+          break;
+        }
+        case '.': // STOP
+          if (stack.size() != 1) {
+            throw bad(file, "pickle ended with " + stack.size() + " values on the stack");
+          }
+          return stack.get(0);
+        default:
+          throw bad(file, String.format("pickle opcode 0x%02x ('%s') is not allowed in a state dict", op,
+              op >= 32 && op < 127 ? String.valueOf((char) op) : "?"));
+      }
+    }
+    throw bad(file, "the pickle runs for more than " + MAX_OPS + " operations");
+  }
+
+  private Object global(String module, String name) {
+    String q = module + "." + name;
+    if (CALLABLES.contains(q)) {
+      return new Global(module, name);
+    }
+    if (module.equals("torch") && DType.fromTorchStorage(name) != null) {
+      return new Global(module, name);
+    }
+    throw bad(file, "the pickle references " + q + ", which is not allowed in a weights file (only"
+        + " OrderedDict, torch._utils._rebuild_tensor_v2/_rebuild_parameter and torch storage types are);"
+        + " refusing to load it");
+  }
+
+  private Object persistent(Object pid) {
+    if (!(pid instanceof Tuple t) || t.items.size() != 5 || !"storage".equals(t.items.get(0))) {
+      throw bad(file, "unsupported persistent id " + describe(pid));
+    }
+    Object type = t.items.get(1);
+    Object key = t.items.get(2);
+    Object numel = t.items.get(4);
+    if (!(type instanceof Global g) || !g.module.equals("torch") || DType.fromTorchStorage(g.name) == null
+        || !(key instanceof String) || !(numel instanceof Long) || (Long) numel < 0) {
+      throw bad(file, "malformed storage reference " + describe(pid));
+    }
+    return new StorageRef(DType.fromTorchStorage(g.name), (String) key, (Long) numel);
+  }
+
+  private Object call(Object callable, Object args) {
+    if (!(callable instanceof Global g) || !CALLABLES.contains(g.qualified())) {
+      throw bad(file, "the pickle calls " + describe(callable) + ", which is not allowed");
+    }
+    if (!(args instanceof Tuple t)) {
+      throw bad(file, g.qualified() + " called without an argument tuple");
+    }
+    List<Object> a = t.items;
+    switch (g.qualified()) {
+      case "collections.OrderedDict":
+        if (!a.isEmpty()) {
+          throw bad(file, "OrderedDict called with arguments");
+        }
+        return new LinkedHashMap<Object, Object>();
+      case "torch._utils._rebuild_parameter":
+        if (a.size() < 1 || !(a.get(0) instanceof TensorRef)) {
+          throw bad(file, "_rebuild_parameter without a tensor");
+        }
+        return a.get(0);
+      default: // _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])
+        if (a.size() < 4 || !(a.get(0) instanceof StorageRef s) || !(a.get(1) instanceof Long off)
+            || !(a.get(2) instanceof Tuple size) || !(a.get(3) instanceof Tuple stride)) {
+          throw bad(file, "malformed _rebuild_tensor_v2 call " + describe(args));
+        }
+        return new TensorRef(s, off, longs(size), longs(stride));
+    }
+  }
+
+  private long[] longs(Tuple t) {
+    if (t.items.size() > 16) {
+      throw bad(file, "tensor of more than 16 dimensions");
+    }
+    long[] out = new long[t.items.size()];
+    for (int i = 0; i < out.length; i++) {
+      if (!(t.items.get(i) instanceof Long v) || v < 0) {
+        throw bad(file, "invalid tensor size/stride " + describe(t));
+      }
+      out[i] = v;
+    }
+    return out;
+  }
+
+  private String string(long len) {
+    if (len > MAX_STRING || len > in.remaining()) {
+      throw bad(file, "string of " + len + " bytes in the pickle is too long or truncated");
+    }
+    byte[] b = new byte[(int) len];
+    in.get(b);
+    return new String(b, StandardCharsets.UTF_8);
+  }
+
+  private String line() {
+    StringBuilder sb = new StringBuilder();
+    while (true) {
+      byte c = in.get();
+      if (c == '\n') {
+        return sb.toString();
+      }
+      if (sb.length() > 256) {
+        throw bad(file, "GLOBAL name too long");
+      }
+      sb.append((char) (c & 0xff));
+    }
+  }
+
+  private void push(Object o) {
+    if (stack.size() >= MAX_STACK) {
+      throw bad(file, "pickle stack deeper than " + MAX_STACK);
+    }
+    stack.add(o);
+  }
+
+  private Object pop() {
+    if (stack.isEmpty()) {
+      throw bad(file, "pickle stack underflow");
+    }
+    Object o = stack.remove(stack.size() - 1);
+    if (o == MARK) {
+      throw bad(file, "unexpected MARK");
+    }
+    return o;
+  }
+
+  private Object peek() {
+    if (stack.isEmpty() || stack.get(stack.size() - 1) == MARK) {
+      throw bad(file, "pickle stack underflow");
+    }
+    return stack.get(stack.size() - 1);
+  }
+
+  private List<Object> popMark() {
+    if (marks.isEmpty()) {
+      throw bad(file, "no MARK on the stack");
+    }
+    int m = marks.remove(marks.size() - 1);
+    List<Object> items = new ArrayList<>(stack.subList(m + 1, stack.size()));
+    stack.subList(m, stack.size()).clear();
+    if (items.contains(MARK)) {
+      throw bad(file, "nested MARK");
+    }
+    return items;
+  }
+
+  private void put(long index) {
+    if (memo.size() >= MAX_MEMO) {
+      throw bad(file, "pickle memo larger than " + MAX_MEMO);
+    }
+    memo.put(index, peek());
+  }
+
+  private Object get(long index) {
+    Object o = memo.get(index);
+    if (o == null) {
+      throw bad(file, "pickle memo has no entry " + index);
+    }
+    return o;
+  }
+
+  @SuppressWarnings("unchecked")
+  private Map<Object, Object> dict(Object o) {
+    if (!(o instanceof Map)) {
+      throw bad(file, "SETITEM on something other than a dict");
+    }
+    return (Map<Object, Object>) o;
+  }
+
+  @SuppressWarnings("unchecked")
+  private List<Object> list(Object o) {
+    if (!(o instanceof List) || o instanceof Tuple) {
+      throw bad(file, "APPEND on something other than a list");
+    }
+    return (List<Object>) o;
+  }
+
+  static boolean isNone(Object o) {
+    return o == NONE;
+  }
+
+  private static String describe(Object o) {
+    if (o instanceof Global g) {
+      return g.qualified();
+    }
+    if (o instanceof Tuple t) {
+      return "tuple of " + t.items.size();
+    }
+    String s = String.valueOf(o);
+    return s.length() > 80 ? s.substring(0, 80) + "..." : s;
+  }
+
+  static InvalidModelException bad(Path file, String what) {
+    return new InvalidModelException(file + ": invalid torch.save archive: " + what);
+  }
+
+  static String shape(long[] s) {
+    return Arrays.toString(s);
+  }
+}

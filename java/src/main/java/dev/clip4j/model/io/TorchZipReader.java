@@ -1,0 +1,185 @@
+package dev.clip4j.model.io;
+
+import dev.clip4j.InvalidModelException;
+import dev.clip4j.model.io.RestrictedUnpickler.StorageRef;
+import dev.clip4j.model.io.RestrictedUnpickler.TensorRef;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Reads {@code torch.save(state_dict)} archives (zip + pickle) without Python and without
+ * LibTorch: the zip directory is checked by {@link ZipDirectory}, {@code data.pkl} is run by
+ * {@link RestrictedUnpickler}, and each tensor is a view of its storage member, memory-mapped;
+ * contiguous views are zero-copy slices, strided ones are gathered into a new buffer. Every view
+ * is bounds-checked against its storage.
+ */
+final class TorchZipReader {
+  static final long MAX_PICKLE = 64L << 20;
+
+  private TorchZipReader() {}
+
+  static StateDict read(Path file) {
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      Map<String, ZipDirectory.Member> members = ZipDirectory.read(ch, file);
+      String prefix = null;
+      for (String name : members.keySet()) {
+        int slash = name.indexOf('/');
+        if (slash > 0 && name.substring(slash + 1).equals("data.pkl")) {
+          if (prefix != null) {
+            throw ZipDirectory.bad(file, "more than one data.pkl");
+          }
+          prefix = name.substring(0, slash + 1);
+        }
+      }
+      if (prefix == null) {
+        throw ZipDirectory.bad(file, "no data.pkl (not a torch.save archive)");
+      }
+      if (members.containsKey(prefix + "code/__torch__.py") || members.keySet().stream().anyMatch(n -> n.contains("/code/"))) {
+        throw ZipDirectory.bad(file, "this is a TorchScript archive, not a state dict; load it as a TorchScript model");
+      }
+      ZipDirectory.Member bo = members.get(prefix + "byteorder");
+      if (bo != null) {
+        String order = new String(bytes(ch, bo, 16, file), StandardCharsets.US_ASCII).trim();
+        if (!order.equals("little")) {
+          throw ZipDirectory.bad(file, "byte order '" + order + "' is not supported");
+        }
+      }
+      ZipDirectory.Member pkl = members.get(prefix + "data.pkl");
+      if (pkl.size() > MAX_PICKLE) {
+        throw ZipDirectory.bad(file, "data.pkl of " + pkl.size() + " bytes is too large");
+      }
+      Object top = RestrictedUnpickler.load(ByteBuffer.wrap(bytes(ch, pkl, (int) MAX_PICKLE, file)), file);
+      if (!(top instanceof Map<?, ?> dict)) {
+        throw ZipDirectory.bad(file, "the pickle is not a dict of tensors");
+      }
+      Map<String, ByteBuffer> storages = new HashMap<>();
+      Map<String, TensorData> tensors = new LinkedHashMap<>();
+      for (Map.Entry<?, ?> e : dict.entrySet()) {
+        if (!(e.getKey() instanceof String key)) {
+          throw ZipDirectory.bad(file, "a state dict key is not a string");
+        }
+        if (e.getValue() instanceof Map) {
+          throw new InvalidModelException(file + ": entry '" + key + "' is a nested dict: this looks like a training"
+              + " checkpoint (e.g. {'state_dict': ..., 'optimizer': ...}), not a state dict; extract the model's"
+              + " state_dict first");
+        }
+        if (!(e.getValue() instanceof TensorRef t)) {
+          throw ZipDirectory.bad(file, "entry '" + key + "' is not a tensor");
+        }
+        ByteBuffer storage = storages.get(t.storage().key());
+        if (storage == null) {
+          storage = storage(ch, members, prefix, t.storage(), file);
+          storages.put(t.storage().key(), storage);
+        }
+        tensors.put(key, new TensorData(key, t.storage().dtype(), t.size(), view(t, storage, key, file)));
+      }
+      return new StateDict(file, "torch-zip", tensors, Map.of());
+    } catch (IOException e) {
+      throw new InvalidModelException(file + ": cannot read: " + e.getMessage(), e);
+    }
+  }
+
+  private static byte[] bytes(FileChannel ch, ZipDirectory.Member m, int max, Path file) throws IOException {
+    if (m.size() > max) {
+      throw ZipDirectory.bad(file, "member '" + m.name() + "' is too large");
+    }
+    ByteBuffer b = ByteBuffer.allocate((int) m.size());
+    SafetensorsReader.readFully(ch, b, m.dataOffset(), file);
+    return b.array();
+  }
+
+  private static ByteBuffer storage(FileChannel ch, Map<String, ZipDirectory.Member> members, String prefix,
+      StorageRef ref, Path file) throws IOException {
+    ZipDirectory.Member m = members.get(prefix + "data/" + ref.key());
+    if (m == null) {
+      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' is missing from the archive");
+    }
+    long bytes;
+    try {
+      bytes = Math.multiplyExact(ref.numel(), ref.dtype().byteSize());
+    } catch (ArithmeticException e) {
+      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' size overflows");
+    }
+    if (m.size() < bytes) {
+      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' holds " + m.size() + " bytes but " + ref.numel()
+          + " " + ref.dtype() + " elements need " + bytes);
+    }
+    if (bytes > Integer.MAX_VALUE) {
+      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' is larger than 2 GiB");
+    }
+    return bytes == 0 ? ByteBuffer.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, m.dataOffset(), bytes);
+  }
+
+  private static ByteBuffer view(TensorRef t, ByteBuffer storage, String key, Path file) {
+    long[] size = t.size();
+    long[] stride = t.stride();
+    if (size.length != stride.length) {
+      throw ZipDirectory.bad(file, "tensor '" + key + "' has " + size.length + " sizes but " + stride.length + " strides");
+    }
+    int es = t.storage().dtype().byteSize();
+    long numel;
+    long extent = 0;
+    try {
+      numel = TensorData.numel(size);
+      for (int i = 0; i < size.length; i++) {
+        if (size[i] > 0) {
+          extent = Math.addExact(extent, Math.multiplyExact(size[i] - 1, stride[i]));
+        }
+      }
+    } catch (ArithmeticException e) {
+      throw ZipDirectory.bad(file, "tensor '" + key + "' shape overflows");
+    }
+    if (numel == 0) {
+      return ByteBuffer.allocate(0);
+    }
+    if (t.offset() + extent + 1 > t.storage().numel()) {
+      throw ZipDirectory.bad(file, "tensor '" + key + "' (offset " + t.offset() + ", size "
+          + RestrictedUnpickler.shape(size) + ", stride " + RestrictedUnpickler.shape(stride)
+          + ") reaches past its storage of " + t.storage().numel() + " elements");
+    }
+    boolean contiguous = true;
+    long expect = 1;
+    for (int i = size.length - 1; i >= 0; i--) {
+      if (size[i] != 1 && stride[i] != expect) {
+        contiguous = false;
+      }
+      expect *= size[i];
+    }
+    ByteBuffer src = storage.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    if (contiguous) {
+      src.position((int) (t.offset() * es)).limit((int) ((t.offset() + numel) * es));
+      return src.slice().order(ByteOrder.LITTLE_ENDIAN);
+    }
+    // A strided view (e.g. a saved transpose): gather it into C order.
+    if (numel * es > Integer.MAX_VALUE) {
+      throw ZipDirectory.bad(file, "tensor '" + key + "' is too large to gather");
+    }
+    ByteBuffer out = ByteBuffer.allocateDirect((int) (numel * es)).order(ByteOrder.LITTLE_ENDIAN);
+    long[] idx = new long[size.length];
+    byte[] elem = new byte[es];
+    for (long n = 0; n < numel; n++) {
+      long off = t.offset();
+      for (int d = 0; d < size.length; d++) {
+        off += idx[d] * stride[d];
+      }
+      src.get((int) (off * es), elem);
+      out.put(elem);
+      for (int d = size.length - 1; d >= 0; d--) {
+        if (++idx[d] < size[d]) {
+          break;
+        }
+        idx[d] = 0;
+      }
+    }
+    out.flip();
+    return out;
+  }
+}
