@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
     versionProvider = VersionProvider.class,
     description = "CLIP embeddings for the JVM.",
     subcommands = {
-      DemoCommand.class, EngineCommand.class, InspectCommand.class, EmbedImagesCommand.class, ConvertCommand.class
+      DemoCommand.class, EngineCommand.class, InspectCommand.class, EmbedImagesCommand.class, EmbedTextsCommand.class,
+      PreprocessCommand.class, TokenizeCommand.class, ConvertCommand.class
     })
 public final class Main {
 

@@ -186,7 +186,7 @@ final class Bundles {
   }
 
   /** The archive's extra files (read with java.util.zip: nothing native touches the file here). */
-  private static Map<String, byte[]> readExtraEntries(Path file) {
+  static Map<String, byte[]> readExtraEntries(Path file) {
     Map<String, byte[]> out = new HashMap<>();
     try (ZipFile zip = new ZipFile(file.toFile())) {
       Enumeration<? extends ZipEntry> en = zip.entries();

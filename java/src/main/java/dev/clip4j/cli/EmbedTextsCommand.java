@@ -1,0 +1,75 @@
+package dev.clip4j.cli;
+
+import dev.clip4j.Engine;
+import dev.clip4j.io.Npy;
+import dev.clip4j.model.ClipModel;
+import dev.clip4j.tokenize.ClipTokenizer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code clip4j embed-texts --model PATH --out OUT.npy (--text T)... | --texts-jsonl FILE}. */
+@Command(name = "embed-texts", description = "Embed texts to an .npy [N, D] (float32, unit rows, input order).")
+final class EmbedTextsCommand implements Callable<Integer> {
+  @Mixin ModelOptions model;
+
+  @Mixin TextInputs inputs;
+
+  @Option(names = "--out", required = true, description = "Output .npy file (float32 [N, D]).")
+  Path out;
+
+  @Option(names = "--vocab", description = "Tokenizer vocabulary, if the model does not carry one.")
+  Path vocab;
+
+  @Option(names = "--batch-size", defaultValue = "64", description = "Texts per forward pass (default ${DEFAULT-VALUE}).")
+  int batchSize;
+
+  @Override
+  public Integer call() {
+    Engine.ensureInitialized();
+    List<String> texts = inputs.read();
+    try (ClipModel m = ClipModel.load(model.model, model.toLoadOptions())) {
+      ClipTokenizer tok = Models.tokenizer(m.resources(), model.model, vocab);
+      int ctx = m.info().contextLength();
+      List<float[]> rows = new ArrayList<>();
+      for (int start = 0; start < texts.size(); start += batchSize) {
+        List<String> chunk = texts.subList(start, Math.min(texts.size(), start + batchSize));
+        addRows(rows, m.embedTexts(ids(tok, chunk, ctx)));
+      }
+      int d = (int) m.embedDim();
+      float[] all = new float[rows.size() * d];
+      for (int i = 0; i < rows.size(); i++) {
+        System.arraycopy(rows.get(i), 0, all, i * d, d);
+      }
+      Npy.writeFloat32(out, all, rows.size(), d);
+      System.err.printf("clip4j: wrote %d x %d embeddings to %s%n", rows.size(), d, out);
+    }
+    return 0;
+  }
+
+  /** Token ids [n, ctx] as an int64 tensor. */
+  static Tensor ids(ClipTokenizer tok, List<String> texts, int ctx) {
+    long[] flat = new long[texts.size() * ctx];
+    for (int i = 0; i < texts.size(); i++) {
+      tok.tokenizeInto(texts.get(i), ctx, flat, i * ctx);
+    }
+    LongPointer p = new LongPointer(flat);
+    try {
+      return torch.from_blob(p, new long[] {texts.size(), ctx}, new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)).clone();
+    } finally {
+      p.close();
+    }
+  }
+
+  static void addRows(List<float[]> rows, Tensor emb) {
+    EmbedImagesCommand.addRows(rows, emb);
+  }
+}
