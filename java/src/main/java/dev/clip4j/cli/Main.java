@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
     description = "CLIP embeddings for the JVM.",
     subcommands = {
       DemoCommand.class, EngineCommand.class, InspectCommand.class, EmbedImagesCommand.class, EmbedTextsCommand.class,
-      PreprocessCommand.class, TokenizeCommand.class, ConvertCommand.class
+      PreprocessCommand.class, TokenizeCommand.class, ConvertCommand.class, RandomModelCommand.class
     })
 public final class Main {
 

@@ -81,6 +81,14 @@ final class Bundles {
     model.info().fileHashes().forEach(src.putObject("sha256")::put);
 
     Map<String, Tensor> weights = res.weights().get();
+    try {
+      writeArchive(weights, manifest, res, out);
+    } finally {
+      OpenClipModels.release(weights);
+    }
+  }
+
+  private static void writeArchive(Map<String, Tensor> weights, ObjectNode manifest, ModelResources res, Path out) {
     CompilationUnit cu = new CompilationUnit();
     JitModule root = new JitModule(new QualifiedName("__torch__.clip4j.Bundle"), cu, true);
     Map<String, JitModule> nodes = new HashMap<>();
@@ -173,7 +181,11 @@ final class Bundles {
     final byte[] vocabFinal = vocab;
     ModelResources res = new ModelResources(config, (ObjectNode) cfgNode, activation, preprocessCfg, vocabFinal,
         () -> readWeights(file));
-    return OpenClipModels.build(res, weights, options, ModelFormat.CLIP4J_BUNDLE, hashes);
+    try {
+      return OpenClipModels.build(res, weights, options, ModelFormat.CLIP4J_BUNDLE, hashes);
+    } finally {
+      OpenClipModels.release(weights);
+    }
   }
 
   private static Map<String, Tensor> readWeights(Path file) {

@@ -74,7 +74,18 @@ final class OpenClipModels {
     }
     ModelResources res = new ModelResources(config, modelCfgJson, activation, config.preprocessCfg(), vocab,
         () -> readWeights(config, weightsFile));
-    return build(res, weights, options, ModelFormat.OPEN_CLIP_HUB, hashes);
+    try {
+      return build(res, weights, options, ModelFormat.OPEN_CLIP_HUB, hashes);
+    } finally {
+      release(weights);
+    }
+  }
+
+  /** Drops our references to loaded weights (the towers hold their own). */
+  static void release(Map<String, Tensor> weights) {
+    for (Tensor t : weights.values()) {
+      t.close();
+    }
   }
 
   /** Reads a checkpoint, validates every key and shape against the config, converts to LibTorch. */
