@@ -1,0 +1,111 @@
+package dev.clip4j.batch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.clip4j.model.ClipModel;
+import dev.clip4j.model.ModelMetadata;
+import dev.clip4j.testing.Conformance;
+import dev.clip4j.testing.Tensors;
+import dev.clip4j.tokenize.ClipTokenizer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** The embedder over a real model: trimming is exact, concurrency changes no bit. */
+class ClipEmbedderTest {
+
+  @Test
+  void trimmedTextsEqualFullLengthOnes() throws Exception {
+    Path dir = Conformance.dir().resolve("models/tiny-quickgelu");
+    ModelMetadata meta = ModelMetadata.read(dir);
+    ClipTokenizer tok = meta.tokenizer();
+    List<String> texts = List.of("a cat", "a photo of a dog on a sofa", "", "A DIAGRAM of the Solar System!");
+    try (ClipModel model = ClipModel.load(dir)) {
+      float[][] trimmed = new float[texts.size()][];
+      float[][] full = new float[texts.size()][];
+      EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(8).withMaxDelay(Duration.ofMillis(50));
+      try (ClipEmbedder e = ClipEmbedder.create(model, tok, meta.preprocessConfig(), cfg)) {
+        List<CompletableFuture<float[]>> fs = e.embedTexts(texts);
+        for (int i = 0; i < texts.size(); i++) {
+          trimmed[i] = fs.get(i).get(30, TimeUnit.SECONDS);
+        }
+      }
+      try (ClipEmbedder e = ClipEmbedder.create(model, tok, meta.preprocessConfig(), cfg.withTrimTexts(false))) {
+        List<CompletableFuture<float[]>> fs = e.embedTexts(texts);
+        for (int i = 0; i < texts.size(); i++) {
+          full[i] = fs.get(i).get(30, TimeUnit.SECONDS);
+        }
+      }
+      for (int i = 0; i < texts.size(); i++) {
+        assertThat(Tensors.maxAbsDiff(trimmed[i], full[i])).as(texts.get(i)).isLessThanOrEqualTo(1e-6);
+      }
+    }
+  }
+
+  @Test
+  void manyThreadsGetTheSingleCallEmbeddingsBitwise() throws Exception {
+    Path c = Conformance.dir();
+    Path dir = c.resolve("models/tiny-gelu");
+    ModelMetadata meta = ModelMetadata.read(dir);
+    List<String> texts = new ArrayList<>();
+    Random rng = new Random(3);
+    String[] words = {"cat", "dog", "photo", "of", "a", "the", "blue", "car", "on", "street"};
+    for (int i = 0; i < 60; i++) {
+      StringBuilder sb = new StringBuilder();
+      for (int w = 0, n = 1 + rng.nextInt(12); w < n; w++) {
+        sb.append(words[rng.nextInt(words.length)]).append(' ');
+      }
+      texts.add(sb.toString());
+    }
+    List<String> images = List.of("chelsea.png", "astronaut.png", "logo.png", "camera.png");
+    try (ClipModel model = ClipModel.load(dir)) {
+      ClipTokenizer tok = meta.tokenizer();
+      // Single-call references.
+      List<float[]> textRef = new ArrayList<>();
+      List<float[]> imageRef = new ArrayList<>();
+      try (ClipEmbedder one = ClipEmbedder.create(model, tok, meta.preprocessConfig(),
+          EmbedderConfig.defaults().withMaxBatchSize(1))) {
+        for (String t : texts) {
+          textRef.add(one.embedText(t).get(30, TimeUnit.SECONDS));
+        }
+        for (String im : images) {
+          imageRef.add(one.embedImage(c.resolve("images").resolve(im)).get(30, TimeUnit.SECONDS));
+        }
+      }
+      try (ClipEmbedder e = ClipEmbedder.create(model, tok, meta.preprocessConfig(),
+          EmbedderConfig.defaults().withMaxBatchSize(16).withMaxDelay(Duration.ofMillis(3)))) {
+        e.warmUp(1, 16);
+        ExecutorService clients = Executors.newFixedThreadPool(16);
+        try {
+          List<Future<float[]>> tf = new ArrayList<>();
+          List<Future<float[]>> imf = new ArrayList<>();
+          for (int round = 0; round < 3; round++) {
+            for (String t : texts) {
+              tf.add(clients.submit(() -> e.embedText(t).get(60, TimeUnit.SECONDS)));
+            }
+            for (String im : images) {
+              imf.add(clients.submit(() -> e.embedImage(c.resolve("images").resolve(im)).get(60, TimeUnit.SECONDS)));
+            }
+          }
+          for (int i = 0; i < tf.size(); i++) {
+            assertThat(tf.get(i).get()).as("text %d", i).containsExactly(textRef.get(i % texts.size()));
+          }
+          for (int i = 0; i < imf.size(); i++) {
+            assertThat(imf.get(i).get()).as("image %d", i).containsExactly(imageRef.get(i % images.size()));
+          }
+        } finally {
+          clients.shutdownNow();
+        }
+        assertThat(e.engine().batchesRun()).isLessThan(3 * (texts.size() + images.size()));
+      }
+    }
+  }
+}
