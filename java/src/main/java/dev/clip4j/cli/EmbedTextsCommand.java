@@ -3,6 +3,8 @@ package dev.clip4j.cli;
 import dev.clip4j.Engine;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ClipModel;
+import dev.clip4j.text.st.PairedClip;
+import dev.clip4j.text.st.SentenceTransformerPipeline;
 import dev.clip4j.tokenize.ClipTokenizer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,10 +34,24 @@ final class EmbedTextsCommand implements Callable<Integer> {
   @Option(names = "--batch-size", defaultValue = "64", description = "Texts per forward pass (default ${DEFAULT-VALUE}).")
   int batchSize;
 
+  @Option(names = "--text-model", description = "A sentence-transformers text model (modules.json) paired with --model's image tower.")
+  Path textModel;
+
   @Override
   public Integer call() {
     Engine.ensureInitialized();
     List<String> texts = inputs.read();
+    if (textModel != null) {
+      try (PairedClip p = PairedClip.of(ClipModel.load(model.model, model.toLoadOptions()),
+          SentenceTransformerPipeline.load(textModel))) {
+        List<float[]> rows = new ArrayList<>();
+        for (int start = 0; start < texts.size(); start += batchSize) {
+          addRows(rows, p.embedTexts(texts.subList(start, Math.min(texts.size(), start + batchSize))));
+        }
+        write(rows, (int) p.imageModel().embedDim());
+      }
+      return 0;
+    }
     try (ClipModel m = ClipModel.load(model.model, model.toLoadOptions())) {
       ClipTokenizer tok = Models.tokenizer(m.resources(), model.model, vocab);
       int ctx = m.info().contextLength();
@@ -44,15 +60,18 @@ final class EmbedTextsCommand implements Callable<Integer> {
         List<String> chunk = texts.subList(start, Math.min(texts.size(), start + batchSize));
         addRows(rows, m.embedTexts(ids(tok, chunk, ctx)));
       }
-      int d = (int) m.embedDim();
-      float[] all = new float[rows.size() * d];
-      for (int i = 0; i < rows.size(); i++) {
-        System.arraycopy(rows.get(i), 0, all, i * d, d);
-      }
-      Npy.writeFloat32(out, all, rows.size(), d);
-      System.err.printf("clip4j: wrote %d x %d embeddings to %s%n", rows.size(), d, out);
+      write(rows, (int) m.embedDim());
     }
     return 0;
+  }
+
+  private void write(List<float[]> rows, int d) {
+    float[] all = new float[rows.size() * d];
+    for (int i = 0; i < rows.size(); i++) {
+      System.arraycopy(rows.get(i), 0, all, i * d, d);
+    }
+    Npy.writeFloat32(out, all, rows.size(), d);
+    System.err.printf("clip4j: wrote %d x %d embeddings to %s%n", rows.size(), d, out);
   }
 
   /** Token ids [n, ctx] as an int64 tensor. */

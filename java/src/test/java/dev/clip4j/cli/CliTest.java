@@ -75,6 +75,18 @@ class CliTest {
   }
 
   @Test
+  void embedTextsWithAMultilingualTextModel(@TempDir Path tmp) throws Exception {
+    Path c = Conformance.dir();
+    Path jsonl = c.resolve("multilingual/expected_token_ids.jsonl"); // objects with a "text" field
+    Path out = tmp.resolve("ml.npy");
+    stdout("embed-texts", "--model", c.resolve("models/tiny-quickgelu").toString(),
+        "--text-model", c.resolve("multilingual").toString(), "--texts-jsonl", jsonl.toString(), "--out", out.toString());
+    float[] want = Npy.read(c.resolve("multilingual/expected_text_embeddings.npy")).floats();
+    assertThat(Npy.read(out).shape()).containsExactly(13, 64);
+    assertThat(maxDiff(Npy.read(out).floats(), want)).isLessThanOrEqualTo(1e-5);
+  }
+
+  @Test
   void badModelsExitNonZeroWithTheValidationMessage(@TempDir Path tmp) throws Exception {
     Path c = Conformance.dir();
     Path dir = Files.createDirectories(tmp.resolve("wrong"));
