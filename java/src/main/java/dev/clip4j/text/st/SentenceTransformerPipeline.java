@@ -52,7 +52,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
 
   private final Path dir;
   private final StTokenizer tokenizer;
-  private final DistilBertEncoder encoder;
+  private final BertFamilyEncoder encoder;
   private final List<String> poolingModes;
   private final List<Dense> dense;
   private final boolean normalize;
@@ -93,7 +93,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     }
   }
 
-  private SentenceTransformerPipeline(Path dir, StTokenizer tokenizer, DistilBertEncoder encoder, List<String> poolingModes,
+  private SentenceTransformerPipeline(Path dir, StTokenizer tokenizer, BertFamilyEncoder encoder, List<String> poolingModes,
       List<Dense> dense, boolean normalize, long outputDim, List<String> descriptions) {
     this.dir = dir;
     this.tokenizer = tokenizer;
@@ -116,7 +116,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     modules.forEach(ordered::add);
     ordered.sort(Comparator.comparingInt(n -> n.path("idx").asInt()));
     StTokenizer tokenizer = null;
-    DistilBertEncoder encoder = null;
+    BertFamilyEncoder encoder = null;
     List<String> pooling = null;
     List<Dense> dense = new ArrayList<>();
     boolean normalize = false;
@@ -141,13 +141,13 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
             }
             Path weights = firstExisting(mdir, "model.safetensors", "pytorch_model.bin");
             Map<String, Tensor> w = read(weights);
-            encoder = DistilBertEncoder.build(cfg, w, weights);
+            encoder = BertFamilyEncoder.build(cfg, w, weights);
             if (maxLen > encoder.maxPositions()) {
               throw new InvalidModelException(mdir + ": max_seq_length " + maxLen + " exceeds max_position_embeddings " + encoder.maxPositions());
             }
             tokenizer = new StTokenizer(mdir, maxLen);
             dim = encoder.dim();
-            desc.add("Transformer(distilbert, dim " + dim + ", max_seq_length " + maxLen + ")");
+            desc.add("Transformer(" + cfg.path("model_type").asText() + ", width " + dim + ", max_seq_length " + maxLen + ")");
             break;
           }
           case "sentence_transformers.models.Pooling": {
@@ -239,7 +239,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     if (bias) {
       expected.put("linear.bias", new long[] {outF});
     }
-    DistilBertEncoder.validate(expected, w, wf);
+    BertFamilyEncoder.validate(expected, w, wf);
     Tensor weight = w.get("linear.weight").to(ScalarType.Float).contiguous();
     Tensor b = bias ? w.get("linear.bias").to(ScalarType.Float).contiguous() : null;
     Activation a;
