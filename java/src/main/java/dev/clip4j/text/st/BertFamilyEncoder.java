@@ -159,7 +159,7 @@ final class BertFamilyEncoder implements AutoCloseable {
     }
   }
 
-  static BertFamilyEncoder build(JsonNode config, Map<String, Tensor> weights, Path source) {
+  static BertFamilyEncoder build(JsonNode config, Map<String, Tensor> weights, Path source, org.bytedeco.pytorch.Device device) {
     Dims d = dims(config, source);
     Map<String, Tensor> w = new LinkedHashMap<>(stripPrefix(weights, d.arch().prefix));
     for (String unused : new TreeSet<>(w.keySet())) {
@@ -179,7 +179,7 @@ final class BertFamilyEncoder implements AutoCloseable {
     for (String key : schema.keySet()) {
       String n = "p" + k++;
       names.put(key, n);
-      m.register_parameter(n, w.get(key).to(ScalarType.Float).detach().contiguous(), false);
+      m.register_parameter(n, w.get(key).to(device, ScalarType.Float).detach().contiguous(), false);
     }
     m.define(source(names, d));
     m.eval();

@@ -22,6 +22,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarOptional;
 import org.bytedeco.pytorch.ScalarTypeOptional;
@@ -93,8 +94,11 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     }
   }
 
+  private final Device device;
+
   private SentenceTransformerPipeline(Path dir, StTokenizer tokenizer, BertFamilyEncoder encoder, List<String> poolingModes,
-      List<Dense> dense, boolean normalize, long outputDim, List<String> descriptions) {
+      List<Dense> dense, boolean normalize, long outputDim, List<String> descriptions, Device device) {
+    this.device = device;
     this.dir = dir;
     this.tokenizer = tokenizer;
     this.encoder = encoder;
@@ -105,9 +109,23 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     this.descriptions = List.copyOf(descriptions);
   }
 
-  /** Loads the pipeline in {@code dir} (which holds {@code modules.json}). */
+  /** Loads the pipeline in {@code dir} (which holds {@code modules.json}) on the CPU. */
   public static SentenceTransformerPipeline load(Path dir) {
+    return load(dir, "cpu");
+  }
+
+  /**
+   * Loads the pipeline on {@code device} ("cpu", "cuda", "cuda:N"): the encoder and every Dense
+   * layer are placed on that device in float32, so no layer stays behind on the CPU.
+   */
+  public static SentenceTransformerPipeline load(Path dir, String device) {
     Engine.ensureInitialized();
+    Device dev;
+    try {
+      dev = new Device(device);
+    } catch (RuntimeException e) {
+      throw new IllegalArgumentException("invalid device '" + device + "'", e);
+    }
     JsonNode modules = readJson(dir.resolve("modules.json"));
     if (!modules.isArray() || modules.isEmpty()) {
       throw new InvalidModelException(dir.resolve("modules.json") + ": expected a non-empty list of modules");
@@ -141,7 +159,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
             }
             Path weights = firstExisting(mdir, "model.safetensors", "pytorch_model.bin");
             Map<String, Tensor> w = read(weights);
-            encoder = BertFamilyEncoder.build(cfg, w, weights);
+            encoder = BertFamilyEncoder.build(cfg, w, weights, dev);
             if (maxLen > encoder.maxPositions()) {
               throw new InvalidModelException(mdir + ": max_seq_length " + maxLen + " exceeds max_position_embeddings " + encoder.maxPositions());
             }
@@ -177,7 +195,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
           }
           case "sentence_transformers.models.Dense": {
             requireAfter(pooling != null, dir, short_);
-            Dense d = dense(mdir, dim);
+            Dense d = dense(mdir, dim, dev);
             dense.add(d);
             dim = d.out;
             desc.add("Dense(" + (dense.size()) + ": -> " + dim + ")");
@@ -196,7 +214,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
       if (encoder == null || pooling == null) {
         throw new InvalidModelException(dir + ": modules.json needs a Transformer and a Pooling module");
       }
-      SentenceTransformerPipeline p = new SentenceTransformerPipeline(dir, tokenizer, encoder, pooling, dense, normalize, dim, desc);
+      SentenceTransformerPipeline p = new SentenceTransformerPipeline(dir, tokenizer, encoder, pooling, dense, normalize, dim, desc, dev);
       long got = p.embed(List.of("clip4j")).size(1);
       if (got != dim) {
         p.close();
@@ -222,7 +240,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     }
   }
 
-  private static Dense dense(Path mdir, long in) {
+  private static Dense dense(Path mdir, long in, Device dev) {
     JsonNode cfg = readJson(mdir.resolve("config.json"));
     int inF = cfg.path("in_features").asInt(-1);
     int outF = cfg.path("out_features").asInt(-1);
@@ -240,8 +258,8 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
       expected.put("linear.bias", new long[] {outF});
     }
     BertFamilyEncoder.validate(expected, w, wf);
-    Tensor weight = w.get("linear.weight").to(ScalarType.Float).contiguous();
-    Tensor b = bias ? w.get("linear.bias").to(ScalarType.Float).contiguous() : null;
+    Tensor weight = w.get("linear.weight").to(dev, ScalarType.Float).contiguous();
+    Tensor b = bias ? w.get("linear.bias").to(dev, ScalarType.Float).contiguous() : null;
     Activation a;
     boolean relu = false;
     switch (act) {
@@ -336,8 +354,8 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
         }
       }
       try (Engine.InferenceScope scope = Engine.inference()) {
-        Tensor ids = longs(b.ids(), b.size(), b.length());
-        Tensor mask = longs(b.mask(), b.size(), b.length());
+        Tensor ids = longs(b.ids(), b.size(), b.length()).to(device, ScalarType.Long);
+        Tensor mask = longs(b.mask(), b.size(), b.length()).to(device, ScalarType.Long);
         Tensor h = encoder.forward(ids, mask);
         Tensor x = pool(h, mask);
         for (Dense d : dense) {
