@@ -11,6 +11,7 @@ import dev.clip4j.head.WeightLayout;
 import dev.clip4j.model.io.CheckpointReader;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.StateDictTensors;
+import dev.clip4j.internal.UseGuard;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +21,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
@@ -59,8 +59,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
   private final boolean normalize;
   private final long outputDim;
   private final List<String> descriptions;
-  private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
-  private volatile boolean closed;
+  private final UseGuard guard = new UseGuard("SentenceTransformerPipeline");
 
   /** One Dense module: y = act(x W^T + b). */
   private static final class Dense implements AutoCloseable {
@@ -342,11 +341,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     if (texts.isEmpty()) {
       throw new InvalidInputException("no texts to embed");
     }
-    lock.readLock().lock();
-    try {
-      if (closed) {
-        throw new IllegalStateException("SentenceTransformerPipeline is closed");
-      }
+    try (UseGuard.Use use = guard.enter()) {
       StTokenizer.Batch b = tokenizer.batch(texts);
       for (long id : b.ids()) {
         if (id < 0 || id >= encoder.vocab()) {
@@ -366,8 +361,6 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
         }
         return x;
       }
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
@@ -405,17 +398,10 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
 
   @Override
   public void close() {
-    lock.writeLock().lock();
-    try {
-      if (closed) {
-        return;
-      }
-      closed = true;
+    guard.close(() -> {
       dense.forEach(Dense::close);
       encoder.close();
       tokenizer.close();
-    } finally {
-      lock.writeLock().unlock();
-    }
+    });
   }
 }
