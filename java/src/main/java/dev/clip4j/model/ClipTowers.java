@@ -322,6 +322,16 @@ public final class ClipTowers implements AutoCloseable {
     }
   }
 
+  /**
+   * Writes one tower (input to pre-projection features, its {@code forward}) as a standalone
+   * TorchScript file, e.g. to run exactly the same graph in another runtime for comparison.
+   */
+  public void saveTower(Tower tower, java.nio.file.Path file) {
+    try (UseGuard.Use use = guard.enter()) {
+      (tower == Tower.VISUAL ? state.visual : state.text).save(file.toString());
+    }
+  }
+
   /** The configuration the towers were built from. */
   public ModelConfig config() {
     return config;
