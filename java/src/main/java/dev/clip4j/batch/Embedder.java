@@ -433,19 +433,23 @@ public final class Embedder implements AutoCloseable {
       org.bytedeco.javacpp.FloatPointer p = cpu.data_ptr_float();
       Timer timer = latency.get(b.lane.lane.name);
       long done = System.nanoTime();
-      for (int i = 0; i < b.requests.size(); i++) {
-        if (!b.ok[i]) {
-          continue;
+      float[][] rows = new float[b.requests.size()][];
+      for (int i = 0; i < rows.length; i++) {
+        if (b.ok[i]) {
+          rows[i] = new float[d];
+          p.position((long) i * d).get(rows[i]);
+          timer.record(done - b.requests.get(i).enqueuedNanos, TimeUnit.NANOSECONDS);
         }
-        float[] row = new float[d];
-        p.position((long) i * d).get(row);
-        Request<?> r = b.requests.get(i);
-        r.future.complete(row);
-        timer.record(done - r.enqueuedNanos, TimeUnit.NANOSECONDS);
       }
+      // Counters first, so a caller that sees its result also sees it counted.
       batchSizes.get(b.lane.lane.name).record(b.requests.size());
       batches.incrementAndGet();
       items.addAndGet(b.requests.size());
+      for (int i = 0; i < rows.length; i++) {
+        if (rows[i] != null) {
+          b.requests.get(i).future.complete(rows[i]);
+        }
+      }
     } catch (RuntimeException | Error e) {
       failBatch(b, e);
     } finally {

@@ -4,9 +4,10 @@ import dev.clip4j.Engine;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.internal.NativeLib;
 import dev.clip4j.jni.Clip4jNative;
+import dev.clip4j.internal.TensorShapes;
+import dev.clip4j.internal.UseGuard;
 import java.lang.ref.Cleaner;
 import java.util.Objects;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
@@ -40,7 +41,7 @@ public final class EmbeddingHead implements AutoCloseable {
 
   private final State state;
   private final Cleaner.Cleanable cleanable;
-  private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+  private final UseGuard guard = new UseGuard("EmbeddingHead");
   private final WeightLayout layout;
   private final Activation activation;
   private final boolean normalize;
@@ -49,7 +50,6 @@ public final class EmbeddingHead implements AutoCloseable {
   private final long dOut;
   private final ScalarType dtype;
   private final boolean cuda;
-  private volatile boolean closed;
 
   /** Owns the tensor references; cleans them (with a leak warning) if close() was never called. */
   private static final class State implements Runnable {
@@ -107,7 +107,7 @@ public final class EmbeddingHead implements AutoCloseable {
     }
     if (bias != null) {
       require(bias.defined() && bias.dim() == 1 && bias.size(0) == dOut,
-          "bias must be 1-D of size d_out=" + dOut + ", got " + shape(bias));
+          "bias must be 1-D of size d_out=" + dOut + ", got " + TensorShapes.describe(bias));
       require(bias.scalar_type().intern() == dtype, "bias dtype " + bias.scalar_type().intern() + " differs from " + dtype);
       require(bias.is_cuda() == cuda, "bias and weight must be on the same device");
     }
@@ -158,16 +158,12 @@ public final class EmbeddingHead implements AutoCloseable {
    * [n, d_out] on the same device. A non-contiguous input is copied to a contiguous one first.
    */
   public Tensor apply(Tensor features) {
-    lock.readLock().lock();
-    try {
-      ensureOpen();
+    try (UseGuard.Use use = guard.enter()) {
       Tensor x = checkInput(features);
       TensorOptions opts = new TensorOptions(ScalarType.Float).device(new org.bytedeco.pytorch.DeviceOptional(x.device()));
       Tensor out = torch.empty(new long[] {x.size(0), dOut}, opts, new org.bytedeco.pytorch.MemoryFormatOptional());
       run(x, out);
       return out;
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
@@ -176,27 +172,23 @@ public final class EmbeddingHead implements AutoCloseable {
    * float32, float16 or bfloat16 on CUDA; same device), e.g. a pooled output buffer.
    */
   public void applyInto(Tensor features, Tensor out) {
-    lock.readLock().lock();
-    try {
-      ensureOpen();
+    try (UseGuard.Use use = guard.enter()) {
       Tensor x = checkInput(features);
       Objects.requireNonNull(out, "out");
       require(out.defined() && out.dim() == 2 && out.size(0) == x.size(0) && out.size(1) == dOut,
-          "out must be [" + x.size(0) + ", " + dOut + "], got " + shape(out));
+          "out must be [" + x.size(0) + ", " + dOut + "], got " + TensorShapes.describe(out));
       require(out.is_cuda() == cuda, "out must be on the head's device");
       checkDtype(out.scalar_type().intern(), cuda, "out");
       require(out.is_contiguous(), "out must be contiguous");
       run(x, out);
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
   private Tensor checkInput(Tensor features) {
     Objects.requireNonNull(features, "features");
     require(features.defined(), "features tensor is undefined");
-    require(features.dim() == 2, "features must be 2-D [n, " + dIn + "], got " + shape(features));
-    require(features.size(1) == dIn, "features must have " + dIn + " columns, got " + shape(features));
+    require(features.dim() == 2, "features must be 2-D [n, " + dIn + "], got " + TensorShapes.describe(features));
+    require(features.size(1) == dIn, "features must have " + dIn + " columns, got " + TensorShapes.describe(features));
     require(features.is_cuda() == cuda,
         "features are on " + features.device().str().getString() + " but the head is on " + (cuda ? "CUDA" : "CPU"));
     require(features.scalar_type().intern() == dtype,
@@ -253,16 +245,6 @@ public final class EmbeddingHead implements AutoCloseable {
         ? "on CUDA (float32, float16, bfloat16)" : "on CPU (float32 only)"));
   }
 
-  private static String shape(Tensor t) {
-    if (t == null || !t.defined()) {
-      return "undefined";
-    }
-    StringBuilder sb = new StringBuilder("[");
-    for (long d = 0; d < t.dim(); d++) {
-      sb.append(d == 0 ? "" : ", ").append(t.size(d));
-    }
-    return sb.append("]").toString();
-  }
 
   private static void require(boolean condition, String message) {
     if (!condition) {
@@ -270,26 +252,14 @@ public final class EmbeddingHead implements AutoCloseable {
     }
   }
 
-  private void ensureOpen() {
-    if (closed) {
-      throw new IllegalStateException("EmbeddingHead is closed");
-    }
-  }
 
   /** Waits for calls in flight, then releases the tensors. Idempotent. */
   @Override
   public void close() {
-    lock.writeLock().lock();
-    try {
-      if (closed) {
-        return;
-      }
-      closed = true;
+    guard.close(() -> {
       state.closedExplicitly = true;
       cleanable.clean();
-    } finally {
-      lock.writeLock().unlock();
-    }
+    });
   }
 
   /** Configures an {@link EmbeddingHead}; defaults are CLIP's: no bias, identity, normalised. */

@@ -3,11 +3,12 @@ package dev.clip4j.model;
 import dev.clip4j.Engine;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.head.EmbeddingHead;
+import dev.clip4j.internal.TensorShapes;
+import dev.clip4j.internal.UseGuard;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -43,8 +44,7 @@ public final class ClipModel implements AutoCloseable {
   private final Precision precision;
   private final List<AutoCloseable> resources;
   private final Object extra;
-  private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
-  private volatile boolean closed;
+  private final UseGuard guard = new UseGuard("ClipModel");
 
   ClipModel(
       ModelInfo info,
@@ -124,12 +124,8 @@ public final class ClipModel implements AutoCloseable {
    * can be saved.
    */
   public void save(Path bundle) {
-    lock.readLock().lock();
-    try {
-      ensureOpen();
+    try (UseGuard.Use use = guard.enter()) {
       Bundles.save(this, resources(), bundle);
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
@@ -138,25 +134,21 @@ public final class ClipModel implements AutoCloseable {
    * ModelInfo#imageSize()}), on any device; returns float32 [N, D] unit rows on the model's device.
    */
   public Tensor embedImages(Tensor pixels) {
-    lock.readLock().lock();
-    try {
-      ensureOpen();
+    try (UseGuard.Use use = guard.enter()) {
       if (imageEncoder == null) {
         throw new IllegalStateException("this model has no image tower");
       }
       Objects.requireNonNull(pixels, "pixels");
       int s = info.imageSize();
-      require(pixels.defined() && pixels.dim() == 4, "pixels must be [N, 3, " + s + ", " + s + "], got " + shape(pixels));
+      require(pixels.defined() && pixels.dim() == 4, "pixels must be [N, 3, " + s + ", " + s + "], got " + TensorShapes.describe(pixels));
       require(pixels.size(1) == 3 && pixels.size(2) == s && pixels.size(3) == s,
-          "pixels must be [N, 3, " + s + ", " + s + "], got " + shape(pixels));
+          "pixels must be [N, 3, " + s + ", " + s + "], got " + TensorShapes.describe(pixels));
       require(pixels.size(0) >= 1, "pixels must hold at least one image");
       require(pixels.scalar_type().intern() == ScalarType.Float, "pixels must be float32, got " + pixels.scalar_type().intern());
       try (Engine.InferenceScope scope = Engine.inference()) {
         Tensor x = toModel(pixels, precision.scalarType());
         return head(imageHead, imageEncoder.features(x));
       }
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
@@ -165,14 +157,12 @@ public final class ClipModel implements AutoCloseable {
    * [0, vocab size)), as the tokenizer writes them; returns float32 [N, D] unit rows.
    */
   public Tensor embedTexts(Tensor tokenIds) {
-    lock.readLock().lock();
-    try {
-      ensureOpen();
+    try (UseGuard.Use use = guard.enter()) {
       if (textEncoder == null) {
         throw new IllegalStateException("this model has no text tower");
       }
       Objects.requireNonNull(tokenIds, "tokenIds");
-      require(tokenIds.defined() && tokenIds.dim() == 2, "token ids must be [N, L], got " + shape(tokenIds));
+      require(tokenIds.defined() && tokenIds.dim() == 2, "token ids must be [N, L], got " + TensorShapes.describe(tokenIds));
       require(tokenIds.size(0) >= 1, "token ids must hold at least one text");
       require(tokenIds.size(1) >= 1 && tokenIds.size(1) <= info.contextLength(),
           "token sequences must have 1.." + info.contextLength() + " positions, got " + tokenIds.size(1));
@@ -186,8 +176,6 @@ public final class ClipModel implements AutoCloseable {
             "token ids must be in [0, " + info.vocabSize() + "), got values in [" + min + ", " + max + "]");
         return head(textHead, textEncoder.features(ids));
       }
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
@@ -210,32 +198,12 @@ public final class ClipModel implements AutoCloseable {
     }
   }
 
-  static String shape(Tensor t) {
-    if (t == null || !t.defined()) {
-      return "undefined";
-    }
-    StringBuilder sb = new StringBuilder("[");
-    for (long d = 0; d < t.dim(); d++) {
-      sb.append(d == 0 ? "" : ", ").append(t.size(d));
-    }
-    return sb.append(']').toString();
-  }
 
-  private void ensureOpen() {
-    if (closed) {
-      throw new IllegalStateException("ClipModel is closed");
-    }
-  }
 
   /** Waits for embed calls in flight, then releases every native resource. Idempotent. */
   @Override
   public void close() {
-    lock.writeLock().lock();
-    try {
-      if (closed) {
-        return;
-      }
-      closed = true;
+    guard.close(() -> {
       closeQuietly(imageHead);
       closeQuietly(textHead);
       closeQuietly(imageEncoder);
@@ -243,9 +211,7 @@ public final class ClipModel implements AutoCloseable {
       for (AutoCloseable r : resources) {
         closeQuietly(r);
       }
-    } finally {
-      lock.writeLock().unlock();
-    }
+    });
   }
 
   private static void closeQuietly(AutoCloseable c) {

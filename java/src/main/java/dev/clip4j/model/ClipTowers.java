@@ -4,11 +4,12 @@ import dev.clip4j.Engine;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.Activation;
+import dev.clip4j.internal.TensorShapes;
+import dev.clip4j.internal.UseGuard;
 import java.lang.ref.Cleaner;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.bytedeco.pytorch.CompilationUnit;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.IValue;
@@ -93,8 +94,7 @@ public final class ClipTowers implements AutoCloseable {
   private final State state;
   private final Cleaner.Cleanable cleanable;
   private final float logitScale;
-  private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
-  private volatile boolean closed;
+  private final UseGuard guard = new UseGuard("ClipTowers");
 
   /** The native objects; closed by close(), or by the cleaner (with a warning) if leaked. */
   private static final class State implements Runnable {
@@ -345,21 +345,17 @@ public final class ClipTowers implements AutoCloseable {
    * @throws InvalidInputException for a wrong rank, size, dtype or device
    */
   public Tensor encodeImageFeatures(Tensor pixels) {
-    lock.readLock().lock();
-    try {
-      ensureOpen();
+    try (UseGuard.Use use = guard.enter()) {
       int s = config.vision().imageSize();
       String want = "pixels must be float32 [N, 3, " + s + ", " + s + "] on " + deviceName;
       require(pixels != null && pixels.defined(), want + ", got " + (pixels == null ? "null" : "an undefined tensor"));
       require(pixels.dim() == 4 && pixels.size(0) >= 1 && pixels.size(1) == 3 && pixels.size(2) == s
-          && pixels.size(3) == s, want + ", got " + ClipModel.shape(pixels));
+          && pixels.size(3) == s, want + ", got " + TensorShapes.describe(pixels));
       require(pixels.scalar_type().intern() == ScalarType.Float, want + ", got " + pixels.scalar_type().intern());
       requireDevice(pixels, want);
       try (Engine.InferenceScope scope = Engine.inference()) {
         return run(state.visual, pixels);
       }
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
@@ -371,14 +367,12 @@ public final class ClipTowers implements AutoCloseable {
    * @throws InvalidInputException for a wrong rank, size, dtype, device or an id out of range
    */
   public Tensor encodeTextFeatures(Tensor ids) {
-    lock.readLock().lock();
-    try {
-      ensureOpen();
+    try (UseGuard.Use use = guard.enter()) {
       int ctx = config.text().contextLength();
       String want = "token ids must be int64 [N, L] with 1 <= L <= " + ctx + " on " + deviceName;
       require(ids != null && ids.defined(), want + ", got " + (ids == null ? "null" : "an undefined tensor"));
       require(ids.dim() == 2 && ids.size(0) >= 1 && ids.size(1) >= 1 && ids.size(1) <= ctx,
-          want + ", got " + ClipModel.shape(ids));
+          want + ", got " + TensorShapes.describe(ids));
       require(ids.scalar_type().intern() == ScalarType.Long, want + ", got " + ids.scalar_type().intern());
       requireDevice(ids, want);
       try (Engine.InferenceScope scope = Engine.inference()) {
@@ -389,8 +383,6 @@ public final class ClipTowers implements AutoCloseable {
             "token ids must be in [0, " + vocab + "), got values in [" + min + ", " + max + "]");
         return run(state.text, ids);
       }
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
@@ -400,12 +392,8 @@ public final class ClipTowers implements AutoCloseable {
    */
   public Tensor projection(Tower tower) {
     Objects.requireNonNull(tower, "tower");
-    lock.readLock().lock();
-    try {
-      ensureOpen();
+    try (UseGuard.Use use = guard.enter()) {
       return (tower == Tower.VISUAL ? state.visualProj : state.textProj).clone();
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
@@ -453,11 +441,6 @@ public final class ClipTowers implements AutoCloseable {
     }
   }
 
-  private void ensureOpen() {
-    if (closed) {
-      throw new IllegalStateException("ClipTowers is closed");
-    }
-  }
 
   private static String firstLine(Throwable e) {
     String m = String.valueOf(e.getMessage());
@@ -468,16 +451,9 @@ public final class ClipTowers implements AutoCloseable {
   /** Waits for calls in flight, then releases the modules and weights. Idempotent. */
   @Override
   public void close() {
-    lock.writeLock().lock();
-    try {
-      if (closed) {
-        return;
-      }
-      closed = true;
+    guard.close(() -> {
       state.closedExplicitly = true;
       cleanable.clean();
-    } finally {
-      lock.writeLock().unlock();
-    }
+    });
   }
 }

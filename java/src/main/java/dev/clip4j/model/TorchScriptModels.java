@@ -4,6 +4,7 @@ import com.google.common.hash.Hashing;
 import dev.clip4j.Engine;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.EmbeddingHead;
+import dev.clip4j.internal.TensorShapes;
 import dev.clip4j.internal.JitModules;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -72,8 +73,8 @@ final class TorchScriptModels {
         Tensor txt = text.features(ids);
         if (img.dim() != 2 || txt.dim() != 2 || img.size(1) != txt.size(1)) {
           throw new InvalidModelException(
-              file + ": encode_image gives " + ClipModel.shape(img) + " but encode_text gives "
-                  + ClipModel.shape(txt) + "; the towers must produce the same embedding width");
+              file + ": encode_image gives " + TensorShapes.describe(img) + " but encode_text gives "
+                  + TensorShapes.describe(txt) + "; the towers must produce the same embedding width");
         }
         dim = img.size(1);
       } catch (RuntimeException e) {

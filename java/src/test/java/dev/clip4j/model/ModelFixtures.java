@@ -15,13 +15,10 @@ import java.util.Map;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.JitModule;
-import org.bytedeco.pytorch.NamedTensor;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
-import org.bytedeco.pytorch.named_parameter_iterator;
-import org.bytedeco.pytorch.named_parameter_list;
 
 /** Test inputs and weights read from the conformance fixtures (never copied). */
 final class ModelFixtures {
@@ -39,17 +36,7 @@ final class ModelFixtures {
    */
   static Map<String, Tensor> stateDict(String model) {
     JitModule m = torch.load(new BytePointer(model(model).resolve("torchscript_scripted.pt").toString()));
-    Map<String, Tensor> out = new LinkedHashMap<>();
-    named_parameter_list ps = m.named_parameters(true);
-    long n = ps.size();
-    named_parameter_iterator it = ps.begin();
-    for (long i = 0; i < n; i++) {
-      NamedTensor nt = it.access();
-      // value() points into nt; the copy constructor takes a reference of our own.
-      out.put(nt.name().getString(), new Tensor(nt.value()));
-      it = it.increment();
-    }
-    return out;
+    return dev.clip4j.internal.JitModules.namedParameters(m);
   }
 
   /** Shapes of a state dict. */

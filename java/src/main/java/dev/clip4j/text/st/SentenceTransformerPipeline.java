@@ -10,6 +10,7 @@ import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.Activation;
 import dev.clip4j.head.EmbeddingHead;
 import dev.clip4j.head.WeightLayout;
+import dev.clip4j.internal.UseGuard;
 import dev.clip4j.model.io.CheckpointReader;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.StateDictTensors;
@@ -22,7 +23,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
@@ -49,7 +49,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * modules.json gives. Any other module type, encoder architecture or option is refused by name
  * ({@link InvalidModelException}). Every weight of every module is checked against the shapes the
  * configs imply: missing, unexpected, mis-shaped and non-floating-point keys are listed at once.
- * All weights are converted to float32 on the device of {@link Options#device()}.
+ * All weights are converted to float32 on the device given to {@link #load(Path, String)}.
  *
  * <pre>{@code
  * try (SentenceTransformerPipeline p = SentenceTransformerPipeline.load(dir)) {
@@ -74,37 +74,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
   private final boolean normalize;
   private final long outputDim;
   private final List<String> descriptions;
-  private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
-  private volatile boolean closed;
-
-  /** Options for {@link #load(Path, Options)}. Immutable. */
-  public static final class Options {
-    private final String device;
-
-    private Options(String device) {
-      this.device = device;
-    }
-
-    /** CPU. */
-    public static Options defaults() {
-      return new Options("cpu");
-    }
-
-    /** On the LibTorch device {@code device}: "cpu", "cuda", "cuda:1". */
-    public static Options onDevice(String device) {
-      return new Options(Objects.requireNonNull(device, "device"));
-    }
-
-    /** The LibTorch device string. */
-    public String device() {
-      return device;
-    }
-
-    @Override
-    public String toString() {
-      return "Options[device=" + device + "]";
-    }
-  }
+  private final UseGuard guard = new UseGuard("SentenceTransformerPipeline");
 
   /** A module after Pooling, applied to the pooled [N, D] features in modules.json order. */
   private interface Stage extends AutoCloseable {
@@ -173,22 +143,24 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
 
   /** Loads the pipeline in {@code dir} (which holds {@code modules.json}) on the CPU. */
   public static SentenceTransformerPipeline load(Path dir) {
-    return load(dir, Options.defaults());
+    return load(dir, "cpu");
   }
 
   /**
-   * Loads the pipeline in {@code dir} (which holds {@code modules.json}) with {@code options}.
+   * Loads the pipeline in {@code dir} (which holds {@code modules.json}) on {@code device}
+   * ("cpu", "cuda", "cuda:N"): the encoder and every Dense layer in float32 on that device, so
+   * no layer stays behind on the CPU.
    *
    * @throws InvalidModelException if any file, module, configuration or weight is missing, wrong
    *     or not supported; the message names what and where
    * @throws DeviceException if the device cannot take the weights (e.g. CUDA not available)
    * @throws IllegalArgumentException if the device string is not a LibTorch device
    */
-  public static SentenceTransformerPipeline load(Path dir, Options options) {
+  public static SentenceTransformerPipeline load(Path dir, String device) {
     Objects.requireNonNull(dir, "dir");
-    Objects.requireNonNull(options, "options");
+    Objects.requireNonNull(device, "device");
     Engine.ensureInitialized();
-    Device device = parseDevice(options.device());
+    Device dev = parseDevice(device);
     Path root = dir.toAbsolutePath().normalize();
     JsonNode modules = readJson(root.resolve("modules.json"));
     if (!modules.isArray() || modules.isEmpty()) {
@@ -226,7 +198,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
               throw new InvalidModelException(mdir + ": do_lower_case=true in sentence_bert_config.json is not implemented");
             }
             Path weights = firstExisting(mdir, "model.safetensors", "pytorch_model.bin");
-            encoder = BertFamilyEncoder.build(cfg, read(weights), weights, device);
+            encoder = BertFamilyEncoder.build(cfg, read(weights), weights, dev);
             if (maxLen > encoder.maxPositions()) {
               throw new InvalidModelException(mdir + ": max_seq_length " + maxLen + " exceeds the encoder's "
                   + encoder.maxPositions() + " positions");
@@ -263,7 +235,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
           }
           case "sentence_transformers.models.Dense": {
             requireAfter(pooling != null, root, short_);
-            Dense d = dense(mdir, dim, device);
+            Dense d = dense(mdir, dim, dev);
             stages.add(d);
             desc.add("Dense(" + dim + " -> " + d.out + ", " + activationName(mdir) + ")");
             dim = d.out;
@@ -283,7 +255,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
       if (encoder == null || pooling == null) {
         throw new InvalidModelException(root + ": modules.json needs a Transformer and a Pooling module");
       }
-      pipeline = new SentenceTransformerPipeline(root, device, tokenizer, encoder, pooling, stages,
+      pipeline = new SentenceTransformerPipeline(root, dev, tokenizer, encoder, pooling, stages,
           // Normalize counts only when it is the last module (a Dense after it un-normalises).
           normalize && stages.get(stages.size() - 1) instanceof NormalizeStage, dim, desc);
       Tensor probe = pipeline.embed(List.of("clip4j"));
@@ -460,9 +432,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
    * @throws IllegalStateException after {@link #close()}
    */
   public Tensor embed(List<String> texts) {
-    lock.readLock().lock();
-    try {
-      ensureOpen();
+    try (UseGuard.Use use = guard.enter()) {
       Encoded e = encode(texts);
       try (Engine.InferenceScope scope = Engine.inference()) {
         Tensor x = pool(e.hidden(), e.mask());
@@ -471,15 +441,13 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
         }
         return x;
       }
-    } finally {
-      lock.readLock().unlock();
     }
   }
 
   /** The encoder's last hidden state [N, L, width] and the attention mask [N, L] (int64) of a batch. */
   record Encoded(Tensor hidden, Tensor mask) {}
 
-  /** Tokenizes and runs the encoder (no pooling); the caller holds the read lock or is a test. */
+  /** Tokenizes and runs the encoder (no pooling); the caller is inside {@code guard} or is a test. */
   Encoded encode(List<String> texts) {
     Objects.requireNonNull(texts, "texts");
     if (texts.isEmpty()) {
@@ -499,12 +467,6 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
       Tensor ids = longs(b.ids(), b.size(), b.length()).to(device, ScalarType.Long);
       Tensor mask = longs(b.mask(), b.size(), b.length()).to(device, ScalarType.Long);
       return new Encoded(encoder.forward(ids, mask), mask);
-    }
-  }
-
-  private void ensureOpen() {
-    if (closed) {
-      throw new IllegalStateException("SentenceTransformerPipeline is closed");
     }
   }
 
@@ -545,17 +507,10 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
   /** Releases the encoder, tokenizer and weights; waits for embed calls in flight. Idempotent. */
   @Override
   public void close() {
-    lock.writeLock().lock();
-    try {
-      if (closed) {
-        return;
-      }
-      closed = true;
+    guard.close(() -> {
       stages.forEach(Stage::close);
       encoder.close();
       tokenizer.close();
-    } finally {
-      lock.writeLock().unlock();
-    }
+    });
   }
 }

@@ -25,8 +25,8 @@ class SentenceTransformerPipelineGpuTest {
     assumeTrue(torch.cuda_is_available(), "no CUDA device");
     List<String> texts = SentenceTransformerPipelineTest.texts();
     float[] want = Npy.read(SentenceTransformerPipelineTest.fixture().resolve("expected_text_embeddings_unnormalized.npy")).floats();
-    try (SentenceTransformerPipeline p = SentenceTransformerPipeline.load(SentenceTransformerPipelineTest.fixture(),
-        SentenceTransformerPipeline.Options.onDevice("cuda:0"))) {
+    try (SentenceTransformerPipeline p =
+        SentenceTransformerPipeline.load(SentenceTransformerPipelineTest.fixture(), "cuda:0")) {
       assertThat(p.device()).isEqualTo("cuda:0");
       Tensor e = p.embed(texts);
       assertThat(e.is_cuda()).isTrue();

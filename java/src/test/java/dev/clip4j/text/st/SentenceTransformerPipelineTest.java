@@ -606,11 +606,11 @@ class SentenceTransformerPipelineTest {
 
   @Test
   void devicesAreChecked() {
-    assertThatThrownBy(() -> SentenceTransformerPipeline.load(fixture(),
-        SentenceTransformerPipeline.Options.onDevice("not-a-device"))).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> SentenceTransformerPipeline.load(fixture(), "not-a-device"))
+        .isInstanceOf(IllegalArgumentException.class);
     if (!torch.cuda_is_available()) {
-      assertThatThrownBy(() -> SentenceTransformerPipeline.load(fixture(),
-          SentenceTransformerPipeline.Options.onDevice("cuda"))).isInstanceOf(DeviceException.class)
+      assertThatThrownBy(() -> SentenceTransformerPipeline.load(fixture(), "cuda"))
+          .isInstanceOf(DeviceException.class)
           .hasMessageContaining("not available");
     }
   }
