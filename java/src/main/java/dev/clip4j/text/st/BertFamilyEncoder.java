@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import org.bytedeco.pytorch.CompilationUnit;
+import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.IValueVector;
 import org.bytedeco.pytorch.JitModule;
@@ -77,12 +78,14 @@ final class BertFamilyEncoder implements AutoCloseable {
   private final int dim;
   private final int vocab;
   private final int maxPositions;
+  private final int padId;
 
-  private BertFamilyEncoder(JitModule module, int dim, int vocab, int maxPositions) {
+  private BertFamilyEncoder(JitModule module, int dim, int vocab, int maxPositions, int padId) {
     this.module = module;
     this.dim = dim;
     this.vocab = vocab;
     this.maxPositions = maxPositions;
+    this.padId = padId;
   }
 
   /** The expected weight shapes (HF key names, without a model prefix), in a fixed order. */
@@ -146,9 +149,11 @@ final class BertFamilyEncoder implements AutoCloseable {
             + "' is not implemented (supported: distilbert, bert, xlm-roberta)");
     }
     if (d.dim() < 1 || d.heads() < 1 || d.layers() < 1 || d.hidden() < 1 || d.vocab() < 1 || d.positions() < 1
-        || d.dim() % d.heads() != 0 || (d.arch() != Arch.DISTILBERT && d.typeVocab() < 1)) {
+        || d.dim() % d.heads() != 0 || (d.arch() != Arch.DISTILBERT && d.typeVocab() < 1)
+        || d.padId() < 0 || d.padId() >= d.vocab()
+        || (d.arch() == Arch.XLM_ROBERTA && d.positions() - d.padId() - 1 < 1)) {
       throw new InvalidModelException(source + ": config.json lacks valid encoder dimensions (width, heads, layers,"
-          + " intermediate size, vocab size, max positions)");
+          + " intermediate size, vocab size, max positions, pad_token_id)");
     }
     return d;
   }
@@ -159,7 +164,11 @@ final class BertFamilyEncoder implements AutoCloseable {
     }
   }
 
-  static BertFamilyEncoder build(JsonNode config, Map<String, Tensor> weights, Path source, org.bytedeco.pytorch.Device device) {
+  /**
+   * Builds the encoder of {@code config} from {@code weights} (HF key names, with or without the
+   * architecture's prefix), every parameter converted to float32 on {@code device}.
+   */
+  static BertFamilyEncoder build(JsonNode config, Map<String, Tensor> weights, Path source, Device device) {
     Dims d = dims(config, source);
     Map<String, Tensor> w = new LinkedHashMap<>(stripPrefix(weights, d.arch().prefix));
     for (String unused : new TreeSet<>(w.keySet())) {
@@ -184,7 +193,7 @@ final class BertFamilyEncoder implements AutoCloseable {
     m.define(source(names, d));
     m.eval();
     int positions = d.arch() == Arch.XLM_ROBERTA ? d.positions() - d.padId() - 1 : d.positions();
-    return new BertFamilyEncoder(torch.freeze(m), d.dim(), d.vocab(), positions);
+    return new BertFamilyEncoder(torch.freeze(m), d.dim(), d.vocab(), positions, d.padId());
   }
 
   private static Map<String, Tensor> stripPrefix(Map<String, Tensor> w, String prefix) {
@@ -200,13 +209,19 @@ final class BertFamilyEncoder implements AutoCloseable {
     List<String> missing = new ArrayList<>();
     List<String> unexpected = new ArrayList<>();
     List<String> shapes = new ArrayList<>();
+    List<String> dtypes = new ArrayList<>();
     for (Map.Entry<String, long[]> e : expected.entrySet()) {
       Tensor t = w.get(e.getKey());
       if (t == null) {
         missing.add(e.getKey() + " " + java.util.Arrays.toString(e.getValue()));
-      } else if (!java.util.Arrays.equals(t.sizes().vec().get(), e.getValue())) {
+        continue;
+      }
+      if (!java.util.Arrays.equals(t.sizes().vec().get(), e.getValue())) {
         shapes.add(e.getKey() + ": expected " + java.util.Arrays.toString(e.getValue()) + ", found "
             + java.util.Arrays.toString(t.sizes().vec().get()));
+      }
+      if (!t.is_floating_point()) {
+        dtypes.add(e.getKey() + " (" + t.scalar_type().intern() + ")");
       }
     }
     for (String key : new TreeSet<>(w.keySet())) {
@@ -214,7 +229,7 @@ final class BertFamilyEncoder implements AutoCloseable {
         unexpected.add(key);
       }
     }
-    if (!missing.isEmpty() || !unexpected.isEmpty() || !shapes.isEmpty()) {
+    if (!missing.isEmpty() || !unexpected.isEmpty() || !shapes.isEmpty() || !dtypes.isEmpty()) {
       StringBuilder sb = new StringBuilder(source + ": the weights do not match the encoder's config.json:");
       if (!missing.isEmpty()) {
         sb.append("\n  ").append(missing.size()).append(" missing: ").append(String.join(", ", missing));
@@ -224,6 +239,9 @@ final class BertFamilyEncoder implements AutoCloseable {
       }
       if (!shapes.isEmpty()) {
         sb.append("\n  ").append(shapes.size()).append(" mis-shaped: ").append(String.join("; ", shapes));
+      }
+      if (!dtypes.isEmpty()) {
+        sb.append("\n  ").append(dtypes.size()).append(" not floating point: ").append(String.join(", ", dtypes));
       }
       throw new InvalidModelException(sb.toString());
     }
@@ -292,6 +310,11 @@ final class BertFamilyEncoder implements AutoCloseable {
 
   int maxPositions() {
     return maxPositions;
+  }
+
+  /** The config's pad_token_id: what a batch is padded with. */
+  int padId() {
+    return padId;
   }
 
   /** Last hidden state [N, L, dim] for ids/mask [N, L] int64 (validated by the caller). */

@@ -2,16 +2,18 @@ package dev.clip4j.text.st;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.clip4j.DeviceException;
 import dev.clip4j.Engine;
+import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.Activation;
 import dev.clip4j.head.EmbeddingHead;
 import dev.clip4j.head.WeightLayout;
+import dev.clip4j.internal.UseGuard;
 import dev.clip4j.model.io.CheckpointReader;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.StateDictTensors;
-import dev.clip4j.internal.UseGuard;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,32 +40,64 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * through its {@code 2_Dense} projection (768 → 512), and the output width is computed from the
  * modules and checked by a dummy forward at load.
  *
- * <p>Modules: {@code Transformer} (DistilBERT encoders, from HF {@code config.json} +
- * {@code model.safetensors}/{@code pytorch_model.bin}, tokenized with {@code tokenizer.json},
- * truncated to {@code max_seq_length}), {@code Pooling} (CLS, max, mean, mean-sqrt-len,
- * concatenated in sentence-transformers' order, honouring the attention mask), {@code Dense}
- * ({@code linear.weight}, optional {@code linear.bias}, Identity/Tanh/ReLU/GELU; run by clip4j's
- * fused head except ReLU), {@code Normalize}. Anything else is refused by name. Every weight of
- * every module is checked (missing, unexpected, mis-shaped keys listed at once).
+ * <p>Modules: {@code Transformer} (DistilBERT, BERT and XLM-RoBERTa encoders from HF {@code
+ * config.json} + {@code model.safetensors}, else {@code pytorch_model.bin}; tokenized with {@code
+ * tokenizer.json}, truncated to {@code sentence_bert_config.json}'s {@code max_seq_length}),
+ * {@code Pooling} (CLS, max, mean, mean-sqrt-len, concatenated in sentence-transformers' order,
+ * honouring the attention mask), {@code Dense} ({@code linear.weight}, optional {@code
+ * linear.bias}, Identity/Tanh/ReLU/GELU), {@code Normalize}; Dense and Normalize run in the order
+ * modules.json gives. Any other module type, encoder architecture or option is refused by name
+ * ({@link InvalidModelException}). Every weight of every module is checked against the shapes the
+ * configs imply: missing, unexpected, mis-shaped and non-floating-point keys are listed at once.
+ * All weights are converted to float32 on the device given to {@link #load(Path, String)}.
  *
- * <p>Thread safety: {@link #embed} may run concurrently; {@link #close()} waits for it.
+ * <pre>{@code
+ * try (SentenceTransformerPipeline p = SentenceTransformerPipeline.load(dir)) {
+ *   Tensor e = p.embed(List.of("Ein Foto von einem Hund", "猫の写真")); // [2, p.outputDim()]
+ * }
+ * }</pre>
+ *
+ * <p>Ownership: the pipeline owns its encoder, tokenizer and Dense weights; {@link #embed}
+ * returns a new tensor owned by the caller. Thread safety: {@link #embed} may run concurrently
+ * from many threads; {@link #close()} waits for calls in flight, and later calls throw {@link
+ * IllegalStateException}.
  */
 public final class SentenceTransformerPipeline implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Path dir;
+  private final Device device;
   private final StTokenizer tokenizer;
   private final BertFamilyEncoder encoder;
   private final List<String> poolingModes;
-  private final List<Dense> dense;
+  private final List<Stage> stages;
   private final boolean normalize;
   private final long outputDim;
   private final List<String> descriptions;
   private final UseGuard guard = new UseGuard("SentenceTransformerPipeline");
 
+  /** A module after Pooling, applied to the pooled [N, D] features in modules.json order. */
+  private interface Stage extends AutoCloseable {
+    Tensor apply(Tensor x);
+
+    @Override
+    void close();
+  }
+
+  /** L2 normalisation of each row (sentence-transformers' Normalize, eps 1e-12). */
+  private static final class NormalizeStage implements Stage {
+    @Override
+    public Tensor apply(Tensor x) {
+      return x.div(x.norm(new ScalarOptional(new Scalar(2.0)), new long[] {1}, true).clamp_min(new Scalar(1e-12)));
+    }
+
+    @Override
+    public void close() {}
+  }
+
   /** One Dense module: y = act(x W^T + b). */
-  private static final class Dense implements AutoCloseable {
-    final EmbeddingHead head; // identity / tanh / gelu, no normalisation
+  private static final class Dense implements Stage {
+    final EmbeddingHead head; // identity / tanh / gelu, no normalisation (clip4j's fused kernel)
     final Tensor weight;      // for ReLU
     final Tensor bias;
     final boolean relu;
@@ -77,9 +111,10 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
       this.out = out;
     }
 
-    Tensor apply(Tensor x) {
+    @Override
+    public Tensor apply(Tensor x) {
       if (!relu) {
-        return head.apply(x);
+        return head.apply(x.contiguous());
       }
       Tensor y = bias == null ? x.matmul(weight.t()) : torch.linear(x, weight, bias);
       return torch.relu(y);
@@ -93,16 +128,14 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     }
   }
 
-  private final Device device;
-
-  private SentenceTransformerPipeline(Path dir, StTokenizer tokenizer, BertFamilyEncoder encoder, List<String> poolingModes,
-      List<Dense> dense, boolean normalize, long outputDim, List<String> descriptions, Device device) {
-    this.device = device;
+  private SentenceTransformerPipeline(Path dir, Device device, StTokenizer tokenizer, BertFamilyEncoder encoder,
+      List<String> poolingModes, List<Stage> stages, boolean normalize, long outputDim, List<String> descriptions) {
     this.dir = dir;
+    this.device = device;
     this.tokenizer = tokenizer;
     this.encoder = encoder;
-    this.poolingModes = poolingModes;
-    this.dense = dense;
+    this.poolingModes = List.copyOf(poolingModes);
+    this.stages = List.copyOf(stages);
     this.normalize = normalize;
     this.outputDim = outputDim;
     this.descriptions = List.copyOf(descriptions);
@@ -114,20 +147,24 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
   }
 
   /**
-   * Loads the pipeline on {@code device} ("cpu", "cuda", "cuda:N"): the encoder and every Dense
-   * layer are placed on that device in float32, so no layer stays behind on the CPU.
+   * Loads the pipeline in {@code dir} (which holds {@code modules.json}) on {@code device}
+   * ("cpu", "cuda", "cuda:N"): the encoder and every Dense layer in float32 on that device, so
+   * no layer stays behind on the CPU.
+   *
+   * @throws InvalidModelException if any file, module, configuration or weight is missing, wrong
+   *     or not supported; the message names what and where
+   * @throws DeviceException if the device cannot take the weights (e.g. CUDA not available)
+   * @throws IllegalArgumentException if the device string is not a LibTorch device
    */
   public static SentenceTransformerPipeline load(Path dir, String device) {
+    Objects.requireNonNull(dir, "dir");
+    Objects.requireNonNull(device, "device");
     Engine.ensureInitialized();
-    Device dev;
-    try {
-      dev = new Device(device);
-    } catch (RuntimeException e) {
-      throw new IllegalArgumentException("invalid device '" + device + "'", e);
-    }
-    JsonNode modules = readJson(dir.resolve("modules.json"));
+    Device dev = parseDevice(device);
+    Path root = dir.toAbsolutePath().normalize();
+    JsonNode modules = readJson(root.resolve("modules.json"));
     if (!modules.isArray() || modules.isEmpty()) {
-      throw new InvalidModelException(dir.resolve("modules.json") + ": expected a non-empty list of modules");
+      throw new InvalidModelException(root.resolve("modules.json") + ": expected a non-empty list of modules");
     }
     List<JsonNode> ordered = new ArrayList<>();
     modules.forEach(ordered::add);
@@ -135,32 +172,36 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     StTokenizer tokenizer = null;
     BertFamilyEncoder encoder = null;
     List<String> pooling = null;
-    List<Dense> dense = new ArrayList<>();
+    List<Stage> stages = new ArrayList<>();
     boolean normalize = false;
     long dim = -1;
     List<String> desc = new ArrayList<>();
+    SentenceTransformerPipeline pipeline = null;
     try {
       for (JsonNode mod : ordered) {
         String type = mod.path("type").asText();
         String short_ = type.substring(type.lastIndexOf('.') + 1);
-        Path mdir = dir.resolve(mod.path("path").asText(""));
+        Path mdir = moduleDir(root, mod);
         switch (type) {
           case "sentence_transformers.models.Transformer": {
             if (encoder != null) {
-              throw new InvalidModelException(dir + ": more than one Transformer module");
+              throw new InvalidModelException(root + ": more than one Transformer module");
             }
             JsonNode st = Files.isRegularFile(mdir.resolve("sentence_bert_config.json"))
                 ? readJson(mdir.resolve("sentence_bert_config.json")) : JSON.createObjectNode();
             JsonNode cfg = readJson(mdir.resolve("config.json"));
             int maxLen = st.path("max_seq_length").asInt(cfg.path("max_position_embeddings").asInt(512));
+            if (maxLen < 2) {
+              throw new InvalidModelException(mdir + ": max_seq_length " + maxLen + " leaves no room for any token");
+            }
             if (st.path("do_lower_case").asBoolean(false)) {
               throw new InvalidModelException(mdir + ": do_lower_case=true in sentence_bert_config.json is not implemented");
             }
             Path weights = firstExisting(mdir, "model.safetensors", "pytorch_model.bin");
-            Map<String, Tensor> w = read(weights);
-            encoder = BertFamilyEncoder.build(cfg, w, weights, dev);
+            encoder = BertFamilyEncoder.build(cfg, read(weights), weights, dev);
             if (maxLen > encoder.maxPositions()) {
-              throw new InvalidModelException(mdir + ": max_seq_length " + maxLen + " exceeds max_position_embeddings " + encoder.maxPositions());
+              throw new InvalidModelException(mdir + ": max_seq_length " + maxLen + " exceeds the encoder's "
+                  + encoder.maxPositions() + " positions");
             }
             tokenizer = new StTokenizer(mdir, maxLen);
             dim = encoder.dim();
@@ -168,7 +209,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
             break;
           }
           case "sentence_transformers.models.Pooling": {
-            requireAfter(encoder != null && pooling == null, dir, short_);
+            requireAfter(encoder != null && pooling == null, root, short_);
             JsonNode cfg = readJson(mdir.resolve("config.json"));
             int wdim = cfg.path("word_embedding_dimension").asInt(-1);
             if (wdim != dim) {
@@ -189,48 +230,90 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
               throw new InvalidModelException(mdir + ": Pooling enables no pooling mode");
             }
             dim = dim * pooling.size();
-            desc.add("Pooling(" + String.join("+", pooling) + ")");
+            desc.add("Pooling(" + String.join("+", pooling) + ", -> " + dim + ")");
             break;
           }
           case "sentence_transformers.models.Dense": {
-            requireAfter(pooling != null, dir, short_);
+            requireAfter(pooling != null, root, short_);
             Dense d = dense(mdir, dim, dev);
-            dense.add(d);
+            stages.add(d);
+            desc.add("Dense(" + dim + " -> " + d.out + ", " + activationName(mdir) + ")");
             dim = d.out;
-            desc.add("Dense(" + (dense.size()) + ": -> " + dim + ")");
             break;
           }
           case "sentence_transformers.models.Normalize":
-            requireAfter(pooling != null, dir, short_);
+            requireAfter(pooling != null, root, short_);
+            stages.add(new NormalizeStage());
             normalize = true;
             desc.add("Normalize");
             break;
           default:
-            throw new InvalidModelException(dir.resolve("modules.json") + ": module type '" + type
+            throw new InvalidModelException(root.resolve("modules.json") + ": module type '" + type
                 + "' is not supported (Transformer, Pooling, Dense, Normalize)");
         }
       }
       if (encoder == null || pooling == null) {
-        throw new InvalidModelException(dir + ": modules.json needs a Transformer and a Pooling module");
+        throw new InvalidModelException(root + ": modules.json needs a Transformer and a Pooling module");
       }
-      SentenceTransformerPipeline p = new SentenceTransformerPipeline(dir, tokenizer, encoder, pooling, dense, normalize, dim, desc, dev);
-      long got = p.embed(List.of("clip4j")).size(1);
-      if (got != dim) {
-        p.close();
-        throw new InvalidModelException(dir + ": dummy forward gave width " + got + ", the modules say " + dim);
+      pipeline = new SentenceTransformerPipeline(root, dev, tokenizer, encoder, pooling, stages,
+          // Normalize counts only when it is the last module (a Dense after it un-normalises).
+          normalize && stages.get(stages.size() - 1) instanceof NormalizeStage, dim, desc);
+      Tensor probe = pipeline.embed(List.of("clip4j"));
+      if (probe.dim() != 2 || probe.size(0) != 1 || probe.size(1) != dim) {
+        throw new InvalidModelException(root + ": a dummy forward gave " + java.util.Arrays.toString(probe.sizes().vec().get())
+            + " but the modules say [1, " + dim + "]");
       }
-      return p;
+      return pipeline;
     } catch (RuntimeException e) {
-      if (tokenizer != null) {
-        tokenizer.close();
+      if (pipeline != null) {
+        pipeline.close();
+      } else {
+        if (tokenizer != null) {
+          tokenizer.close();
+        }
+        if (encoder != null) {
+          encoder.close();
+        }
+        stages.forEach(Stage::close);
       }
-      if (encoder != null) {
-        encoder.close();
-      }
-      dense.forEach(Dense::close);
       throw e;
     }
   }
+
+  private static Device parseDevice(String device) {
+    Device d;
+    try {
+      d = new Device(device);
+    } catch (RuntimeException e) {
+      throw new IllegalArgumentException("invalid device '" + device + "'", e);
+    }
+    if (!d.is_cpu() && !d.is_cuda()) {
+      throw new IllegalArgumentException("device '" + device + "': only cpu and cuda are supported");
+    }
+    if (d.is_cuda() && (!torch.cuda_is_available() || (d.has_index() && d.index() >= torch.cuda_device_count()))) {
+      throw new DeviceException(ErrorCode.CUDA, "device '" + device + "' is not available (CUDA devices: "
+          + (torch.cuda_is_available() ? torch.cuda_device_count() : 0) + ")");
+    }
+    return d;
+  }
+
+  /** The module's directory, which must lie inside the pipeline directory. */
+  private static Path moduleDir(Path root, JsonNode mod) {
+    Path mdir = root.resolve(mod.path("path").asText("")).normalize();
+    if (!mdir.startsWith(root)) {
+      throw new InvalidModelException(root.resolve("modules.json") + ": module path '" + mod.path("path").asText()
+          + "' leaves the model directory");
+    }
+    return mdir;
+  }
+
+  private static String activationName(Path mdir) {
+    String act = readJson(mdir.resolve("config.json")).path("activation_function").asText(DEFAULT_ACTIVATION);
+    return act.substring(act.lastIndexOf('.') + 1);
+  }
+
+  /** sentence-transformers' Dense default activation. */
+  private static final String DEFAULT_ACTIVATION = "torch.nn.modules.activation.Tanh";
 
   private static void requireAfter(boolean ok, Path dir, String type) {
     if (!ok) {
@@ -239,26 +322,18 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     }
   }
 
-  private static Dense dense(Path mdir, long in, Device dev) {
+  private static Dense dense(Path mdir, long in, Device device) {
     JsonNode cfg = readJson(mdir.resolve("config.json"));
     int inF = cfg.path("in_features").asInt(-1);
     int outF = cfg.path("out_features").asInt(-1);
     boolean bias = cfg.path("bias").asBoolean(true);
-    String act = cfg.path("activation_function").asText("torch.nn.modules.activation.Tanh");
-    if (inF != in || outF < 1) {
-      throw new InvalidModelException(mdir + ": Dense in_features " + inF + " does not match the incoming width " + in
-          + (outF < 1 ? " (or out_features is missing)" : ""));
+    String act = cfg.path("activation_function").asText(DEFAULT_ACTIVATION);
+    if (inF != in) {
+      throw new InvalidModelException(mdir + ": Dense in_features " + inF + " does not match the incoming width " + in);
     }
-    Path wf = firstExisting(mdir, "model.safetensors", "pytorch_model.bin");
-    Map<String, Tensor> w = read(wf);
-    Map<String, long[]> expected = new LinkedHashMap<>();
-    expected.put("linear.weight", new long[] {outF, inF});
-    if (bias) {
-      expected.put("linear.bias", new long[] {outF});
+    if (outF < 1) {
+      throw new InvalidModelException(mdir + ": Dense out_features is missing or not positive");
     }
-    BertFamilyEncoder.validate(expected, w, wf);
-    Tensor weight = w.get("linear.weight").to(dev, ScalarType.Float).contiguous();
-    Tensor b = bias ? w.get("linear.bias").to(dev, ScalarType.Float).contiguous() : null;
     Activation a;
     boolean relu = false;
     switch (act) {
@@ -279,6 +354,17 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
         throw new InvalidModelException(mdir + ": Dense activation_function '" + act
             + "' is not supported (Identity, Tanh, ReLU, GELU)");
     }
+    Path wf = firstExisting(mdir, "model.safetensors", "pytorch_model.bin");
+    Map<String, Tensor> w = read(wf);
+    Map<String, long[]> expected = new LinkedHashMap<>();
+    expected.put("linear.weight", new long[] {outF, inF});
+    if (bias) {
+      expected.put("linear.bias", new long[] {outF});
+    }
+    BertFamilyEncoder.validate(expected, w, wf);
+    // Same device and dtype as the encoder: float32 on the pipeline's device.
+    Tensor weight = w.get("linear.weight").to(device, ScalarType.Float).contiguous();
+    Tensor b = bias ? w.get("linear.bias").to(device, ScalarType.Float).contiguous() : null;
     EmbeddingHead head = relu ? null
         : EmbeddingHead.builder(weight).layout(WeightLayout.OUT_IN).bias(b).activation(a).normalize(false).build();
     return new Dense(head, weight, b, relu, outF);
@@ -311,59 +397,80 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     }
   }
 
-  /** Output width (e.g. 512 for clip-ViT-B-32-multilingual-v1). */
+  /** Output width (e.g. 512 for clip-ViT-B-32-multilingual-v1), computed from the modules. */
   public long outputDim() {
     return outputDim;
   }
 
-  /** The modules, in order, as loaded. */
+  /** The modules, in order, as loaded (e.g. "Dense(768 -> 512, Tanh)"). */
   public List<String> moduleDescriptions() {
     return descriptions;
   }
 
-  /** Whether the pipeline ends in a Normalize module. */
+  /** Whether the pipeline ends in a Normalize module (its rows are then unit vectors). */
   public boolean normalizes() {
     return normalize;
   }
 
-  /** The tokenizer (for token-level inspection). */
+  /** The device the weights live on and {@link #embed} returns its tensors on. */
+  public String device() {
+    return device.str().getString();
+  }
+
+  /** The tokenizer (for token-level inspection); owned by the pipeline. */
   public StTokenizer tokenizer() {
     return tokenizer;
   }
 
   /**
-   * Embeds texts: what sentence-transformers' {@code encode} returns ([N, D] float32,
-   * unnormalised unless the pipeline has a Normalize module). A batch is padded to its longest
-   * text; padding does not change any row.
+   * Embeds texts: what sentence-transformers' {@code encode} returns, a new [N, D] float32
+   * tensor on the pipeline's device, owned by the caller (rows in input order, unnormalised
+   * unless the pipeline ends in a Normalize module). A batch is padded to its longest text;
+   * padding does not change any row.
+   *
+   * @throws InvalidInputException if {@code texts} is empty
+   * @throws IllegalStateException after {@link #close()}
    */
   public Tensor embed(List<String> texts) {
-    Objects.requireNonNull(texts, "texts");
-    if (texts.isEmpty()) {
-      throw new InvalidInputException("no texts to embed");
-    }
     try (UseGuard.Use use = guard.enter()) {
-      StTokenizer.Batch b = tokenizer.batch(texts);
-      for (long id : b.ids()) {
-        if (id < 0 || id >= encoder.vocab()) {
-          throw new InvalidInputException(dir + ": the tokenizer produced id " + id + " outside the encoder's vocabulary");
-        }
-      }
+      Encoded e = encode(texts);
       try (Engine.InferenceScope scope = Engine.inference()) {
-        Tensor ids = longs(b.ids(), b.size(), b.length()).to(device, ScalarType.Long);
-        Tensor mask = longs(b.mask(), b.size(), b.length()).to(device, ScalarType.Long);
-        Tensor h = encoder.forward(ids, mask);
-        Tensor x = pool(h, mask);
-        for (Dense d : dense) {
-          x = d.apply(x.contiguous());
-        }
-        if (normalize) {
-          x = x.div(x.norm(new ScalarOptional(new Scalar(2.0)), new long[] {1}, true).clamp_min(new Scalar(1e-12)));
+        Tensor x = pool(e.hidden(), e.mask());
+        for (Stage st : stages) {
+          x = st.apply(x);
         }
         return x;
       }
     }
   }
 
+  /** The encoder's last hidden state [N, L, width] and the attention mask [N, L] (int64) of a batch. */
+  record Encoded(Tensor hidden, Tensor mask) {}
+
+  /** Tokenizes and runs the encoder (no pooling); the caller is inside {@code guard} or is a test. */
+  Encoded encode(List<String> texts) {
+    Objects.requireNonNull(texts, "texts");
+    if (texts.isEmpty()) {
+      throw new InvalidInputException("no texts to embed");
+    }
+    for (int i = 0; i < texts.size(); i++) {
+      Objects.requireNonNull(texts.get(i), "texts[" + i + "]");
+    }
+    StTokenizer.Batch b = tokenizer.batch(texts, encoder.padId());
+    for (long id : b.ids()) {
+      if (id < 0 || id >= encoder.vocab()) {
+        throw new InvalidModelException(dir + ": the tokenizer produced id " + id + " outside the encoder's vocabulary of "
+            + encoder.vocab());
+      }
+    }
+    try (Engine.InferenceScope scope = Engine.inference()) {
+      Tensor ids = longs(b.ids(), b.size(), b.length()).to(device, ScalarType.Long);
+      Tensor mask = longs(b.mask(), b.size(), b.length()).to(device, ScalarType.Long);
+      return new Encoded(encoder.forward(ids, mask), mask);
+    }
+  }
+
+  /** sentence-transformers' Pooling: the enabled modes, concatenated in its order. */
   private Tensor pool(Tensor h, Tensor mask) {
     Tensor m = mask.unsqueeze(-1).to(ScalarType.Float);
     List<Tensor> parts = new ArrayList<>();
@@ -373,6 +480,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
           parts.add(h.select(1, 0));
           break;
         case "max_tokens": {
+          // Padding set to -1e9 before the max, as sentence-transformers does.
           Tensor masked = h.masked_fill(m.eq(new Scalar(0)).expand_as(h), new Scalar(-1e9));
           parts.add(masked.max(1).get0());
           break;
@@ -396,10 +504,11 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     }
   }
 
+  /** Releases the encoder, tokenizer and weights; waits for embed calls in flight. Idempotent. */
   @Override
   public void close() {
     guard.close(() -> {
-      dense.forEach(Dense::close);
+      stages.forEach(Stage::close);
       encoder.close();
       tokenizer.close();
     });

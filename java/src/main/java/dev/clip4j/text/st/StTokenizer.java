@@ -13,10 +13,32 @@ import java.util.Objects;
 
 /**
  * A Hugging Face {@code tokenizer.json} tokenizer (through DJL's binding of the Rust {@code
- * tokenizers} library, whose native library ships in its jar; nothing is downloaded), truncating
- * to the pipeline's {@code max_seq_length}. Owns a native handle: close it. Thread-safe.
+ * tokenizers} library), truncating to the pipeline's {@code max_seq_length} (special tokens
+ * included, as sentence-transformers does). Owns a native handle: close it (the owning {@link
+ * SentenceTransformerPipeline} does). Thread-safe.
+ *
+ * <p>No network access: the tokenizer is read from the model directory, never from the Hub, and
+ * DJL's native library is the CPU build shipped inside its jar, extracted to DJL's cache
+ * directory ({@code ~/.djl.ai}, or {@code DJL_CACHE_DIR} / {@code ENGINE_CACHE_DIR}). Two DJL
+ * defaults would otherwise reach the network, so before DJL loads, clip4j sets these system
+ * properties unless the caller has set them (as environment variables or system properties):
+ * {@code RUST_FLAVOR=cpu} (on hosts where DJL detects CUDA it would download a CUDA build of the
+ * library, which tokenization does not use) and {@code OPT_OUT_TRACKING=true} (DJL's usage
+ * report, sent from EC2 hosts on each tokenizer creation).
  */
 public final class StTokenizer implements AutoCloseable {
+  /** DJL's switches (environment variable or system property) and clip4j's defaults for them. */
+  static final Map<String, String> DJL_DEFAULTS = Map.of("RUST_FLAVOR", "cpu", "OPT_OUT_TRACKING", "true");
+
+  static {
+    DJL_DEFAULTS.forEach((key, value) -> {
+      String env = System.getenv(key);
+      if ((env == null || env.isEmpty()) && System.getProperty(key, "").isEmpty()) {
+        System.setProperty(key, value);
+      }
+    });
+  }
+
   private final HuggingFaceTokenizer tokenizer;
   private final int maxLength;
 
@@ -51,8 +73,11 @@ public final class StTokenizer implements AutoCloseable {
     return tokenizer.encode(Objects.requireNonNull(text, "text")).getIds();
   }
 
-  /** Tokenizes {@code texts}, padding with 0 (mask 0) to the longest one. */
-  public Batch batch(List<String> texts) {
+  /**
+   * Tokenizes {@code texts} (each truncated to {@link #maxLength()}), padding every row with
+   * {@code padId} (mask 0) to the longest one.
+   */
+  public Batch batch(List<String> texts, long padId) {
     Encoding[] enc = tokenizer.batchEncode(texts);
     int len = 1;
     for (Encoding e : enc) {
@@ -60,6 +85,7 @@ public final class StTokenizer implements AutoCloseable {
     }
     long[] ids = new long[texts.size() * len];
     long[] mask = new long[texts.size() * len];
+    java.util.Arrays.fill(ids, padId);
     for (int i = 0; i < enc.length; i++) {
       long[] x = enc[i].getIds();
       long[] m = enc[i].getAttentionMask();

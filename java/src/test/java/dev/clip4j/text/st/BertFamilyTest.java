@@ -45,7 +45,7 @@ class BertFamilyTest {
 
   /** A pipeline directory: the fixture's tokenizer/pooling/dense files, this encoder config and weights. */
   private static Path variant(Path tmp, String name, ObjectNode config, Map<String, Tensor> weights) throws Exception {
-    Path dir = SentenceTransformerPipelineTest.linkedCopy(tmp.resolve(name));
+    Path dir = SentenceTransformerPipelineTest.copy(tmp.resolve(name));
     Files.delete(dir.resolve("config.json"));
     Files.delete(dir.resolve("model.safetensors"));
     Files.delete(dir.resolve("pytorch_model.bin"));

@@ -56,7 +56,7 @@ class PairedClipTest {
 
   @Test
   void pairingAPipelineWithoutItsDenseLayerFails(@TempDir Path tmp) throws Exception {
-    Path dir = SentenceTransformerPipelineTest.linkedCopy(tmp);
+    Path dir = SentenceTransformerPipelineTest.copy(tmp);
     ObjectMapper json = new ObjectMapper();
     ArrayNode modules = (ArrayNode) json.readTree(SentenceTransformerPipelineTest.fixture().resolve("modules.json").toFile());
     modules.remove(2);
