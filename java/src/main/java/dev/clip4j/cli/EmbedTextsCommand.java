@@ -42,8 +42,23 @@ final class EmbedTextsCommand implements Callable<Integer> {
     Engine.ensureInitialized();
     List<String> texts = inputs.read();
     if (textModel != null) {
-      try (PairedClip p = PairedClip.of(ClipModel.load(model.model, model.toLoadOptions()),
-          SentenceTransformerPipeline.load(textModel))) {
+      ClipModel image = ClipModel.load(model.model, model.toLoadOptions());
+      SentenceTransformerPipeline pipeline;
+      PairedClip paired;
+      try {
+        pipeline = SentenceTransformerPipeline.load(textModel, model.device);
+      } catch (RuntimeException e) {
+        image.close();
+        throw e;
+      }
+      try {
+        paired = PairedClip.of(image, pipeline);
+      } catch (RuntimeException e) {
+        pipeline.close();
+        image.close();
+        throw e;
+      }
+      try (PairedClip p = paired) {
         List<float[]> rows = new ArrayList<>();
         for (int start = 0; start < texts.size(); start += batchSize) {
           addRows(rows, p.embedTexts(texts.subList(start, Math.min(texts.size(), start + batchSize))));
