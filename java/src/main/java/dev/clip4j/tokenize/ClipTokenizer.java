@@ -1,13 +1,14 @@
 package dev.clip4j.tokenize;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.google.common.cache.Cache;
-import com.google.common.cache.CacheBuilder;
 import dev.clip4j.InvalidModelException;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
 import java.nio.LongBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -20,409 +21,498 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.zip.GZIPInputStream;
 
 /**
- * open_clip's {@code SimpleTokenizer} in Java, token for token: text cleaning ({@link
- * TextCleaner}: ftfy fixes, double HTML unescape, whitespace collapse, lower case), CLIP's
- * pre-tokenisation regex, byte-level BPE with the {@code </w>} end-of-word marker, then {@code
- * <start_of_text>} + ids + {@code <end_of_text>}, zero padding, and truncation to the context
- * length with the last position forced to EOT.
+ * open_clip 2.20.0's {@code SimpleTokenizer} and {@code tokenize()} in pure Java: the same ids
+ * for the same text.
  *
- * <p>Vocabularies: open_clip's {@code bpe_simple_vocab_16e6.txt.gz} (gzip or plain text), or a
- * Hugging Face CLIP {@code vocab.json} + {@code merges.txt}. Immutable and thread-safe; BPE
- * results are kept in a bounded cache.
+ * <h2>Pipeline</h2>
+ *
+ * <ol>
+ *   <li>ftfy 6.1.1 {@code fix_text} (default configuration), per line: HTML entities ending in
+ *       ';' (the complete HTML5 table, all-caps variants such as {@code &EACUTE;}, numeric
+ *       references; switched off from the first line containing '<' on, as ftfy's "auto" does),
+ *       C1 controls read as Windows-1252, Latin ligatures ('ﬁ' to "fi"), full-/half-width forms
+ *       and U+3000, curly quotes to straight ones, line breaks (CRLF, CR, U+2028/9, U+0085) to
+ *       '\n', unpaired surrogates to U+FFFD, ANSI terminal escapes and control characters
+ *       removed, NFC; repeated until the line stops changing.
+ *   <li>Python's {@code html.unescape} twice (HTML5 rules, including names without ';' and
+ *       longest-prefix matching), then {@code strip()}.
+ *   <li>Runs of whitespace ({@code \s+}) to one space, strip, lower case as CPython's {@code
+ *       str.lower()} does it (including its Final_Sigma rule for 'Σ', which differs from the
+ *       JDK's).
+ *   <li>Pre-tokenisation with CLIP's pattern (see {@link PreTokenizer}); {@code <start_of_text>}
+ *       and {@code <end_of_text>} in the text become the special ids.
+ *   <li>Byte-level BPE with {@code </w>} end-of-word markers, merges ranked by line order.
+ * </ol>
+ *
+ * <h2>Not reproduced</h2>
+ *
+ * <ul>
+ *   <li>ftfy's {@code fix_encoding}: mojibake detection and repair ({@code is_bad} heuristics,
+ *       re-decoding as UTF-8 from Latin-1/Windows-125x/MacRoman/CP437, {@code restore_byte_a0},
+ *       {@code replace_lossy_sequences}, {@code decode_inconsistent_utf8}, and the whole-text
+ *       Latin-1-to-Windows-1252 reinterpretation). Text ftfy would judge to be mojibake (such as
+ *       "cafÃ©" or "â€™") is tokenized as written; for any other text that step is the identity.
+ *       C1 controls are still mapped by {@code fix_c1_controls}, which gives the reference's
+ *       result whenever {@code fix_encoding} leaves the text alone.
+ *   <li>Unicode versions: letters, numbers, case mapping and NFC come from the JDK (Java 17:
+ *       Unicode 13), while the reference used Python 3.11 (Unicode 14) and the {@code regex}
+ *       module (newer). Characters assigned after Unicode 13 may be classed or cased
+ *       differently; for every character Java 17 knows, letter/number/space classes, case
+ *       mapping and case properties were checked equal to the reference's (U+1734 aside).
+ * </ul>
+ *
+ * <h2>Cost</h2>
+ *
+ * Linear in the text for ordinary input (BPE is O(n log n) per word). Like ftfy, each line is
+ * re-fixed until stable, so text escaped many times over ({@code &amp;amp;amp;...}) costs one
+ * pass per level: 100,000 characters of 25,000 nested levels take seconds.
+ *
+ * <h2>Vocabulary</h2>
+ *
+ * Either open_clip's {@code bpe_simple_vocab_16e6.txt.gz} (merges only; the vocabulary is built as
+ * open_clip builds it: 256 byte symbols, the same with {@code </w>}, each merge joined, then
+ * {@code <start_of_text>} and {@code <end_of_text>}) or the Hugging Face CLIP layout ({@code
+ * vocab.json} + {@code merges.txt}). Both read at most 48,894 merges (49152 - 256 - 2), as
+ * open_clip and Hugging Face's CLIPTokenizer do.
+ *
+ * <h2>Thread safety and ownership</h2>
+ *
+ * Immutable and thread-safe; one instance may serve any number of threads. BPE results are cached
+ * in a bounded, concurrent cache. Output arrays and buffers belong to the caller.
  *
  * <pre>{@code
  * ClipTokenizer tok = ClipTokenizer.fromDirectory(modelDir);
- * long[][] ids = tok.tokenize(List.of("a photo of a cat"), 77);
+ * long[][] ids = tok.tokenize(List.of("a photo of a cat"), 77); // [[49406, 320, ..., 49407, 0...]]
  * }</pre>
  */
 public final class ClipTokenizer {
-  /** open_clip reads merges lines [1, 49152 - 256 - 2 + 1) of the vocabulary file. */
-  private static final int OPEN_CLIP_MERGES = 49152 - 256 - 2;
-  private static final int MAX_VOCAB_BYTES = 64 << 20;
-  private static final int MAX_WORD = 4096;
-  private static final Pattern PAT = Pattern.compile(
-      "<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+",
-      Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE | Pattern.UNICODE_CHARACTER_CLASS);
-  private static final String[] BYTE_ENCODER = bytesToUnicode();
+  /** 49152 - 256 - 2: how many merges open_clip and Hugging Face read. */
+  static final int MAX_MERGES = 49152 - 256 - 2;
 
-  private final Map<String, Integer> encoder;
-  private final Map<String, Integer> bpeRanks;
+  private static final String BPE_FILE = "bpe_simple_vocab_16e6.txt.gz";
+  private static final String BPE_PLAIN_FILE = "bpe_simple_vocab_16e6.txt";
+  private static final String VOCAB_FILE = "vocab.json";
+  private static final String MERGES_FILE = "merges.txt";
+  private static final String HF_SOT = "<|startoftext|>";
+  private static final String HF_EOT = "<|endoftext|>";
+
+  private final BytePairEncoder bpe;
   private final int sot;
   private final int eot;
-  private final Cache<String, int[]> cache = CacheBuilder.newBuilder().maximumSize(100_000).build();
+  private final int vocabSize;
 
-  private ClipTokenizer(Map<String, Integer> encoder, Map<String, Integer> bpeRanks, int sot, int eot) {
-    this.encoder = encoder;
-    this.bpeRanks = bpeRanks;
+  private ClipTokenizer(BytePairEncoder bpe, int sot, int eot, int vocabSize) {
+    this.bpe = bpe;
     this.sot = sot;
     this.eot = eot;
+    this.vocabSize = vocabSize;
   }
 
-  /** GPT-2's reversible byte-to-unicode table, as open_clip builds it. */
-  private static String[] bytesToUnicode() {
-    List<Integer> bs = new ArrayList<>();
-    for (int b = '!'; b <= '~'; b++) {
-      bs.add(b);
-    }
-    for (int b = 0xa1; b <= 0xac; b++) {
-      bs.add(b);
-    }
-    for (int b = 0xae; b <= 0xff; b++) {
-      bs.add(b);
-    }
-    String[] table = new String[256];
-    for (int b : bs) {
-      table[b] = String.valueOf((char) b);
-    }
-    int n = 0;
-    for (int b = 0; b < 256; b++) {
-      if (table[b] == null) {
-        table[b] = String.valueOf((char) (256 + n++));
-      }
-    }
-    return table;
-  }
+  // ---------------------------------------------------------------- loading
 
-  /** The byte-level base vocabulary in open_clip's order. */
-  private static List<String> baseVocab() {
-    List<String> v = new ArrayList<>(512);
-    // open_clip: list(bytes_to_unicode().values()) — dict order = the bs order above, then the rest.
-    List<Integer> order = new ArrayList<>();
-    for (int b = '!'; b <= '~'; b++) {
-      order.add(b);
-    }
-    for (int b = 0xa1; b <= 0xac; b++) {
-      order.add(b);
-    }
-    for (int b = 0xae; b <= 0xff; b++) {
-      order.add(b);
-    }
-    for (int b = 0; b < 256; b++) {
-      if (!order.contains(b)) {
-        order.add(b);
-      }
-    }
-    for (int b : order) {
-      v.add(BYTE_ENCODER[b]);
-    }
-    return v;
-  }
-
-  /** Loads open_clip's {@code bpe_simple_vocab_16e6.txt.gz} (gzip-compressed or plain). */
-  public static ClipTokenizer fromBpeVocab(Path bpeVocab) {
+  /**
+   * Loads open_clip's merges file ({@code bpe_simple_vocab_16e6.txt.gz}, gzip or plain UTF-8
+   * text): line 0 is a header, lines 1..48894 are merges "left right".
+   *
+   * @throws InvalidModelException naming the file when it cannot be read, is not valid gzip or
+   *     UTF-8, holds no merges or a line that is not two symbols
+   */
+  public static ClipTokenizer fromBpeVocab(Path bpeGz) {
+    Objects.requireNonNull(bpeGz, "bpeGz");
+    byte[] bytes;
     try {
-      return fromBpeVocab(Files.readAllBytes(bpeVocab), bpeVocab.toString());
+      bytes = Files.readAllBytes(bpeGz);
     } catch (IOException e) {
-      throw new InvalidModelException(bpeVocab + ": cannot read the tokenizer vocabulary: " + e.getMessage(), e);
+      throw new InvalidModelException(
+          "cannot read tokenizer file " + bpeGz + ": " + e.getClass().getSimpleName() + ": " + e.getMessage(), e);
     }
-  }
-
-  /** Like {@link #fromBpeVocab(Path)} from the file's bytes; {@code source} names it in errors. */
-  public static ClipTokenizer fromBpeVocab(byte[] bytes, String source) {
-    String text = decode(gunzipIfNeeded(bytes, source), source);
-    String[] lines = text.split("\n", -1);
-    if (lines.length < 2) {
-      throw new InvalidModelException(source + ": the BPE vocabulary has no merges");
-    }
-    int end = Math.min(lines.length, OPEN_CLIP_MERGES + 1);
-    List<String[]> merges = new ArrayList<>(end);
-    for (int i = 1; i < end; i++) {
-      String[] parts = lines[i].trim().split("\\s+");
-      if (lines[i].isBlank()) {
-        continue; // the file's trailing newline
-      }
-      if (parts.length != 2) {
-        throw new InvalidModelException(source + ": line " + (i + 1) + " is not a merge of two symbols: '"
-            + abbreviate(lines[i]) + "'");
-      }
-      merges.add(parts);
-    }
-    List<String> vocab = baseVocab();
-    List<String> withEnd = new ArrayList<>(vocab);
-    for (String v : vocab) {
-      withEnd.add(v + "</w>");
-    }
-    for (String[] m : merges) {
-      withEnd.add(m[0] + m[1]);
-    }
-    withEnd.add("<start_of_text>");
-    withEnd.add("<end_of_text>");
-    Map<String, Integer> encoder = new HashMap<>(withEnd.size() * 2);
-    for (int i = 0; i < withEnd.size(); i++) {
-      encoder.put(withEnd.get(i), i);
-    }
-    Map<String, Integer> ranks = new HashMap<>(merges.size() * 2);
-    for (int i = 0; i < merges.size(); i++) {
-      ranks.putIfAbsent(merges.get(i)[0] + " " + merges.get(i)[1], i);
-    }
-    return new ClipTokenizer(encoder, ranks, encoder.get("<start_of_text>"), encoder.get("<end_of_text>"));
-  }
-
-  /** Loads a Hugging Face CLIP tokenizer: {@code vocab.json} (token → id) and {@code merges.txt}. */
-  public static ClipTokenizer fromVocabAndMerges(Path vocabJson, Path mergesTxt) {
-    JsonNode root;
-    try {
-      byte[] b = Files.readAllBytes(vocabJson);
-      if (b.length > MAX_VOCAB_BYTES) {
-        throw new InvalidModelException(vocabJson + ": vocabulary file too large");
-      }
-      root = new ObjectMapper().readTree(b);
-    } catch (IOException e) {
-      throw new InvalidModelException(vocabJson + ": not a valid vocab.json: " + e.getMessage(), e);
-    }
-    if (root == null || !root.isObject()) {
-      throw new InvalidModelException(vocabJson + ": vocab.json must be an object of token -> id");
-    }
-    Map<String, Integer> encoder = new HashMap<>();
-    for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext();) {
-      Map.Entry<String, JsonNode> e = it.next();
-      if (!e.getValue().isInt() || e.getValue().asInt() < 0) {
-        throw new InvalidModelException(vocabJson + ": id of token '" + abbreviate(e.getKey()) + "' is not a non-negative integer");
-      }
-      encoder.put(e.getKey(), e.getValue().asInt());
-    }
-    String text;
-    try {
-      text = decode(Files.readAllBytes(mergesTxt), mergesTxt.toString());
-    } catch (IOException e) {
-      throw new InvalidModelException(mergesTxt + ": cannot read: " + e.getMessage(), e);
-    }
-    Map<String, Integer> ranks = new HashMap<>();
-    int rank = 0;
-    String[] lines = text.split("\n", -1);
-    for (int i = 0; i < lines.length; i++) {
-      String line = lines[i].trim();
-      if (line.isEmpty() || (i == 0 && line.startsWith("#version"))) {
-        continue;
-      }
-      String[] parts = line.split("\\s+");
-      if (parts.length != 2) {
-        throw new InvalidModelException(mergesTxt + ": line " + (i + 1) + " is not a merge of two symbols: '"
-            + abbreviate(line) + "'");
-      }
-      ranks.putIfAbsent(parts[0] + " " + parts[1], rank++);
-    }
-    Integer sot = firstOf(encoder, "<start_of_text>", "<|startoftext|>");
-    Integer eot = firstOf(encoder, "<end_of_text>", "<|endoftext|>");
-    if (sot == null || eot == null) {
-      throw new InvalidModelException(vocabJson + ": vocab.json lacks the start/end-of-text tokens");
-    }
-    Map<String, Integer> enc = new HashMap<>(encoder);
-    enc.put("<start_of_text>", sot);
-    enc.put("<end_of_text>", eot);
-    return new ClipTokenizer(enc, ranks, sot, eot);
+    return fromBpeVocab(bytes, bpeGz.toString());
   }
 
   /**
-   * Loads the tokenizer of a model directory: {@code bpe_simple_vocab_16e6.txt.gz}, or {@code
-   * vocab.json} + {@code merges.txt}.
+   * Like {@link #fromBpeVocab(Path)} from the file's bytes (gzip or plain), e.g. a vocabulary
+   * carried inside a model bundle; {@code source} names it in error messages.
    */
-  public static ClipTokenizer fromDirectory(Path dir) {
-    Path bpe = dir.resolve("bpe_simple_vocab_16e6.txt.gz");
-    if (Files.isRegularFile(bpe)) {
-      return fromBpeVocab(bpe);
+  public static ClipTokenizer fromBpeVocab(byte[] bytes, String source) {
+    Objects.requireNonNull(bytes, "bytes");
+    String bpeGz = Objects.requireNonNull(source, "source");
+    String text = decodeText(bytes, bpeGz);
+    String[] lines = text.split("\n", -1);
+    int end = Math.min(lines.length, 1 + MAX_MERGES);
+    List<String[]> merges = new ArrayList<>(Math.max(0, end - 1));
+    List<String> vocab = new ArrayList<>(512 + MAX_MERGES + 2);
+    for (String s : BytePairEncoder.byteSymbolsInVocabOrder()) {
+      vocab.add(s);
     }
-    Path vocab = dir.resolve("vocab.json");
-    Path merges = dir.resolve("merges.txt");
+    for (String s : BytePairEncoder.byteSymbolsInVocabOrder()) {
+      vocab.add(s + BytePairEncoder.END_OF_WORD);
+    }
+    int real = 0;
+    for (int i = 1; i < end; i++) {
+      String[] parts = splitWhitespace(lines[i]);
+      if (parts.length == 0) {
+        // Python: tuple(''.split()) == (); ''.join(()) still takes a vocabulary slot.
+        vocab.add("");
+        continue;
+      }
+      if (parts.length != 2) {
+        throw new InvalidModelException(
+            "BPE vocabulary "
+                + bpeGz
+                + ": line "
+                + (i + 1)
+                + " is not a merge of two symbols separated by a space: '"
+                + abbreviate(lines[i])
+                + "'");
+      }
+      merges.add(parts);
+      vocab.add(parts[0] + parts[1]);
+      real++;
+    }
+    if (real == 0) {
+      throw new InvalidModelException(
+          "BPE vocabulary " + bpeGz + " holds no merges (expected a header line, then merges)");
+    }
+    vocab.add(PreTokenizer.SOT_TEXT);
+    vocab.add(PreTokenizer.EOT_TEXT);
+    Map<String, Integer> encoder = new HashMap<>(vocab.size() * 2);
+    for (int i = 0; i < vocab.size(); i++) {
+      encoder.put(vocab.get(i), i); // a later duplicate wins, as in Python's dict(zip(...))
+    }
+    return build(encoder, merges, PreTokenizer.SOT_TEXT, PreTokenizer.EOT_TEXT, Path.of(bpeGz));
+  }
+
+  /**
+   * Loads the Hugging Face CLIP layout: {@code vocab.json} (an object from symbol to id, with
+   * {@code <|startoftext|>}/{@code <|endoftext|>} or open_clip's {@code
+   * <start_of_text>}/{@code <end_of_text>}) and {@code merges.txt} (an optional "#version"
+   * header, then merges).
+   *
+   * @throws InvalidModelException naming the file that is unreadable or malformed, or lacks a
+   *     symbol the tokenizer needs
+   */
+  public static ClipTokenizer fromVocabAndMerges(Path vocabJson, Path mergesTxt) {
+    Objects.requireNonNull(vocabJson, "vocabJson");
+    Objects.requireNonNull(mergesTxt, "mergesTxt");
+    JsonNode root;
+    try {
+      root = new ObjectMapper().readTree(readText(vocabJson));
+    } catch (JsonProcessingException e) {
+      throw new InvalidModelException(
+          "vocabulary " + vocabJson + " is not valid JSON: " + e.getOriginalMessage(), e);
+    }
+    if (root == null || !root.isObject()) {
+      throw new InvalidModelException(
+          "vocabulary " + vocabJson + " must be a JSON object mapping symbols to ids");
+    }
+    Map<String, Integer> encoder = new HashMap<>(root.size() * 2);
+    for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      JsonNode v = e.getValue();
+      if (!v.isIntegralNumber() || !v.canConvertToInt() || v.intValue() < 0) {
+        throw new InvalidModelException(
+            "vocabulary " + vocabJson + ": id of '" + abbreviate(e.getKey())
+                + "' is not a non-negative integer: " + abbreviate(v.toString()));
+      }
+      encoder.put(e.getKey(), v.intValue());
+    }
+    String sotName = encoder.containsKey(HF_SOT) ? HF_SOT : PreTokenizer.SOT_TEXT;
+    String eotName = encoder.containsKey(HF_EOT) ? HF_EOT : PreTokenizer.EOT_TEXT;
+    for (String name : new String[] {sotName, eotName}) {
+      if (!encoder.containsKey(name)) {
+        throw new InvalidModelException(
+            "vocabulary " + vocabJson + " lacks the special token " + name);
+      }
+    }
+
+    String text = readText(mergesTxt);
+    String[] lines = pythonStrip(text).split("\n", -1);
+    int first = lines.length > 0 && lines[0].startsWith("#") ? 1 : 0;
+    int end = Math.min(lines.length, first + MAX_MERGES);
+    List<String[]> merges = new ArrayList<>(Math.max(0, end - first));
+    for (int i = first; i < end; i++) {
+      String[] parts = splitWhitespace(lines[i]);
+      if (parts.length != 2) {
+        throw new InvalidModelException(
+            "merges " + mergesTxt + ": line " + (i + 1)
+                + " is not a merge of two symbols separated by a space: '"
+                + abbreviate(lines[i]) + "'");
+      }
+      merges.add(parts);
+    }
+    if (merges.isEmpty()) {
+      throw new InvalidModelException("merges " + mergesTxt + " holds no merges");
+    }
+    try {
+      return build(encoder, merges, sotName, eotName, vocabJson);
+    } catch (InvalidModelException e) {
+      throw new InvalidModelException(e.getMessage() + " (merges: " + mergesTxt + ")", e);
+    }
+  }
+
+  /**
+   * Loads whichever layout {@code modelDir} holds: {@code bpe_simple_vocab_16e6.txt.gz} (or the
+   * uncompressed {@code .txt}) first, else {@code vocab.json} + {@code merges.txt}.
+   *
+   * @throws InvalidModelException naming the files looked for when neither layout is present
+   */
+  public static ClipTokenizer fromDirectory(Path modelDir) {
+    Objects.requireNonNull(modelDir, "modelDir");
+    for (String name : new String[] {BPE_FILE, BPE_PLAIN_FILE}) {
+      Path p = modelDir.resolve(name);
+      if (Files.isRegularFile(p)) {
+        return fromBpeVocab(p);
+      }
+    }
+    Path vocab = modelDir.resolve(VOCAB_FILE);
+    Path merges = modelDir.resolve(MERGES_FILE);
     if (Files.isRegularFile(vocab) && Files.isRegularFile(merges)) {
       return fromVocabAndMerges(vocab, merges);
     }
-    throw new InvalidModelException(dir + ": no tokenizer vocabulary (looked for bpe_simple_vocab_16e6.txt.gz,"
-        + " and for vocab.json + merges.txt)");
+    throw new InvalidModelException(
+        "no CLIP tokenizer vocabulary in " + modelDir + ": looked for " + BPE_FILE + ", "
+            + BPE_PLAIN_FILE + ", or " + VOCAB_FILE + " together with " + MERGES_FILE);
   }
 
-  private static Integer firstOf(Map<String, Integer> m, String a, String b) {
-    return m.containsKey(a) ? m.get(a) : m.get(b);
-  }
-
-  private static byte[] gunzipIfNeeded(byte[] bytes, String source) {
-    if (bytes.length < 2 || (bytes[0] & 0xff) != 0x1f || (bytes[1] & 0xff) != 0x8b) {
-      return bytes;
-    }
-    try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(bytes))) {
-      byte[] out = in.readNBytes(MAX_VOCAB_BYTES + 1);
-      if (out.length > MAX_VOCAB_BYTES) {
-        throw new InvalidModelException(source + ": the decompressed vocabulary is larger than 64 MiB");
-      }
-      return out;
-    } catch (IOException e) {
-      throw new InvalidModelException(source + ": corrupt gzip vocabulary: " + e.getMessage(), e);
-    }
-  }
-
-  private static String decode(byte[] bytes, String source) {
+  private static ClipTokenizer build(
+      Map<String, Integer> encoder, List<String[]> merges, String sotName, String eotName,
+      Path file) {
+    BytePairEncoder bpe;
     try {
-      return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(java.nio.ByteBuffer.wrap(bytes)).toString();
-    } catch (CharacterCodingException e) {
-      throw new InvalidModelException(source + ": the vocabulary is not valid UTF-8");
+      bpe = new BytePairEncoder(encoder, merges);
+    } catch (IllegalArgumentException e) {
+      throw new InvalidModelException("vocabulary " + file + ": " + e.getMessage(), e);
     }
+    return new ClipTokenizer(bpe, encoder.get(sotName), encoder.get(eotName), encoder.size());
+  }
+
+  /** Largest decompressed vocabulary accepted (open_clip's is 1.3 MB): bounds a gzip bomb. */
+  private static final int MAX_VOCAB_BYTES = 64 << 20;
+
+  /** The file as UTF-8 text, gunzipped when it starts with the gzip magic bytes. */
+  private static String readText(Path file) {
+    try {
+      return decodeText(Files.readAllBytes(file), file.toString());
+    } catch (IOException e) {
+      throw new InvalidModelException(
+          "cannot read tokenizer file " + file + ": " + e.getClass().getSimpleName() + ": "
+              + e.getMessage(), e);
+    }
+  }
+
+  private static String decodeText(byte[] raw, Object file) {
+    byte[] bytes = raw;
+    try {
+      if (bytes.length >= 2 && (bytes[0] & 0xFF) == 0x1F && (bytes[1] & 0xFF) == 0x8B) {
+        try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(bytes))) {
+          bytes = in.readNBytes(MAX_VOCAB_BYTES + 1);
+        }
+        if (bytes.length > MAX_VOCAB_BYTES) {
+          throw new InvalidModelException("tokenizer file " + file + " decompresses to more than 64 MiB");
+        }
+      }
+    } catch (IOException e) {
+      throw new InvalidModelException(
+          "cannot read tokenizer file " + file + ": " + e.getClass().getSimpleName() + ": "
+              + e.getMessage(), e);
+    }
+    if (bytes.length == 0) {
+      throw new InvalidModelException("tokenizer file " + file + " is empty");
+    }
+    try {
+      CharBuffer chars =
+          StandardCharsets.UTF_8
+              .newDecoder()
+              .onMalformedInput(CodingErrorAction.REPORT)
+              .onUnmappableCharacter(CodingErrorAction.REPORT)
+              .decode(ByteBuffer.wrap(bytes));
+      return chars.toString();
+    } catch (CharacterCodingException e) {
+      throw new InvalidModelException("tokenizer file " + file + " is not UTF-8 text", e);
+    }
+  }
+
+  /** Python's {@code str.split()} without arguments. */
+  private static String[] splitWhitespace(String line) {
+    List<String> parts = new ArrayList<>(2);
+    int i = 0;
+    int n = line.length();
+    while (i < n) {
+      while (i < n && TextCleaner.isPythonSpace(line.charAt(i))) {
+        i++;
+      }
+      int start = i;
+      while (i < n && !TextCleaner.isPythonSpace(line.charAt(i))) {
+        i++;
+      }
+      if (i > start) {
+        parts.add(line.substring(start, i));
+      }
+    }
+    return parts.toArray(new String[0]);
+  }
+
+  private static String pythonStrip(String s) {
+    return TextCleaner.strip(s);
   }
 
   private static String abbreviate(String s) {
-    return s.length() > 60 ? s.substring(0, 60) + "..." : s;
+    return s.length() <= 60 ? s : s.substring(0, 57) + "...";
   }
 
-  /** The start-of-text id (49406 with open_clip's vocabulary). */
+  // ---------------------------------------------------------------- properties
+
+  /** The id of {@code <start_of_text>} (49406 with the default vocabulary). */
   public int sotToken() {
     return sot;
   }
 
-  /** The end-of-text id (49407). */
+  /** The id of {@code <end_of_text>} (49407 with the default vocabulary). */
   public int eotToken() {
     return eot;
   }
 
-  /** Number of distinct ids. */
+  /** Number of distinct symbols in the vocabulary (49408 with the default vocabulary). */
   public int vocabSize() {
-    int max = 0;
-    for (int v : encoder.values()) {
-      max = Math.max(max, v);
-    }
-    return max + 1;
+    return vocabSize;
   }
 
-  /** BPE ids of {@code text} after open_clip's cleaning, without SOT/EOT. */
+  // ---------------------------------------------------------------- encoding
+
+  /**
+   * The BPE ids of {@code text} after open_clip's cleaning, without SOT/EOT and without
+   * truncation (open_clip's {@code SimpleTokenizer.encode}).
+   *
+   * @throws NullPointerException if text is null
+   */
   public int[] encode(String text) {
+    return encode(text, Integer.MAX_VALUE);
+  }
+
+  /** At most {@code limit} ids of the text (the scan stops early; the prefix is exact). */
+  private int[] encode(String text, int limit) {
     Objects.requireNonNull(text, "text");
-    String clean = TextCleaner.clean(text);
-    List<Integer> ids = new ArrayList<>();
-    Matcher m = PAT.matcher(clean);
-    while (m.find()) {
-      String token = m.group();
-      for (int id : bpeIds(token)) {
-        ids.add(id);
-      }
-    }
-    int[] out = new int[ids.size()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = ids.get(i);
-    }
-    return out;
-  }
-
-  private int[] bpeIds(String token) {
-    int[] cached = cache.getIfPresent(token);
-    if (cached != null) {
-      return cached;
-    }
-    int[] ids;
-    if (token.equals("<start_of_text>") || token.equals("<end_of_text>")) {
-      ids = new int[] {encoder.get(token)};
-    } else {
-      StringBuilder sb = new StringBuilder();
-      for (byte b : token.getBytes(StandardCharsets.UTF_8)) {
-        sb.append(BYTE_ENCODER[b & 0xff]);
-      }
-      List<String> pieces = bpe(sb.toString());
-      ids = new int[pieces.size()];
-      for (int i = 0; i < ids.length; i++) {
-        Integer id = encoder.get(pieces.get(i));
-        if (id == null) {
-          throw new IllegalStateException("BPE produced '" + pieces.get(i) + "', which is not in the vocabulary");
-        }
-        ids[i] = id;
-      }
-    }
-    if (token.length() <= MAX_WORD) {
-      cache.put(token, ids);
-    }
-    return ids;
-  }
-
-  /** open_clip's bpe(): greedy lowest-rank pair merging over the word's symbols. */
-  private List<String> bpe(String word) {
-    List<String> symbols = new ArrayList<>();
-    int n = word.length();
-    for (int i = 0; i < n - 1; i++) {
-      symbols.add(String.valueOf(word.charAt(i)));
-    }
-    symbols.add(word.charAt(n - 1) + "</w>");
-    if (symbols.size() == 1) {
-      return symbols;
-    }
-    while (symbols.size() > 1) {
-      int best = Integer.MAX_VALUE;
-      String first = null;
-      String second = null;
-      for (int i = 0; i < symbols.size() - 1; i++) {
-        Integer r = bpeRanks.get(symbols.get(i) + " " + symbols.get(i + 1));
-        if (r != null && r < best) {
-          best = r;
-          first = symbols.get(i);
-          second = symbols.get(i + 1);
-        }
-      }
-      if (first == null) {
-        break;
-      }
-      List<String> merged = new ArrayList<>(symbols.size());
-      int i = 0;
-      while (i < symbols.size()) {
-        if (i < symbols.size() - 1 && symbols.get(i).equals(first) && symbols.get(i + 1).equals(second)) {
-          merged.add(first + second);
-          i += 2;
-        } else {
-          merged.add(symbols.get(i));
-          i++;
-        }
-      }
-      symbols = merged;
-    }
-    return symbols;
+    String cleaned = TextCleaner.clean(text);
+    IntList ids = new IntList(Math.min(limit, 16 + cleaned.length() / 2));
+    PreTokenizer.split(
+        cleaned,
+        (token, special) -> {
+          if (special == 1) {
+            ids.add(sot);
+          } else if (special == 2) {
+            ids.add(eot);
+          } else {
+            ids.addAll(bpe.encode(token));
+          }
+          return ids.size < limit;
+        });
+    return ids.toArray(limit);
   }
 
   /**
-   * Writes SOT + ids + EOT, zero-padded, into {@code out[offset .. offset + contextLength)};
-   * truncates to {@code contextLength} with EOT in the last position. Returns the number of real
-   * tokens including SOT and EOT (the EOT position + 1).
+   * Writes open_clip's {@code tokenize()} row for {@code text}: SOT, the ids, EOT, then zeros,
+   * into {@code out[offset .. offset + contextLength)}. A text with more than {@code
+   * contextLength - 2} ids is truncated and its row ends with EOT at position {@code
+   * contextLength - 1}.
+   *
+   * @return the number of real tokens including SOT and EOT (the EOT position + 1)
+   * @throws NullPointerException if text or out is null
+   * @throws IllegalArgumentException if contextLength < 2
+   * @throws IndexOutOfBoundsException if the row does not fit in out at offset
    */
   public int tokenizeInto(String text, int contextLength, long[] out, int offset) {
-    checkContext(contextLength);
+    Objects.requireNonNull(text, "text");
+    Objects.requireNonNull(out, "out");
+    checkContextLength(contextLength);
     Objects.checkFromIndexSize(offset, contextLength, out.length);
-    int[] ids = encode(text);
-    int n = Math.min(ids.length + 2, contextLength);
+    int[] ids = encode(text, contextLength - 1);
+    int real = Math.min(ids.length + 2, contextLength);
     out[offset] = sot;
-    for (int i = 1; i < n - 1; i++) {
+    for (int i = 1; i < real - 1; i++) {
       out[offset + i] = ids[i - 1];
     }
-    out[offset + n - 1] = eot;
-    for (int i = n; i < contextLength; i++) {
+    out[offset + real - 1] = eot;
+    for (int i = real; i < contextLength; i++) {
       out[offset + i] = 0;
     }
-    return n;
+    return real;
   }
 
-  /** Like {@link #tokenizeInto(String, int, long[], int)} with absolute puts into {@code out}. */
+  /**
+   * As {@link #tokenizeInto(String, int, long[], int)}, into {@code out} at absolute indices
+   * {@code offset .. offset + contextLength - 1} (relative to index 0, ignoring and not changing
+   * the buffer's position).
+   *
+   * @throws java.nio.ReadOnlyBufferException if out is read-only (nothing is written)
+   * @throws IndexOutOfBoundsException if the row does not fit below out's limit
+   */
   public int tokenizeInto(String text, int contextLength, LongBuffer out, int offset) {
-    checkContext(contextLength);
+    Objects.requireNonNull(text, "text");
+    Objects.requireNonNull(out, "out");
+    checkContextLength(contextLength);
     Objects.checkFromIndexSize(offset, contextLength, out.limit());
+    if (out.isReadOnly()) {
+      throw new java.nio.ReadOnlyBufferException();
+    }
     long[] row = new long[contextLength];
-    int n = tokenizeInto(text, contextLength, row, 0);
+    int real = tokenizeInto(text, contextLength, row, 0);
     for (int i = 0; i < contextLength; i++) {
       out.put(offset + i, row[i]);
     }
-    return n;
+    return real;
   }
 
-  /** Tokenizes each text into a row of {@code contextLength} ids. */
+  /**
+   * open_clip's {@code tokenize(texts, context_length)}: one row per text.
+   *
+   * @return a new [texts.size()][contextLength] array
+   * @throws NullPointerException if texts or any text is null
+   * @throws IllegalArgumentException if contextLength < 2
+   */
   public long[][] tokenize(List<String> texts, int contextLength) {
-    checkContext(contextLength);
-    long[][] out = new long[texts.size()][contextLength];
-    for (int i = 0; i < out.length; i++) {
-      tokenizeInto(texts.get(i), contextLength, out[i], 0);
+    Objects.requireNonNull(texts, "texts");
+    checkContextLength(contextLength);
+    long[][] rows = new long[texts.size()][contextLength];
+    for (int i = 0; i < rows.length; i++) {
+      tokenizeInto(texts.get(i), contextLength, rows[i], 0);
     }
-    return out;
+    return rows;
   }
 
-  private static void checkContext(int contextLength) {
+  private static void checkContextLength(int contextLength) {
     if (contextLength < 2) {
-      throw new IllegalArgumentException("contextLength must be >= 2 (SOT and EOT), got " + contextLength);
+      throw new IllegalArgumentException(
+          "contextLength must be at least 2 (room for SOT and EOT), got " + contextLength);
+    }
+  }
+
+  /** A growable int array. */
+  private static final class IntList {
+    int[] a;
+    int size;
+
+    IntList(int capacity) {
+      a = new int[Math.max(4, capacity)];
+    }
+
+    void add(int v) {
+      if (size == a.length) {
+        a = java.util.Arrays.copyOf(a, size * 2);
+      }
+      a[size++] = v;
+    }
+
+    void addAll(int[] vs) {
+      for (int v : vs) {
+        add(v);
+      }
+    }
+
+    int[] toArray(int limit) {
+      return java.util.Arrays.copyOf(a, Math.min(size, limit));
     }
   }
 }

@@ -1,247 +1,462 @@
 package dev.clip4j.tokenize;
 
-import java.nio.charset.Charset;
 import java.text.Normalizer;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
- * open_clip's text cleaning before BPE: {@code whitespace_clean(basic_clean(text)).lower()},
- * where {@code basic_clean} is {@code ftfy.fix_text} (ftfy 6.1.1 defaults) followed by {@code
- * html.unescape} twice and a strip.
- *
- * <p>Reproduced ftfy fixes, applied in ftfy's order and repeated until nothing changes, as
- * ftfy does: HTML entity unescaping (skipped when the text contains '&lt;', ftfy's "auto"),
- * terminal escape removal, C1 control characters decoded as Windows-1252, Latin ligatures
- * (ﬁ → fi), full-width and half-width forms to their normal width, curly quotes to straight
- * ones, line breaks (\r\n, \r, U+2028, U+2029, U+0085) to \n, lone surrogates to U+FFFD, control
- * character removal, NFC.
- *
- * <p><b>Not reproduced</b> (documented differences): ftfy's mojibake repair ({@code
- * fix_encoding}: re-decoding text that was UTF-8 decoded as Latin-1/Windows-1252, e.g. "Ã©" →
- * "é") and its companions {@code restore_byte_a0}, {@code replace_lossy_sequences} and {@code
- * decode_inconsistent_utf8}. Text that is already correct Unicode, which is what a JVM string
- * normally holds, is unaffected by those fixes.
+ * The text cleaning open_clip 2.20.0 applies before BPE: {@code
+ * whitespace_clean(basic_clean(text)).lower()}, where {@code basic_clean} is ftfy 6.1.1's {@code
+ * fix_text} (default configuration), then Python's {@code html.unescape} twice, then {@code
+ * strip()}. See {@link ClipTokenizer} for which ftfy fixes are reproduced. Stateless;
+ * thread-safe.
  */
 final class TextCleaner {
-  private static final Pattern HTML_ENTITY = Pattern.compile("&#?[0-9A-Za-z]{1,24};");
-  private static final Pattern ANSI = Pattern.compile("\u001b\\[((?:\\d|;)*)([a-zA-Z])");
-  private static final Pattern SINGLE_QUOTES = Pattern.compile("[\u02bc\u2018-\u201b]");
-  private static final Pattern DOUBLE_QUOTES = Pattern.compile("[\u201c-\u201f]");
-  private static final Pattern C1 = Pattern.compile("[\u0080-\u009f]");
-  private static final Pattern WHITESPACE = Pattern.compile("\\s+", Pattern.UNICODE_CHARACTER_CLASS);
-  private static final Charset CP1252 = Charset.forName("windows-1252");
-  private static final int[] WIDTH_MAP = widthMap();
+  /** ftfy's max_decode_length: segments are at most this many code points. */
+  private static final int MAX_SEGMENT_CODE_POINTS = 1_000_000;
+
+  private static final int WIDTH_FIRST = 0xFF01;
+  private static final int WIDTH_LAST = 0xFFEF;
+  /** ftfy's WIDTH_MAP for U+FF01..U+FFEF: the NFKC form where it differs, else null. */
+  private static final String[] WIDTH_MAP = buildWidthMap();
+
+  /** Windows-1252 for bytes 0x80..0x9F; the five unassigned bytes map to themselves. */
+  private static final String CP1252_C1 =
+      "\u20AC\u0081\u201A\u0192\u201E\u2026\u2020\u2021\u02C6\u2030\u0160\u2039\u0152\u008D"
+          + "\u017D\u008F\u0090\u2018\u2019\u201C\u201D\u2022\u2013\u2014\u02DC\u2122\u0161"
+          + "\u203A\u0153\u009D\u017E\u0178";
 
   private TextCleaner() {}
 
-  /** The full cleaning open_clip applies, including lower-casing. */
+  private static String[] buildWidthMap() {
+    String[] map = new String[WIDTH_LAST - WIDTH_FIRST + 1];
+    for (int cp = WIDTH_FIRST; cp <= WIDTH_LAST; cp++) {
+      String c = new String(Character.toChars(cp));
+      String alt = Normalizer.normalize(c, Normalizer.Form.NFKC);
+      if (!alt.equals(c)) {
+        map[cp - WIDTH_FIRST] = alt;
+      }
+    }
+    return map;
+  }
+
+  /** The Windows-1252 reading of a code point in 0x80..0x9F (ftfy's "sloppy" variant). */
+  static char windows1252(int c1) {
+    return CP1252_C1.charAt(c1 - 0x80);
+  }
+
+  /** The full open_clip cleaning: ftfy, html.unescape twice, strip, whitespace collapse, lower. */
   static String clean(String text) {
-    String s = fixText(text);
-    s = HtmlEntities.unescape(HtmlEntities.unescape(s));
-    s = stripPython(s);
-    s = WHITESPACE.matcher(s).replaceAll(" ");
-    s = stripPython(s);
-    return s.toLowerCase(java.util.Locale.ROOT);
+    String t = fixText(text);
+    t = HtmlEntities.unescape(HtmlEntities.unescape(t));
+    t = strip(t);
+    t = collapseWhitespace(t);
+    return lower(t);
   }
 
-  /** ftfy.fix_text with the fixes listed in the class comment. */
+  // ---------------------------------------------------------------- str.lower()
+
+  /**
+   * Python's {@code str.lower()}: simple lower-case mappings, 'İ' to "i̇", and 'Σ' to 'ς' in the
+   * Final_Sigma context as CPython decides it (a cased letter before, skipping case-ignorables,
+   * and none after). The JDK's {@code toLowerCase} uses word boundaries for the latter, which
+   * differs.
+   */
+  static String lower(String s) {
+    StringBuilder b = new StringBuilder(s.length());
+    int n = s.length();
+    for (int i = 0; i < n; ) {
+      int cp = s.codePointAt(i);
+      if (cp == 0x03A3) {
+        b.append(isFinalSigma(s, i) ? '\u03C2' : '\u03C3');
+      } else if (cp == 0x0130) {
+        b.append("i\u0307");
+      } else {
+        b.appendCodePoint(Character.toLowerCase(cp));
+      }
+      i += Character.charCount(cp);
+    }
+    return b.toString();
+  }
+
+  private static boolean isFinalSigma(String s, int i) {
+    int c = -1;
+    for (int j = i; j > 0; ) {
+      int cp = s.codePointBefore(j);
+      j -= Character.charCount(cp);
+      if (!isCaseIgnorable(cp)) {
+        c = cp;
+        break;
+      }
+    }
+    if (c < 0 || !isCased(c)) {
+      return false;
+    }
+    for (int j = i + 1; j < s.length(); ) {
+      int cp = s.codePointAt(j);
+      if (!isCaseIgnorable(cp)) {
+        return !isCased(cp);
+      }
+      j += Character.charCount(cp);
+    }
+    return true;
+  }
+
+  /** Unicode's Cased property. */
+  private static boolean isCased(int cp) {
+    return Character.isLowerCase(cp) || Character.isUpperCase(cp) || Character.isTitleCase(cp);
+  }
+
+  /** Unicode's Case_Ignorable: Mn, Me, Cf, Lm, Sk, or Word_Break MidLetter/MidNumLet/Single_Quote. */
+  private static boolean isCaseIgnorable(int cp) {
+    switch (Character.getType(cp)) {
+      case Character.NON_SPACING_MARK:
+      case Character.ENCLOSING_MARK:
+      case Character.FORMAT:
+      case Character.MODIFIER_LETTER:
+      case Character.MODIFIER_SYMBOL:
+        return true;
+      default:
+        return CASE_IGNORABLE_PUNCTUATION.indexOf(cp) >= 0;
+    }
+  }
+
+  private static final String CASE_IGNORABLE_PUNCTUATION =
+      "'.:\u00B7\u0387\u055F\u05F4\u2018\u2019\u2024\u2027\uFE13\uFE52\uFE55\uFF07\uFF0E\uFF1A";
+
+  // ---------------------------------------------------------------- ftfy.fix_text
+
+  /**
+   * ftfy 6.1.1 {@code fix_text} with the default configuration, minus mojibake repair: the text
+   * is fixed line by line; HTML unescaping is on until the first line containing '<' and stays
+   * off from then on; each line is fixed repeatedly until it stops changing.
+   */
   static String fixText(String text) {
-    boolean unescape = text.indexOf('<') < 0;
-    String s = text;
-    for (int pass = 0; pass < 16; pass++) {
-      String orig = s;
+    StringBuilder out = new StringBuilder(text.length());
+    boolean unescape = true;
+    int pos = 0;
+    int n = text.length();
+    while (pos < n) {
+      int nl = text.indexOf('\n', pos);
+      int end = nl < 0 ? n : nl + 1;
+      if (text.codePointCount(pos, end) > MAX_SEGMENT_CODE_POINTS) {
+        end = text.offsetByCodePoints(pos, MAX_SEGMENT_CODE_POINTS);
+      }
+      String segment = text.substring(pos, end);
+      if (unescape && segment.indexOf('<') >= 0) {
+        unescape = false;
+      }
+      out.append(fixSegment(segment, unescape));
+      pos = end;
+    }
+    return out.toString();
+  }
+
+  /** ftfy's fix_and_explain loop for one segment (fix_encoding omitted). */
+  static String fixSegment(String segment, boolean unescape) {
+    String t = segment;
+    while (true) {
+      String orig = t;
       if (unescape) {
-        s = unescapeHtml(s);
+        t = HtmlEntities.ftfyUnescape(t);
       }
-      s = ANSI.matcher(s).replaceAll("");
-      s = fixC1(s);
-      s = fixLigatures(s);
-      s = fixWidth(s);
-      s = SINGLE_QUOTES.matcher(s).replaceAll("'");
-      s = DOUBLE_QUOTES.matcher(s).replaceAll("\"");
-      s = s.replace("\r\n", "\n").replace('\r', '\n').replace('\u2028', '\n').replace('\u2029', '\n').replace('\u0085', '\n');
-      s = fixSurrogates(s);
-      s = removeControlChars(s);
-      s = Normalizer.normalize(s, Normalizer.Form.NFC);
-      if (s.equals(orig)) {
-        return s;
+      t = fixC1Controls(t);
+      t = fixLatinLigatures(t);
+      t = fixCharacterWidth(t);
+      t = uncurlQuotes(t);
+      t = fixLineBreaks(t);
+      t = fixSurrogates(t);
+      t = removeTerminalEscapes(t);
+      t = removeControlChars(t);
+      if (!Normalizer.isNormalized(t, Normalizer.Form.NFC)) {
+        t = Normalizer.normalize(t, Normalizer.Form.NFC);
+      }
+      if (t.equals(orig)) {
+        return t;
       }
     }
-    return s;
   }
 
-  /** ftfy's unescape_html: entities with a ';' only, through html.unescape. */
-  private static String unescapeHtml(String s) {
-    if (s.indexOf('&') < 0) {
+  /** U+0080..U+009F to their Windows-1252 characters. */
+  static String fixC1Controls(String s) {
+    int i = firstIndex(s, c -> c >= 0x80 && c <= 0x9F);
+    if (i < 0) {
       return s;
     }
-    Matcher m = HTML_ENTITY.matcher(s);
-    StringBuilder out = new StringBuilder();
-    int last = 0;
-    while (m.find()) {
-      out.append(s, last, m.start());
-      String entity = m.group();
-      String u = HtmlEntities.unescape(entity);
-      if (u.equals(entity)) {
-        // ftfy also accepts upper-case names such as &NTILDE; when only the lower-case one exists.
-        String lower = entity.toLowerCase(java.util.Locale.ROOT);
-        String ul = HtmlEntities.unescape(lower);
-        u = ul.equals(lower) ? entity : ul.toUpperCase(java.util.Locale.ROOT);
+    char[] a = s.toCharArray();
+    for (; i < a.length; i++) {
+      if (a[i] >= 0x80 && a[i] <= 0x9F) {
+        a[i] = windows1252(a[i]);
       }
-      out.append(u);
-      last = m.end();
     }
-    return out.append(s, last, s.length()).toString();
+    return new String(a);
   }
 
-  private static String fixC1(String s) {
-    Matcher m = C1.matcher(s);
-    if (!m.find()) {
+  /** ftfy's LIGATURES table. */
+  static String fixLatinLigatures(String s) {
+    int i = firstIndex(s, c -> ligature(c) != null);
+    if (i < 0) {
       return s;
     }
-    StringBuilder out = new StringBuilder();
-    int last = 0;
-    do {
-      out.append(s, last, m.start());
-      int b = m.group().charAt(0);
-      String d = new String(new byte[] {(byte) b}, CP1252);
-      // "sloppy" windows-1252: bytes without a character keep their own code point.
-      out.append(d.equals("\ufffd") ? String.valueOf((char) b) : d);
-      last = m.end();
-    } while (m.find());
-    return out.append(s, last, s.length()).toString();
-  }
-
-  private static String fixLigatures(String s) {
-    StringBuilder out = null;
-    for (int i = 0; i < s.length(); i++) {
+    StringBuilder b = new StringBuilder(s.length() + 8).append(s, 0, i);
+    for (; i < s.length(); i++) {
       char c = s.charAt(i);
       String r = ligature(c);
-      if (r != null && out == null) {
-        out = new StringBuilder(s.length() + 8).append(s, 0, i);
-      }
-      if (out != null) {
-        out.append(r != null ? r : String.valueOf(c));
+      if (r == null) {
+        b.append(c);
+      } else {
+        b.append(r);
       }
     }
-    return out == null ? s : out.toString();
+    return b.toString();
   }
 
   private static String ligature(char c) {
     switch (c) {
       case '\u0132': return "IJ";
       case '\u0133': return "ij";
-      case '\u0149': return "\u02bcn";
-      case '\u01c4': return "D\u017d";
-      case '\u01c5': return "D\u017e";
-      case '\u01c6': return "d\u017e";
-      case '\u01c7': return "LJ";
-      case '\u01c8': return "Lj";
-      case '\u01c9': return "lj";
-      case '\u01ca': return "NJ";
-      case '\u01cb': return "Nj";
-      case '\u01cc': return "nj";
-      case '\u01f1': return "DZ";
-      case '\u01f2': return "Dz";
-      case '\u01f3': return "dz";
-      case '\ufb00': return "ff";
-      case '\ufb01': return "fi";
-      case '\ufb02': return "fl";
-      case '\ufb03': return "ffi";
-      case '\ufb04': return "ffl";
-      case '\ufb05': return "\u017ft";
-      case '\ufb06': return "st";
+      case '\u0149': return "\u02BCn";
+      case '\u01F1': return "DZ";
+      case '\u01F2': return "Dz";
+      case '\u01F3': return "dz";
+      case '\u01C4': return "D\u017D";
+      case '\u01C5': return "D\u017E";
+      case '\u01C6': return "d\u017E";
+      case '\u01C7': return "LJ";
+      case '\u01C8': return "Lj";
+      case '\u01C9': return "lj";
+      case '\u01CA': return "NJ";
+      case '\u01CB': return "Nj";
+      case '\u01CC': return "nj";
+      case '\uFB00': return "ff";
+      case '\uFB01': return "fi";
+      case '\uFB02': return "fl";
+      case '\uFB03': return "ffi";
+      case '\uFB04': return "ffl";
+      case '\uFB05': return "\u017Ft";
+      case '\uFB06': return "st";
       default: return null;
     }
   }
 
-  /** ftfy's WIDTH_MAP: U+FF01..U+FFEF whose NFKC form is one character, and U+3000 to a space. */
-  private static int[] widthMap() {
-    int[] map = new int[0x10000];
-    for (int i = 0; i < map.length; i++) {
-      map[i] = i;
+  /** Ideographic space to ' ', halfwidth/fullwidth forms to their NFKC forms. */
+  static String fixCharacterWidth(String s) {
+    int i = firstIndex(s, c -> c == 0x3000 || widthAlternate(c) != null);
+    if (i < 0) {
+      return s;
     }
-    for (int i = 0xff01; i < 0xfff0; i++) {
-      String alt = Normalizer.normalize(String.valueOf((char) i), Normalizer.Form.NFKC);
-      if (alt.length() == 1) {
-        map[i] = alt.charAt(0);
+    StringBuilder b = new StringBuilder(s.length()).append(s, 0, i);
+    for (; i < s.length(); i++) {
+      char c = s.charAt(i);
+      String r = c == 0x3000 ? " " : widthAlternate(c);
+      if (r == null) {
+        b.append(c);
+      } else {
+        b.append(r);
       }
     }
-    map[0x3000] = ' ';
-    return map;
+    return b.toString();
   }
 
-  private static String fixWidth(String s) {
-    char[] c = null;
-    for (int i = 0; i < s.length(); i++) {
-      char ch = s.charAt(i);
-      if (WIDTH_MAP[ch] != ch) {
-        if (c == null) {
-          c = s.toCharArray();
+  private static String widthAlternate(char c) {
+    return c >= WIDTH_FIRST && c <= WIDTH_LAST ? WIDTH_MAP[c - WIDTH_FIRST] : null;
+  }
+
+  /** U+02BC and U+2018..U+201B to '\'', U+201C..U+201F to '"'. */
+  static String uncurlQuotes(String s) {
+    int i = firstIndex(s, c -> c == 0x02BC || (c >= 0x2018 && c <= 0x201F));
+    if (i < 0) {
+      return s;
+    }
+    char[] a = s.toCharArray();
+    for (; i < a.length; i++) {
+      char c = a[i];
+      if (c == 0x02BC || (c >= 0x2018 && c <= 0x201B)) {
+        a[i] = '\'';
+      } else if (c >= 0x201C && c <= 0x201F) {
+        a[i] = '"';
+      }
+    }
+    return new String(a);
+  }
+
+  /** CRLF, CR, U+2028, U+2029 and U+0085 to '\n'. */
+  static String fixLineBreaks(String s) {
+    int i = firstIndex(s, c -> c == '\r' || c == 0x2028 || c == 0x2029 || c == 0x85);
+    if (i < 0) {
+      return s;
+    }
+    StringBuilder b = new StringBuilder(s.length()).append(s, 0, i);
+    for (; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c == '\r') {
+        if (i + 1 < s.length() && s.charAt(i + 1) == '\n') {
+          continue; // the '\n' that follows is kept
         }
-        c[i] = (char) WIDTH_MAP[ch];
+        b.append('\n');
+      } else if (c == 0x2028 || c == 0x2029 || c == 0x85) {
+        b.append('\n');
+      } else {
+        b.append(c);
       }
     }
-    return c == null ? s : new String(c);
+    return b.toString();
   }
 
-  private static String fixSurrogates(String s) {
-    StringBuilder out = null;
+  /** Unpaired surrogates to U+FFFD (pairs already are one code point in a Java string). */
+  static String fixSurrogates(String s) {
+    int n = s.length();
+    StringBuilder b = null;
+    for (int i = 0; i < n; i++) {
+      char c = s.charAt(i);
+      boolean lone = false;
+      if (Character.isHighSurrogate(c)) {
+        if (i + 1 < n && Character.isLowSurrogate(s.charAt(i + 1))) {
+          if (b != null) {
+            b.append(c).append(s.charAt(i + 1));
+          }
+          i++;
+          continue;
+        }
+        lone = true;
+      } else if (Character.isLowSurrogate(c)) {
+        lone = true;
+      }
+      if (lone && b == null) {
+        b = new StringBuilder(n).append(s, 0, i);
+      }
+      if (b != null) {
+        b.append(lone ? '\uFFFD' : c);
+      }
+    }
+    return b == null ? s : b.toString();
+  }
+
+  /** Removes ANSI escapes {@code \033\[(\d|;)*[a-zA-Z]} (\d: any Unicode decimal digit). */
+  static String removeTerminalEscapes(String s) {
+    int i = s.indexOf('\u001B');
+    if (i < 0) {
+      return s;
+    }
+    StringBuilder b = new StringBuilder(s.length()).append(s, 0, i);
+    int n = s.length();
+    while (i < n) {
+      char c = s.charAt(i);
+      if (c == '\u001B' && i + 1 < n && s.charAt(i + 1) == '[') {
+        int q = i + 2;
+        while (q < n) {
+          int cp = s.codePointAt(q);
+          if (cp == ';' || Character.getType(cp) == Character.DECIMAL_DIGIT_NUMBER) {
+            q += Character.charCount(cp);
+          } else {
+            break;
+          }
+        }
+        if (q < n && isAsciiLetter(s.charAt(q))) {
+          i = q + 1;
+          continue;
+        }
+      }
+      b.append(c);
+      i++;
+    }
+    return b.toString();
+  }
+
+  /** Removes ftfy's CONTROL_CHARS. */
+  static String removeControlChars(String s) {
+    int i = firstIndex(s, TextCleaner::isRemovedControl);
+    if (i < 0) {
+      return s;
+    }
+    StringBuilder b = new StringBuilder(s.length()).append(s, 0, i);
+    for (; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (!isRemovedControl(c)) {
+        b.append(c);
+      }
+    }
+    return b.toString();
+  }
+
+  private static boolean isRemovedControl(int c) {
+    return c <= 0x08
+        || c == 0x0B
+        || (c >= 0x0E && c <= 0x1F)
+        || c == 0x7F
+        || (c >= 0x206A && c <= 0x206F)
+        || c == 0xFEFF
+        || (c >= 0xFFF9 && c <= 0xFFFC);
+  }
+
+  // ---------------------------------------------------------------- whitespace
+
+  /** Python's {@code str.isspace()} for one code point. */
+  static boolean isPythonSpace(int c) {
+    return (c >= 0x1C && c <= 0x1F) || isRegexSpace(c);
+  }
+
+  /** The {@code regex} module's {@code \s} (Python's isspace without U+001C..U+001F). */
+  static boolean isRegexSpace(int c) {
+    return (c >= 0x09 && c <= 0x0D)
+        || c == 0x20
+        || c == 0x85
+        || c == 0xA0
+        || c == 0x1680
+        || (c >= 0x2000 && c <= 0x200A)
+        || c == 0x2028
+        || c == 0x2029
+        || c == 0x202F
+        || c == 0x205F
+        || c == 0x3000;
+  }
+
+  /** Python's {@code str.strip()} (all whitespace here is in the BMP). */
+  static String strip(String s) {
+    int from = 0;
+    int to = s.length();
+    while (from < to && isPythonSpace(s.charAt(from))) {
+      from++;
+    }
+    while (to > from && isPythonSpace(s.charAt(to - 1))) {
+      to--;
+    }
+    return s.substring(from, to);
+  }
+
+  /** open_clip's whitespace_clean: {@code re.sub(r'\s+', ' ', s).strip()}. */
+  static String collapseWhitespace(String s) {
+    StringBuilder b = new StringBuilder(s.length());
+    boolean inSpace = false;
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);
-      boolean lone = Character.isHighSurrogate(c)
-          ? !(i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1)))
-          : Character.isLowSurrogate(c) && !(i > 0 && Character.isHighSurrogate(s.charAt(i - 1)));
-      if (lone && out == null) {
-        out = new StringBuilder(s.length()).append(s, 0, i);
-      }
-      if (out != null) {
-        out.append(lone ? '\ufffd' : c);
+      if (isRegexSpace(c)) {
+        if (!inSpace) {
+          b.append(' ');
+          inSpace = true;
+        }
+      } else {
+        b.append(c);
+        inSpace = false;
       }
     }
-    return out == null ? s : out.toString();
+    return strip(b.toString());
   }
 
-  private static boolean isControl(int cp) {
-    return (cp >= 0x00 && cp < 0x09) || cp == 0x0b || (cp >= 0x0e && cp < 0x20) || cp == 0x7f
-        || (cp >= 0x206a && cp < 0x2070) || cp == 0xfeff || (cp >= 0xfff9 && cp < 0xfffd)
-        || (cp >= 0x1d173 && cp < 0x1d17b) || (cp >= 0xe0000 && cp < 0xe0080);
+  // ---------------------------------------------------------------- helpers
+
+  private interface CharTest {
+    boolean test(char c);
   }
 
-  private static String removeControlChars(String s) {
-    StringBuilder out = null;
-    int i = 0;
-    while (i < s.length()) {
-      int cp = s.codePointAt(i);
-      int n = Character.charCount(cp);
-      boolean drop = isControl(cp);
-      if (drop && out == null) {
-        out = new StringBuilder(s.length()).append(s, 0, i);
+  private static int firstIndex(String s, CharTest test) {
+    for (int i = 0; i < s.length(); i++) {
+      if (test.test(s.charAt(i))) {
+        return i;
       }
-      if (out != null && !drop) {
-        out.appendCodePoint(cp);
-      }
-      i += n;
     }
-    return out == null ? s : out.toString();
+    return -1;
   }
 
-  /** Python's str.strip(): removes leading/trailing characters for which isspace() is true. */
-  static String stripPython(String s) {
-    int b = 0;
-    int e = s.length();
-    while (b < e && isPySpace(s.charAt(b))) {
-      b++;
-    }
-    while (e > b && isPySpace(s.charAt(e - 1))) {
-      e--;
-    }
-    return s.substring(b, e);
-  }
-
-  private static boolean isPySpace(char c) {
-    return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680
-        || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+  private static boolean isAsciiLetter(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
   }
 }
