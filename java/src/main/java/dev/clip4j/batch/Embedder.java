@@ -423,12 +423,14 @@ public final class Embedder implements AutoCloseable {
       if (!any) {
         return;
       }
+      // Tensors are closed as soon as their rows are copied: LibTorch memory is released now,
+      // not whenever the GC gets to the Java wrappers.
       Tensor out = b.lane.lane.forward.apply(b.view);
-      Tensor cpu = out.is_cuda() ? out.cpu() : out;
-      if (cpu.scalar_type().intern() != ScalarType.Float) {
-        cpu = cpu.to(ScalarType.Float);
-      }
-      cpu = cpu.contiguous();
+      Tensor cpu = out.to(new org.bytedeco.pytorch.TensorOptions(ScalarType.Float)
+          .device(new org.bytedeco.pytorch.DeviceOptional(new org.bytedeco.pytorch.Device("cpu"))),
+          false, false, new org.bytedeco.pytorch.MemoryFormatOptional()).contiguous();
+      out.close();
+      b.view.close();
       int d = (int) cpu.size(1);
       org.bytedeco.javacpp.FloatPointer p = cpu.data_ptr_float();
       Timer timer = latency.get(b.lane.lane.name);
@@ -445,6 +447,7 @@ public final class Embedder implements AutoCloseable {
       batchSizes.get(b.lane.lane.name).record(b.requests.size());
       batches.incrementAndGet();
       items.addAndGet(b.requests.size());
+      cpu.close();
       for (int i = 0; i < rows.length; i++) {
         if (rows[i] != null) {
           b.requests.get(i).future.complete(rows[i]);

@@ -145,9 +145,10 @@ public final class ClipModel implements AutoCloseable {
           "pixels must be [N, 3, " + s + ", " + s + "], got " + TensorShapes.describe(pixels));
       require(pixels.size(0) >= 1, "pixels must hold at least one image");
       require(pixels.scalar_type().intern() == ScalarType.Float, "pixels must be float32, got " + pixels.scalar_type().intern());
-      try (Engine.InferenceScope scope = Engine.inference()) {
-        Tensor x = toModel(pixels, precision.scalarType());
-        return head(imageHead, imageEncoder.features(x));
+      try (Engine.InferenceScope scope = Engine.inference();
+          Tensor x = toModel(pixels, precision.scalarType());
+          Tensor features = imageEncoder.features(x)) {
+        return head(imageHead, features);
       }
     }
   }
@@ -168,23 +169,28 @@ public final class ClipModel implements AutoCloseable {
           "token sequences must have 1.." + info.contextLength() + " positions, got " + tokenIds.size(1));
       ScalarType t = tokenIds.scalar_type().intern();
       require(t == ScalarType.Long || t == ScalarType.Int, "token ids must be int64 (or int32), got " + t);
-      try (Engine.InferenceScope scope = Engine.inference()) {
-        Tensor ids = toModel(tokenIds, ScalarType.Long);
-        long min = ids.min().item_long();
-        long max = ids.max().item_long();
+      try (Engine.InferenceScope scope = Engine.inference();
+          Tensor ids = toModel(tokenIds, ScalarType.Long);
+          Tensor lo = ids.min();
+          Tensor hi = ids.max()) {
+        long min = lo.item_long();
+        long max = hi.item_long();
         require(min >= 0 && max < info.vocabSize(),
             "token ids must be in [0, " + info.vocabSize() + "), got values in [" + min + ", " + max + "]");
-        return head(textHead, textEncoder.features(ids));
+        try (Tensor features = textEncoder.features(ids)) {
+          return head(textHead, features);
+        }
       }
     }
   }
 
   private Tensor head(EmbeddingHead head, Tensor features) {
-    Tensor f = features;
-    if (!f.is_cuda() && f.scalar_type().intern() != ScalarType.Float) {
-      f = f.to(ScalarType.Float); // the CPU head is fp32
+    if (!features.is_cuda() && features.scalar_type().intern() != ScalarType.Float) {
+      try (Tensor f = features.to(ScalarType.Float)) { // the CPU head is fp32
+        return head.apply(f);
+      }
     }
-    return head.apply(f);
+    return head.apply(features);
   }
 
   private Tensor toModel(Tensor t, ScalarType type) {
