@@ -448,6 +448,7 @@ public final class Embedder implements AutoCloseable {
       batches.incrementAndGet();
       items.addAndGet(b.requests.size());
       cpu.close();
+      b.lease.close(); // back to the pool before anyone sees a result (close is idempotent)
       for (int i = 0; i < rows.length; i++) {
         if (rows[i] != null) {
           b.requests.get(i).future.complete(rows[i]);
