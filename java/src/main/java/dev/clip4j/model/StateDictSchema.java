@@ -113,6 +113,11 @@ public final class StateDictSchema {
 
   /** Total number of weights. */
   public long parameterCount() {
+    return parameterCount(shapes);
+  }
+
+  /** Total number of elements of tensors with these shapes. */
+  static long parameterCount(Map<String, long[]> shapes) {
     long n = 0;
     for (long[] s : shapes.values()) {
       long c = 1;

@@ -92,7 +92,7 @@ final class TorchScriptModels {
           ModelFormat.TORCHSCRIPT,
           "TorchScript CLIP (encode_image/encode_text), image " + imageSize + "px, context " + contextLength,
           dim, imageSize, contextLength, vocab, null, "TorchScript code",
-          parameterCount(shapes), options.precision(), device.str().getString(), hashes);
+          StateDictSchema.parameterCount(shapes), options.precision(), device.str().getString(), hashes);
       return new ClipModel(info, image, imageHead, text, textHead, logitScale, List.of(module::close), null);
     } catch (RuntimeException e) {
       module.close();
@@ -186,17 +186,6 @@ final class TorchScriptModels {
     return s;
   }
 
-  static long parameterCount(Map<String, long[]> shapes) {
-    long n = 0;
-    for (long[] s : shapes.values()) {
-      long c = 1;
-      for (long d : s) {
-        c *= d;
-      }
-      n += c;
-    }
-    return n;
-  }
 
   static String sha256(Path file) {
     try {
