@@ -10,7 +10,9 @@ import dev.clip4j.model.io.SafetensorsWriter;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import dev.clip4j.tokenize.BpeVocabularies;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -19,11 +21,27 @@ import org.bytedeco.pytorch.global.torch;
 /**
  * Writes open_clip model directories with random (seeded) weights of real shapes, for
  * benchmarks, the demo and tests that need a model of a given size: {@code
- * open_clip_config.json} + {@code open_clip_model.safetensors}. The weights are untrained: the
- * embeddings are meaningless, only the architecture and the numerics are real.
+ * open_clip_config.json} + {@code open_clip_model.safetensors}, and a small tokenizer vocabulary
+ * ({@code vocab.json} + {@code merges.txt}) learned from {@link #SAMPLE_TEXTS} by {@link
+ * BpeVocabularies} (OpenAI's vocabulary is not redistributed with clip4j). The weights are
+ * untrained: the embeddings are meaningless, only the architecture and the numerics are real.
  */
 public final class RandomModels {
   private RandomModels() {}
+
+  /** The texts the generated tokenizer vocabulary is learned from (captions and labels). */
+  public static final List<String> SAMPLE_TEXTS = List.of(
+      "a photo of a cat", "a photo of a dog", "a photo of a bird", "a photo of a car",
+      "a photo of a red circle", "a photo of a blue square", "a photo of a green triangle",
+      "a drawing of a yellow star", "a picture of stripes", "a gradient from black to white",
+      "a photo of the sky at night", "a close-up photo of a flower", "a blurry photo of a person",
+      "an orange sunset over the sea", "a purple and white checkerboard pattern",
+      "there is a small house on the hill", "two people are walking in the park",
+      "this is a photo of my favourite coffee cup", "a rocket on the launch pad",
+      "text and numbers 0123456789 on a sign", "un chat noir", "eine rote Katze");
+
+  /** Merges learned for the generated vocabulary (at most). */
+  private static final int SAMPLE_MERGES = 2000;
 
   /**
    * The shape of a ViT CLIP. {@code quickGelu} is written into the config.
@@ -78,6 +96,10 @@ public final class RandomModels {
       meta.put("format", "pt");
       meta.put("clip4j", "random weights (seed " + seed + "): untrained");
       SafetensorsWriter.write(dir.resolve(OpenClipModels.SAFETENSORS), weights, meta);
+      int vocab = BpeVocabularies.write(dir, BpeVocabularies.learnMerges(SAMPLE_TEXTS, SAMPLE_MERGES));
+      if (vocab > spec.vocabSize()) {
+        throw new IllegalStateException("generated vocabulary (" + vocab + ") exceeds the model's " + spec.vocabSize());
+      }
       return dir;
     } catch (IOException e) {
       throw new Clip4jException(ErrorCode.IO, "cannot write " + dir + ": " + e.getMessage(), e);

@@ -99,6 +99,17 @@ final class BytePairEncoder {
     return order;
   }
 
+  /** The initial BPE symbols of one pre-token: its UTF-8 bytes as byte symbols, the last with {@code </w>}. */
+  static java.util.List<String> symbolsOf(String token) {
+    byte[] bytes = token.getBytes(StandardCharsets.UTF_8);
+    java.util.List<String> s = new java.util.ArrayList<>(bytes.length);
+    for (int i = 0; i < bytes.length; i++) {
+      String c = String.valueOf(BYTE_CHARS[bytes[i] & 0xFF]);
+      s.add(i == bytes.length - 1 ? c + END_OF_WORD : c);
+    }
+    return s;
+  }
+
   /** The byte symbol strings in open_clip's vocabulary order (ids 0..255). */
   static String[] byteSymbolsInVocabOrder() {
     String[] s = new String[256];

@@ -94,10 +94,10 @@ public final class ClipTokenizer {
 
   private static final String BPE_FILE = "bpe_simple_vocab_16e6.txt.gz";
   private static final String BPE_PLAIN_FILE = "bpe_simple_vocab_16e6.txt";
-  private static final String VOCAB_FILE = "vocab.json";
-  private static final String MERGES_FILE = "merges.txt";
-  private static final String HF_SOT = "<|startoftext|>";
-  private static final String HF_EOT = "<|endoftext|>";
+  static final String VOCAB_FILE = "vocab.json";
+  static final String MERGES_FILE = "merges.txt";
+  static final String HF_SOT = "<|startoftext|>";
+  static final String HF_EOT = "<|endoftext|>";
 
   private final BytePairEncoder bpe;
   private final int sot;
