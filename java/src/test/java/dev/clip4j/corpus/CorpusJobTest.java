@@ -290,11 +290,11 @@ class CorpusJobTest {
     // Shard 0 holds bad4 (an error), shard 2 nan13, shard 3 half17; shard 4 is the short last one.
     List<String> points = new ArrayList<>();
     for (String stage : new String[] {"npy", "ids", "errors", "manifest"}) {
-      for (int k = 0; k < 5; k++) {
+      for (int k : new int[] {0, 2, 4}) { // first, one in the middle with an error, the short last one
         points.add(stage + ":" + k);
       }
     }
-    for (long i : new long[] {0, 3, 5, 14, 22}) {
+    for (long i : new long[] {0, 3, 22}) {
       points.add("item:" + i);
     }
     for (String point : points) {
