@@ -71,8 +71,13 @@ final class EmbedImagesCommand implements Callable<Integer> {
         throw new Clip4jException(ErrorCode.IO, "cannot create " + out + ": " + e.getMessage(), e);
       }
     }
+    java.util.Set<String> warned = new java.util.HashSet<>(); // the job walks twice (count, then embed): warn once
     ImageWalk walk = new ImageWalk(inputs, extensions, format == CorpusOptions.OutFormat.DIR ? out : null,
-        w -> System.err.println("clip4j: warning: " + w));
+        w -> {
+          if (warned.add(w)) {
+            System.err.println("clip4j: warning: " + w);
+          }
+        });
     try (ClipModel m = ClipModel.load(model.model, model.toLoadOptions())) {
       ModelResources res = m.resources();
       PreprocessConfig cfg = Models.preprocessConfig(res, m.info().imageSize());

@@ -147,14 +147,13 @@ public final class CorpusJob {
 
   /**
    * Embeds texts with the sentence-transformers text model of {@code model} (loaded from {@code
-   * textModelDir}, whose files are hashed into the manifest), in batches of {@code batchSize}
+   * textModelDir}, whose files' SHA-256 go into the manifest, so a resume checks the content, not the path), in batches of {@code batchSize}
    * consecutive texts cut at shard ends.
    */
   public static Result embedTexts(PairedClip model, Path textModelDir, TextSources inputs, Output out, int batchSize,
       Options options, PrintStream log) {
     ObjectNode id = identity("texts", model.imageModel().embedDim(), model.imageModel().info().toMap());
     Map<String, Object> tm = new LinkedHashMap<>();
-    tm.put("path", textModelDir.toAbsolutePath().normalize().toString());
     tm.put("modules", model.textPipeline().moduleDescriptions());
     tm.put("output_dim", model.textPipeline().outputDim());
     tm.put("normalize", model.textPipeline().normalizes());
@@ -318,43 +317,16 @@ public final class CorpusJob {
             resume / shardSize);
       }
       Progress progress = new Progress(log, o.progress(), total, resume, src.kind(), o.logIntervalSeconds());
-      long[] counts = {resume, sink.errors()}; // done, errors
-      ArrayDeque<Pending> window = new ArrayDeque<>();
-      MessageDigest chunk = Hashes.sha256();
-      long next = resume;
-      try (ItemSource.Items it = src.open()) {
-        while (it.hasNext()) {
-          CorpusItem item = it.next();
-          long i = item.index();
-          if (i < resume) {
-            continue; // committed by an earlier run (its fingerprint matched)
-          }
-          if (i >= total || i != next) {
-            throw changed(i / shardSize);
-          }
-          next++;
-          Fingerprint.update(chunk, item.key().getBytes(StandardCharsets.UTF_8));
-          boolean last = lastOfShard(i, shardSize, total);
-          if (last && ByteBuffer.wrap(chunk.digest()).getLong() != fp.chunks()[(int) (i / shardSize)]) {
-            throw changed(i / shardSize);
-          }
-          window.add(new Pending(item, backend.submit(item)));
-          if (last) {
-            backend.endOfShard();
-          }
-          while (window.size() >= maxInFlight) {
-            drain(window.poll(), sink, dim, shardSize, total, counts, progress);
-          }
+      long[] counts;
+      try {
+        counts = embedAll(src, backend, sink, fp, dim, shardSize, resume, maxInFlight, progress);
+      } catch (RuntimeException e) {
+        if (out instanceof Directory) {
+          log.printf("%sclip4j: stopped; %d rows and %d errors of the committed shards are kept in %s:"
+              + " run the same command again to resume%n", progress.barDrawn() ? "\n" : "", sink.rows(), sink.errors(), where);
         }
+        throw e;
       }
-      if (next != total) {
-        throw changed(next / shardSize);
-      }
-      backend.endOfShard();
-      while (!window.isEmpty()) {
-        drain(window.poll(), sink, dim, shardSize, total, counts, progress);
-      }
-      sink.finish(total);
       progress.finish(counts[0], counts[1]);
       double secs = (System.nanoTime() - t0) / 1e9;
       long ran = total - resume;
@@ -365,6 +337,50 @@ public final class CorpusJob {
           secs, secs > 0 ? ran / secs : 0, src.kind());
       return new Result(total, sink.rows(), sink.errors(), resume, false, secs);
     }
+  }
+
+  /** Embeds inputs {@code resume..} in order; returns {done, errors}. */
+  private static long[] embedAll(ItemSource src, Backend backend, Sink sink, Fingerprint fp, int dim, int shardSize,
+      long resume, int maxInFlight, Progress progress) {
+    long total = fp.count();
+    long[] counts = {resume, sink.errors()}; // done, errors
+    ArrayDeque<Pending> window = new ArrayDeque<>();
+    MessageDigest chunk = Hashes.sha256();
+    long next = resume;
+    try (ItemSource.Items it = src.open()) {
+      while (it.hasNext()) {
+        CorpusItem item = it.next();
+        long i = item.index();
+        if (i < resume) {
+          continue; // committed by an earlier run (its fingerprint matched)
+        }
+        if (i >= total || i != next) {
+          throw changed(i / shardSize);
+        }
+        next++;
+        Fingerprint.update(chunk, item.key().getBytes(StandardCharsets.UTF_8));
+        boolean last = lastOfShard(i, shardSize, total);
+        if (last && ByteBuffer.wrap(chunk.digest()).getLong() != fp.chunks()[(int) (i / shardSize)]) {
+          throw changed(i / shardSize);
+        }
+        window.add(new Pending(item, backend.submit(item)));
+        if (last) {
+          backend.endOfShard();
+        }
+        while (window.size() >= maxInFlight) {
+          drain(window.poll(), sink, dim, shardSize, total, counts, progress);
+        }
+      }
+    }
+    if (next != total) {
+      throw changed(next / shardSize);
+    }
+    backend.endOfShard();
+    while (!window.isEmpty()) {
+      drain(window.poll(), sink, dim, shardSize, total, counts, progress);
+    }
+    sink.finish(total);
+    return counts;
   }
 
   private static boolean lastOfShard(long i, int shardSize, long total) {

@@ -13,8 +13,11 @@ public final class Progress {
   public enum Mode {
     /** A bar when stderr is a terminal ({@code System.console() != null}), else log lines. */
     AUTO,
+    /** A bar redrawn in place every 0.25 s. */
     BAR,
+    /** One line per interval. */
     LOG,
+    /** Nothing (the final summary line is still printed). */
     OFF
   }
 

@@ -74,6 +74,9 @@ class CorpusJobTest {
         if (n.contains("bad")) {
           throw new InvalidInputException(n + ": cannot decode the image: garbage");
         }
+        if (n.contains("oom")) {
+          throw new dev.clip4j.DeviceException(ErrorCode.OUT_OF_MEMORY, "out of memory running the batch");
+        }
         if (n.contains("nan")) {
           float[] r = rowOf(n);
           r[2] = Float.NaN;
@@ -359,6 +362,82 @@ class CorpusJobTest {
     touch(foreign.resolve("holiday.jpg"));
     assertThatThrownBy(() -> run(walk, foreign, 5, true)).isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("holiday.jpg");
+  }
+
+  /** A source whose enumerations are given lists of names (the second open may differ from the first). */
+  private static ItemSource names(List<List<String>> perOpen) {
+    return new ItemSource() {
+      int opens;
+
+      @Override
+      public String kind() {
+        return "images";
+      }
+
+      @Override
+      public String nameField() {
+        return "path";
+      }
+
+      @Override
+      public Map<String, Object> describe() {
+        return Map.of();
+      }
+
+      @Override
+      public Items open() {
+        java.util.Iterator<String> it = perOpen.get(Math.min(opens++, perOpen.size() - 1)).iterator();
+        return new Items() {
+          long index;
+
+          @Override
+          public boolean hasNext() {
+            return it.hasNext();
+          }
+
+          @Override
+          public CorpusItem next() {
+            String n = it.next();
+            return new CorpusItem(index++, n, Path.of(n), null, null);
+          }
+
+          @Override
+          public void close() {}
+        };
+      }
+    };
+  }
+
+  @Test
+  void aFatalErrorOrAnInputSetChangingMidRunStopsTheJobAndKeepsCommittedShards(@TempDir Path tmp) throws IOException {
+    List<String> a = new ArrayList<>();
+    for (int i = 0; i < 12; i++) {
+      a.add("img" + i + ".png");
+    }
+    List<String> withOom = new ArrayList<>(a);
+    withOom.set(7, "oom7.png");
+    ByteArrayOutputStream log = new ByteArrayOutputStream();
+    PrintStream ps = new PrintStream(log, true, StandardCharsets.UTF_8);
+    Path out = tmp.resolve("out");
+    try (FakeBackend b = new FakeBackend()) {
+      assertThatThrownBy(() -> CorpusJob.run(names(List.of(withOom)), b, identity(), DIM, new CorpusJob.Directory(out),
+          new CorpusJob.Options(5, 3, false, Progress.Mode.OFF, 10), 3, ps))
+          .isInstanceOf(dev.clip4j.DeviceException.class).hasMessageContaining("out of memory");
+    }
+    assertThat(log.toString(StandardCharsets.UTF_8)).contains("5 rows and 0 errors", "run the same command again to resume");
+    JsonNode m = json.readTree(out.resolve("manifest.json").toFile());
+    assertThat(m.get("shards")).hasSize(1); // shard 0 committed; shard 1 (with the failed batch) not
+    assertThat(Files.readAllBytes(out.resolve("errors.jsonl"))).isEmpty(); // a fatal error is not an input's error
+
+    List<String> b2 = new ArrayList<>(a);
+    b2.set(8, "renamed8.png");
+    Path out2 = tmp.resolve("out2");
+    try (FakeBackend b = new FakeBackend()) {
+      assertThatThrownBy(() -> CorpusJob.run(names(List.of(a, b2)), b, identity(), DIM, new CorpusJob.Directory(out2),
+          new CorpusJob.Options(5, 3, false, Progress.Mode.OFF, 10), 3, quiet))
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("changed while the job ran (at shard 1)");
+    }
+    assertThat(json.readTree(out2.resolve("manifest.json").toFile()).get("shards")).hasSize(1);
   }
 
   @Test
