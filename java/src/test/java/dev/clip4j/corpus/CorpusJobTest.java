@@ -307,6 +307,9 @@ class CorpusJobTest {
       Faults.crashForTests = null;
       JsonNode m = json.readTree(out.resolve("manifest.json").toFile());
       assertThat(m.get("complete").asBoolean()).as(point).isFalse();
+      // What a kill in the middle of a temp-file write leaves (the manifest's own, a shard's): ignored, removed.
+      Files.writeString(out.resolve(".manifest.json.tmp"), "{\"format\": \"clip4j-emb");
+      Files.write(out.resolve(".embeddings-00003.npy.tmp"), new byte[] {(byte) 0x93, 'N', 'U'});
       CorpusJob.Result r = run(walk, out, 5, false);
       assertThat(r.rows()).as(point).isEqualTo(20);
       assertThat(r.errors()).as(point).isEqualTo(3);
