@@ -139,10 +139,12 @@ public final class ImageWalk implements ItemSource {
   }
 
   private static final class FileListFrame extends Frame {
+    final String name;
     final BufferedReader reader;
 
-    FileListFrame(BufferedReader reader) {
+    FileListFrame(String name, BufferedReader reader) {
       super(true);
+      this.name = name;
       this.reader = reader;
     }
 
@@ -222,7 +224,7 @@ public final class ImageWalk implements ItemSource {
           entry = top.next();
         } catch (IOException | UncheckedIOException e) {
           stack.pop().close();
-          return error(top instanceof FileListFrame ? "list file" : "entry", "cannot read: " + e.getMessage());
+          return error(top instanceof FileListFrame f ? "@" + f.name : "inputs", "cannot read the list further: " + e);
         }
         if (entry == null) {
           stack.pop().close();
@@ -231,7 +233,7 @@ public final class ImageWalk implements ItemSource {
         if (top.explicit && top instanceof ListFrame && entry.startsWith("@") && stack.size() == 1) {
           String list = entry.substring(1);
           try {
-            stack.push(new FileListFrame(Files.newBufferedReader(Path.of(list), StandardCharsets.UTF_8)));
+            stack.push(new FileListFrame(list, Files.newBufferedReader(Path.of(list), StandardCharsets.UTF_8)));
           } catch (IOException | RuntimeException e) {
             return error(entry, "cannot read the list file: " + e);
           }
