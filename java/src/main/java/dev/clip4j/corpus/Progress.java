@@ -38,7 +38,7 @@ public final class Progress {
    */
   public Progress(PrintStream err, Mode mode, long total, long alreadyDone, String noun, double logIntervalSeconds) {
     this.err = err;
-    this.mode = mode == Mode.AUTO ? (System.console() != null ? Mode.BAR : Mode.LOG) : mode;
+    this.mode = mode == Mode.AUTO ? (onTerminal() ? Mode.BAR : Mode.LOG) : mode;
     this.total = total;
     this.start = alreadyDone;
     this.noun = noun;
@@ -79,6 +79,19 @@ public final class Progress {
     } else {
       err.printf(Locale.ROOT, "clip4j: %d/%d %s (%.1f%%), %.1f/s, ETA %s, %d errors%n", done, total, noun, pct, rate, eta,
           errors);
+    }
+  }
+
+  /** Whether this process talks to a terminal (JDK 22+ returns a console for pipes too: ask it). */
+  private static boolean onTerminal() {
+    java.io.Console c = System.console();
+    if (c == null) {
+      return false;
+    }
+    try {
+      return (Boolean) java.io.Console.class.getMethod("isTerminal").invoke(c);
+    } catch (ReflectiveOperationException e) {
+      return true; // JDK 17-21: a console exists only on a terminal
     }
   }
 
