@@ -176,18 +176,28 @@ final class CorpusDirectory implements Sink {
     }
     Path manifest = dir.resolve(MANIFEST);
     JsonNode previous = null;
-    if (!overwrite && Files.exists(manifest)) {
+    if (Files.exists(manifest)) {
+      JsonNode m;
       try {
-        previous = new ObjectMapper().readTree(manifest.toFile());
+        m = new ObjectMapper().readTree(manifest.toFile());
       } catch (IOException e) {
-        throw new InvalidInputException(manifest + " is not valid JSON (" + e.getMessage()
-            + "); re-run with --overwrite to start over");
+        m = null; // ours are replaced atomically, so this is damage: --overwrite may start over
+        if (!overwrite) {
+          throw new InvalidInputException(manifest + " is not valid JSON (" + e.getMessage()
+              + "); re-run with --overwrite to start over");
+        }
       }
-      if (previous == null || !"clip4j-embeddings".equals(previous.path("format").asText())
-          || !previous.path("shards").isArray()) {
-        throw new InvalidInputException(manifest + " is not a clip4j-embeddings manifest; re-run with --overwrite to start over");
+      if (m != null && !"clip4j-embeddings".equals(m.path("format").asText())) {
+        throw new InvalidInputException(manifest + " was not written by clip4j (no \"format\": \"clip4j-embeddings\");"
+            + " choose a new or empty --out directory");
       }
-      checkSameJob(dir, previous, identity);
+      if (!overwrite) {
+        if (m == null || !m.path("shards").isArray()) {
+          throw new InvalidInputException(manifest + " lists no shards; re-run with --overwrite to start over");
+        }
+        checkSameJob(dir, m, identity);
+        previous = m;
+      }
     }
     int keep = previous == null ? 0 : previous.get("shards").size();
     for (Path p : ours) {

@@ -365,6 +365,12 @@ class CorpusJobTest {
     touch(foreign.resolve("holiday.jpg"));
     assertThatThrownBy(() -> run(walk, foreign, 5, true)).isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("holiday.jpg");
+    Path other = tmp.resolve("other");
+    Files.createDirectories(other);
+    Files.writeString(other.resolve("manifest.json"), "{\"name\": \"someone else's\"}");
+    assertThatThrownBy(() -> run(walk, other, 5, true)).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("not written by clip4j");
+    assertThat(other.resolve("manifest.json")).hasContent("{\"name\": \"someone else's\"}");
   }
 
   /** A source whose enumerations are given lists of names (the second open may differ from the first). */
