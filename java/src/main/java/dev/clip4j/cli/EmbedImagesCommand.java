@@ -1,7 +1,13 @@
 package dev.clip4j.cli;
 
+import dev.clip4j.Clip4jException;
 import dev.clip4j.Engine;
+import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
+import dev.clip4j.corpus.CorpusItem;
+import dev.clip4j.corpus.CorpusJob;
+import dev.clip4j.corpus.ImageWalk;
+import dev.clip4j.corpus.ItemSource;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ClipModel;
 import dev.clip4j.model.ModelResources;
@@ -25,35 +31,65 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code clip4j embed-images --model PATH --out OUT.npy INPUT...}: embeds image files (decoded
- * and preprocessed exactly as open_clip) or {@code .npy} pixel tensors [N, 3, S, S]; writes
- * float32 [N, D] unit rows in input order.
+ * {@code clip4j embed-images --model PATH --out DIR|OUT.npy|OUT.jsonl (IMAGE|DIRECTORY|@LIST)...}:
+ * embeds image files (decoded and preprocessed exactly as open_clip). {@code --out DIR} runs the
+ * sharded, resumable corpus job ({@link CorpusJob}); {@code OUT.jsonl} writes a line per input;
+ * {@code OUT.npy} writes float32 [N, D] unit rows in input order (and also takes {@code .npy}
+ * pixel tensors [N, 3, S, S]), failing on the first bad input.
  */
-@Command(name = "embed-images", description = "Embed images (files, or .npy pixel tensors [N,3,S,S] / [3,S,S]) to an .npy [N, D].")
+@Command(name = "embed-images", description = {
+    "Embed images: into a sharded, resumable embeddings directory (--out DIR), one JSON line per input (--out X.jsonl)"
+        + " or one .npy [N, D] in input order (--out X.npy; also takes .npy pixel tensors [N,3,S,S] / [3,S,S]).",
+    "Exit codes: 0 all embedded, 3 completed with errors (see DIR/errors.jsonl), 1 fatal error, 2 usage."})
 final class EmbedImagesCommand implements Callable<Integer> {
   @Mixin ModelOptions model;
 
-  @Option(names = "--out", required = true, description = "Output .npy file (float32 [N, D]).")
+  @Mixin CorpusOptions corpus;
+
+  @Option(names = "--out", required = true, description = "Output: an embeddings directory, a .jsonl file or an .npy file (float32 [N, D]).")
   Path out;
+
+  @Option(names = "--ext", split = ",", description = "Extensions kept when walking directories (default: jpg,jpeg,jpe,jfif,png,bmp,gif,webp).")
+  List<String> extensions;
 
   @Option(names = "--batch-size", defaultValue = "32", description = "Images per forward pass (default ${DEFAULT-VALUE}).")
   int batchSize;
 
-  @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Image files or .npy pixel tensors.")
-  List<Path> inputs;
+  @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Image files, directories (walked recursively, sorted),"
+      + " @LISTFILE (one path per line), or .npy pixel tensors (with --out X.npy).")
+  List<String> inputs;
 
   @Override
   public Integer call() {
     Engine.ensureInitialized();
+    CorpusOptions.OutFormat format = corpus.format(out);
+    CorpusJob.Options options = corpus.options(batchSize);
+    if (format == CorpusOptions.OutFormat.DIR) {
+      try {
+        java.nio.file.Files.createDirectories(out); // before the walk, so the walk can leave it out
+      } catch (java.io.IOException e) {
+        throw new Clip4jException(ErrorCode.IO, "cannot create " + out + ": " + e.getMessage(), e);
+      }
+    }
+    java.util.Set<String> warned = new java.util.HashSet<>(); // the job walks twice (count, then embed): warn once
+    ImageWalk walk = new ImageWalk(inputs, extensions, format == CorpusOptions.OutFormat.DIR ? out : null,
+        w -> {
+          if (warned.add(w)) {
+            System.err.println("clip4j: warning: " + w);
+          }
+        });
     try (ClipModel m = ClipModel.load(model.model, model.toLoadOptions())) {
       ModelResources res = m.resources();
       PreprocessConfig cfg = Models.preprocessConfig(res, m.info().imageSize());
+      if (format != CorpusOptions.OutFormat.NPY) {
+        return CorpusJob.embedImages(m, cfg, walk, corpus.output(out), batchSize, options, System.err).exitCode();
+      }
       ImagePreprocessor pre = new ImagePreprocessor(cfg);
       int s = cfg.imageSize();
       int per = 3 * s * s;
       List<float[]> rows = new ArrayList<>();
       List<Path> images = new ArrayList<>();
-      for (Path in : inputs) {
+      for (Path in : files(walk)) {
         if (in.toString().endsWith(".npy")) {
           flush(m, pre, images, rows, per);
           Npy.Array a = Npy.read(in);
@@ -87,6 +123,21 @@ final class EmbedImagesCommand implements Callable<Integer> {
       System.err.printf("clip4j: wrote %d x %d embeddings to %s%n", rows.size(), d, out);
     }
     return 0;
+  }
+
+  /** The walked inputs of the single-file mode; the first bad one fails the command. */
+  private static List<Path> files(ImageWalk walk) {
+    List<Path> files = new ArrayList<>();
+    try (ItemSource.Items it = walk.open()) {
+      while (it.hasNext()) {
+        CorpusItem item = it.next();
+        if (item.error() != null) {
+          throw item.error();
+        }
+        files.add(item.path());
+      }
+    }
+    return files;
   }
 
   private void flush(ClipModel m, ImagePreprocessor pre, List<Path> images, List<float[]> rows, int per) {

@@ -16,9 +16,13 @@ import picocli.CommandLine.Command;
     })
 public final class Main {
 
-  /** Runs the command line and returns the exit code (0 ok, 1 error, 2 usage). */
+  /**
+   * Runs the command line and returns the exit code (0 ok, 1 error, 2 usage; the embed commands
+   * return 3 when they completed with bad inputs listed in their errors file).
+   */
   public static int run(String... args) {
     CommandLine cl = new CommandLine(new Main());
+    cl.setExpandAtFiles(false); // @LISTFILE arguments are image lists (embed-images), not picocli argument files
     cl.setExecutionExceptionHandler(
         (ex, cmd, parsed) -> {
           if (ex instanceof Clip4jException) {
