@@ -634,7 +634,8 @@ public final class Embedder implements AutoCloseable {
    * position + i * D} (a row-major [n, D] float32 block); the futures are in input order and each
    * one's region is owned as in {@link #submitInto(String, Object, FloatBuffer)}. The whole
    * buffer is checked before anything is queued. Inputs are enqueued in {@code sortKey} order
-   * (null = input order).
+   * (null = input order). If admission fails part way ({@link OverloadedException} after the
+   * admission timeout), the requests already accepted still run and own their rows.
    */
   public <T> List<CompletableFuture<Void>> submitAllInto(String name, List<T> inputs, Comparator<T> sortKey,
       FloatBuffer dst) {
