@@ -6,6 +6,8 @@ import dev.clip4j.preprocess.ImagePreprocessor;
 import dev.clip4j.preprocess.PreprocessConfig;
 import dev.clip4j.tokenize.ClipTokenizer;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,14 +28,26 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * never attends to the padding), and because a text is always run at its bucket's length, its
  * embedding does not depend on which other requests share its batch: bit for bit the same under
  * any concurrency. With trimming off every text runs at the full context length. Results are
- * unit-norm {@code float[]} embeddings.
+ * unit-norm {@code float[]} embeddings, or, with the {@code ...Into} methods, D floats written
+ * straight into a caller's direct {@link FloatBuffer}/{@link ByteBuffer} (one bulk copy per row,
+ * no array; row {@code i} of a bulk call at {@code position + i * D}), bit for bit the same values.
  *
  * <pre>{@code
  * try (ClipModel model = ClipModel.load(dir);
  *     ClipEmbedder embedder = ClipEmbedder.create(model, tokenizer, preprocessConfig, EmbedderConfig.defaults())) {
+ *   embedder.warmUp();                                            // batch sizes 1 and maxBatchSize
  *   CompletableFuture<float[]> v = embedder.embedText("a photo of a cat");
+ *   FloatBuffer rows = ByteBuffer.allocateDirect(files.size() * embedder.embedDim() * 4)
+ *       .order(ByteOrder.nativeOrder()).asFloatBuffer();
+ *   CompletableFuture.allOf(embedder.embedImagesInto(files, rows).toArray(CompletableFuture[]::new)).join();
  * }
  * }</pre>
+ *
+ * <p>Buffer ownership for the {@code ...Into} methods: the embedder keeps a reference to the
+ * buffer until each future is done and writes only that request's D floats; the caller must not
+ * read, reuse or free that region before then. Once a future is done in any way (completed,
+ * failed, timed out, cancelled) nothing more is written into its region. A failed request leaves
+ * its region as it was.
  *
  * <p>The embedder does not own the model: close the embedder first. Thread safety: all methods
  * are thread-safe.
@@ -49,7 +63,11 @@ public final class ClipEmbedder implements AutoCloseable {
   private final ClipTokenizer tokenizer;
   private final int[] buckets;
 
-  private ClipEmbedder(Embedder embedder, ClipModel model, ClipTokenizer tokenizer, int[] buckets) {
+  private final EmbedderConfig config;
+
+  private ClipEmbedder(Embedder embedder, ClipModel model, ClipTokenizer tokenizer, int[] buckets,
+      EmbedderConfig config) {
+    this.config = config;
     this.embedder = embedder;
     this.model = model;
     this.tokenizer = tokenizer;
@@ -64,11 +82,35 @@ public final class ClipEmbedder implements AutoCloseable {
         java.util.stream.IntStream.of(ctx)).toArray();
   }
 
-  /** Copies pre-tokenized ids into a slot of a [B, L] batch. */
-  private static final SlotWriter<long[]> IDS = (ids, batch, slot) -> {
-    new org.bytedeco.javacpp.LongPointer(batch.data_ptr()).position((long) slot * ids.length).put(ids);
-    return ids.length;
+  /** Copies pre-tokenized ids into a slot of a [B, L] batch: one bulk put into the pooled memory. */
+  private static final SlotWriter<long[]> IDS = new SlotWriter<>() {
+    @Override
+    public int write(long[] ids, Tensor batch, int slot) {
+      requireLength(ids, batch);
+      try (Tensor row = batch.select(0, slot)) {
+        new org.bytedeco.javacpp.LongPointer(row.data_ptr()).put(ids);
+      }
+      return ids.length;
+    }
+
+    @Override
+    public int write(long[] ids, Tensor batch, ByteBuffer batchMemory, int slot) {
+      if (batchMemory == null) {
+        return write(ids, batch, slot);
+      }
+      requireLength(ids, batch);
+      batchMemory.asLongBuffer().put(Math.multiplyExact(slot, ids.length), ids);
+      return ids.length;
+    }
   };
+
+  /** A text lane's ids must fill exactly its bucket's width (a longer row would spill into the next slot). */
+  private static void requireLength(long[] ids, Tensor batch) {
+    if (ids.length != batch.size(1)) {
+      throw new dev.clip4j.InvalidInputException("token ids for this lane must have " + batch.size(1)
+          + " positions, got " + ids.length);
+    }
+  }
 
   /** An embedder for {@code model}; null {@code registry} = no metrics. */
   public static ClipEmbedder create(ClipModel model, ClipTokenizer tokenizer, PreprocessConfig preprocess,
@@ -79,13 +121,17 @@ public final class ClipEmbedder implements AutoCloseable {
       throw new IllegalArgumentException("preprocessing makes " + preprocess.imageSize() + "px images, the model takes " + s);
     }
     List<Embedder.Lane<?>> lanes = new ArrayList<>();
+    int dim = Math.toIntExact(model.embedDim());
+    String device = model.info().device();
     lanes.add(new Embedder.Lane<>(IMAGES, new long[] {3, s, s}, ScalarType.Float,
-        new ImageSlotWriter(new ImagePreprocessor(preprocess), DecodeOptions.defaults()), model::embedImages, false));
+        new ImageSlotWriter(new ImagePreprocessor(preprocess), DecodeOptions.defaults()), model::embedImages, false,
+        dim, device));
     int[] buckets = buckets(model.info().contextLength(), config.trimTexts());
     for (int b : buckets) {
-      lanes.add(new Embedder.Lane<>(TEXTS + "-" + b, new long[] {b}, ScalarType.Long, IDS, model::embedTexts, false));
+      lanes.add(new Embedder.Lane<>(TEXTS + "-" + b, new long[] {b}, ScalarType.Long, IDS, model::embedTexts, false,
+          dim, device));
     }
-    return new ClipEmbedder(Embedder.create(config, lanes, registry), model, tokenizer, buckets);
+    return new ClipEmbedder(Embedder.create(config, lanes, registry), model, tokenizer, buckets, config);
   }
 
   /** Same, without metrics. */
@@ -113,6 +159,17 @@ public final class ClipEmbedder implements AutoCloseable {
    * none). Tokenizing happens here, on the caller's thread, to pick the length bucket.
    */
   public CompletableFuture<float[]> embedText(String text, Duration deadline) {
+    long[] ids = tokenize(text);
+    String lane = laneFor(ids);
+    return deadline == null ? embedder.submit(lane, ids) : embedder.submit(lane, ids, deadline);
+  }
+
+  /** Token ids cut to the smallest bucket that holds them (tokenized on the caller's thread). */
+  private long[] tokenize(String text) {
+    Objects.requireNonNull(text, "text");
+    if (tokenizer == null) {
+      throw new IllegalStateException("this embedder was created without a tokenizer");
+    }
     int ctx = model.info().contextLength();
     long[] row = new long[ctx];
     int n = tokenizer.tokenizeInto(text, ctx, row, 0);
@@ -123,9 +180,95 @@ public final class ClipEmbedder implements AutoCloseable {
         break;
       }
     }
-    long[] ids = java.util.Arrays.copyOf(row, bucket);
-    String lane = TEXTS + "-" + bucket;
-    return deadline == null ? embedder.submit(lane, ids) : embedder.submit(lane, ids, deadline);
+    return bucket == ctx ? row : java.util.Arrays.copyOf(row, bucket);
+  }
+
+  private static String laneFor(long[] ids) {
+    return TEXTS + "-" + ids.length;
+  }
+
+  /** Embedding width D: the floats each zero-copy result occupies. */
+  public int embedDim() {
+    return Math.toIntExact(model.embedDim());
+  }
+
+  /**
+   * Embeds one image into {@code dst}: D = {@link #embedDim()} unit-norm floats written at
+   * {@code dst.position()} with one bulk copy, no {@code float[]} made. {@code dst} must be a
+   * direct, writable, native-order buffer with room for D floats (checked before anything is
+   * queued: {@link dev.clip4j.InvalidInputException}). Ownership: keep {@code [position, position +
+   * D)} untouched until the future completes; its position and limit are never changed; once the
+   * future is done (completed, failed, timed out or cancelled) nothing more is written.
+   */
+  public CompletableFuture<Void> embedImageInto(ImageSource image, FloatBuffer dst) {
+    return embedder.submitInto(IMAGES, image, dst);
+  }
+
+  /** {@link #embedImageInto(ImageSource, FloatBuffer)} into native-order bytes (4 D bytes). */
+  public CompletableFuture<Void> embedImageInto(ImageSource image, ByteBuffer dst) {
+    return embedder.submitInto(IMAGES, image, dst);
+  }
+
+  /** {@link #embedImageInto(ImageSource, FloatBuffer)} for a text (tokenized on this thread). */
+  public CompletableFuture<Void> embedTextInto(String text, FloatBuffer dst) {
+    return embedTextInto(text, dst, null);
+  }
+
+  /** {@link #embedTextInto(String, FloatBuffer)} with a deadline (null = none). */
+  public CompletableFuture<Void> embedTextInto(String text, FloatBuffer dst, Duration deadline) {
+    ResultBuffers.target(dst, embedDim()); // checked before tokenizing
+    long[] ids = tokenize(text);
+    return embedder.submitInto(laneFor(ids), ids, dst, deadline);
+  }
+
+  /** {@link #embedTextInto(String, FloatBuffer)} into native-order bytes (4 D bytes). */
+  public CompletableFuture<Void> embedTextInto(String text, ByteBuffer dst) {
+    ResultBuffers.target(dst, embedDim());
+    long[] ids = tokenize(text);
+    return embedder.submitInto(laneFor(ids), ids, dst);
+  }
+
+  /**
+   * Embeds many images into {@code dst}: image {@code i} at {@code position + i * D}, a row-major
+   * [n, D] block (the whole block is checked first). Futures in input order; one bad image fails
+   * only its own future, and its rows are left as they were.
+   */
+  public List<CompletableFuture<Void>> embedImagesInto(List<ImageSource> images, FloatBuffer dst) {
+    return embedder.submitAllInto(IMAGES, images, null, dst);
+  }
+
+  /** {@link #embedImagesInto(List, FloatBuffer)} into native-order bytes. */
+  public List<CompletableFuture<Void>> embedImagesInto(List<ImageSource> images, ByteBuffer dst) {
+    return embedder.submitAllInto(IMAGES, images, null, dst);
+  }
+
+  /**
+   * Embeds many texts into {@code dst}: text {@code i} at {@code position + i * D}. Texts go to
+   * their length buckets (grouped by length), the whole block is checked before any is queued.
+   */
+  public List<CompletableFuture<Void>> embedTextsInto(List<String> texts, FloatBuffer dst) {
+    FloatBuffer target = ResultBuffers.target(dst, Math.multiplyExact((long) texts.size(), embedDim()));
+    return textsInto(texts, target);
+  }
+
+  /** {@link #embedTextsInto(List, FloatBuffer)} into native-order bytes. */
+  public List<CompletableFuture<Void>> embedTextsInto(List<String> texts, ByteBuffer dst) {
+    FloatBuffer target = ResultBuffers.target(dst, Math.multiplyExact((long) texts.size(), embedDim()));
+    return textsInto(texts, target);
+  }
+
+  private List<CompletableFuture<Void>> textsInto(List<String> texts, FloatBuffer target) {
+    int d = embedDim();
+    List<long[]> ids = new ArrayList<>(texts.size());
+    for (String t : texts) {
+      ids.add(tokenize(t));
+    }
+    List<CompletableFuture<Void>> out = new ArrayList<>(texts.size());
+    for (int i = 0; i < texts.size(); i++) {
+      FloatBuffer row = target.slice(Math.multiplyExact(i, d), d); // a view: the caller's buffer, row i
+      out.add(embedder.submitInto(laneFor(ids.get(i)), ids.get(i), row));
+    }
+    return out;
   }
 
   /** Embeds many images; results in input order. */
@@ -143,16 +286,37 @@ public final class ClipEmbedder implements AutoCloseable {
   }
 
   /**
+   * Runs both towers once at batch size 1 and at {@link EmbedderConfig#maxBatchSize()} (every
+   * text bucket), so the first real requests do not pay LibTorch's first-call costs at those
+   * shapes; call it after {@code create}, before serving.
+   */
+  public void warmUp() {
+    if (config.maxBatchSize() == 1) {
+      warmUp(1);
+    } else {
+      warmUp(1, config.maxBatchSize());
+    }
+  }
+
+  /**
    * Runs the model once per batch size in {@code batchSizes} for both towers, so the first real
-   * requests do not pay LibTorch's first-call costs at those shapes.
+   * requests do not pay LibTorch's first-call costs at those shapes. Every temporary is freed.
    */
   public void warmUp(int... batchSizes) {
     int s = model.info().imageSize();
-    int ctx = model.info().contextLength();
     for (int b : batchSizes) {
-      model.embedImages(torch.zeros(b, 3, s, s));
+      if (b < 1) {
+        throw new IllegalArgumentException("batch sizes must be >= 1, got " + b);
+      }
+      try (Tensor pixels = torch.zeros(b, 3, s, s); Tensor out = model.embedImages(pixels)) {
+        // results unused
+      }
       for (int len : buckets) {
-        model.embedTexts(torch.zeros(new long[] {b, len}, new org.bytedeco.pytorch.TensorOptions(ScalarType.Long)));
+        try (org.bytedeco.pytorch.TensorOptions longs = new org.bytedeco.pytorch.TensorOptions(ScalarType.Long);
+            Tensor ids = torch.zeros(new long[] {b, len}, longs);
+            Tensor out = model.embedTexts(ids)) {
+          // results unused
+        }
       }
     }
   }

@@ -4,6 +4,8 @@ import dev.clip4j.Clip4jException;
 import dev.clip4j.Engine;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.OverloadedException;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -50,12 +52,23 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * EmbedderConfig#admissionTimeout()} and then gets an {@link OverloadedException} (zero timeout =
  * reject at once); {@link #close()} stops admission, completes what was accepted, and never
  * hangs longer than its timeout. Thread safety: all public methods are thread-safe.
+ *
+ * <p>Results: a new {@code float[]} per request ({@link #submit}), or zero-copy into a caller's
+ * direct native-order buffer ({@link #submitInto}, {@link #submitAllInto}), copied from the batch
+ * output with one bulk copy per row; the buffer is checked before anything is queued.
+ *
+ * <p>Memory: batch inputs live in the {@link TensorPool} (steady state: no new buffers) and are
+ * written through views the pool made once per buffer; every LibTorch temporary of a batch (views,
+ * outputs, copies) is closed when the batch completes, so native memory does not wait for a GC.
+ * CUDA lanes fill pinned host buffers, copy them to a pooled device buffer with a non-blocking
+ * copy on a clip4j stream (current on the model thread) and read results back through a pinned
+ * pooled buffer, synchronising once per batch.
  */
 public final class Embedder implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(Embedder.class.getName());
   private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(60);
 
-  /** One kind of input: its batch layout, slot writer and forward function. */
+  /** One kind of input: its batch layout, slot writer, forward function and output width. */
   public static final class Lane<T> {
     final String name;
     final long[] slotShape;
@@ -63,8 +76,13 @@ public final class Embedder implements AutoCloseable {
     final SlotWriter<T> writer;
     final Function<Tensor, Tensor> forward;
     final boolean trim;
+    final int outputDim;
+    final String device;
 
     /**
+     * A CPU lane whose output width is not declared (no zero-copy results; see {@link
+     * #Lane(String, long[], ScalarType, SlotWriter, Function, boolean, int, String)}).
+     *
      * @param name "images" or "texts" (for messages and metrics)
      * @param slotShape shape of one item, e.g. {3, 224, 224} or {77}
      * @param dtype batch dtype (float32 pixels, int64 token ids)
@@ -74,24 +92,184 @@ public final class Embedder implements AutoCloseable {
      */
     public Lane(String name, long[] slotShape, ScalarType dtype, SlotWriter<T> writer,
         Function<Tensor, Tensor> forward, boolean trim) {
+      this(name, slotShape, dtype, writer, forward, trim, 0, "cpu");
+    }
+
+    /**
+     * A lane with a declared output width {@code outputDim} (D; needed by the {@code submitInto}
+     * variants, which check a caller's buffer against it before anything is written) whose
+     * forward runs on {@code device}. For a CUDA device the batch buffers are pinned host memory,
+     * copied to a pooled device buffer with a non-blocking transfer on a clip4j stream, and the
+     * results come back through a pinned pooled buffer; the forward then receives a device tensor.
+     *
+     * @param outputDim D, or 0 if unknown
+     * @param device "cpu", "cuda" or "cuda:N" (the forward's device)
+     */
+    public Lane(String name, long[] slotShape, ScalarType dtype, SlotWriter<T> writer,
+        Function<Tensor, Tensor> forward, boolean trim, int outputDim, String device) {
       this.name = Objects.requireNonNull(name);
       this.slotShape = slotShape.clone();
       this.dtype = dtype.intern();
       this.writer = Objects.requireNonNull(writer);
       this.forward = Objects.requireNonNull(forward);
       this.trim = trim;
+      if (outputDim < 0) {
+        throw new IllegalArgumentException("outputDim must be >= 0, got " + outputDim);
+      }
+      this.outputDim = outputDim;
+      this.device = Objects.requireNonNull(device, "device");
+      if (!device.equals("cpu") && !device.equals("cuda") && !device.matches("cuda:\\d+")) {
+        throw new IllegalArgumentException("device must be cpu, cuda or cuda:N, got " + device);
+      }
+    }
+
+    boolean cuda() {
+      return device.startsWith("cuda");
     }
   }
 
-  private static final class Request<T> {
+  /** An accepted input and where its result goes. */
+  private abstract static class Request<T> {
     final T input;
-    final CompletableFuture<float[]> future = new CompletableFuture<>();
     final long deadlineNanos; // Long.MAX_VALUE = none
     final long enqueuedNanos = System.nanoTime();
 
     Request(T input, long deadlineNanos) {
       this.input = input;
       this.deadlineNanos = deadlineNanos;
+    }
+
+    abstract CompletableFuture<?> future();
+
+    /**
+     * On the model thread, while the batch output is alive: takes this request's row ({@code d}
+     * floats of {@code rows} from {@code offset}, one bulk copy). False if nobody waits for it.
+     */
+    abstract boolean take(FloatBuffer rows, int offset, int d);
+
+    /** Completes the future with what {@link #take} kept (after the lease went back). */
+    abstract void finish();
+  }
+
+  /** A result as a new {@code float[]}. */
+  private static final class ArrayRequest<T> extends Request<T> {
+    final CompletableFuture<float[]> future = new CompletableFuture<>();
+    private float[] row;
+
+    ArrayRequest(T input, long deadlineNanos) {
+      super(input, deadlineNanos);
+    }
+
+    @Override
+    CompletableFuture<?> future() {
+      return future;
+    }
+
+    @Override
+    boolean take(FloatBuffer rows, int offset, int d) {
+      if (future.isDone()) {
+        return false;
+      }
+      row = new float[d];
+      rows.get(offset, row);
+      return true;
+    }
+
+    @Override
+    void finish() {
+      future.complete(row);
+    }
+  }
+
+  /** A result copied into a caller's buffer at {@code target[index .. index + width)}. */
+  private static final class IntoRequest<T> extends Request<T> {
+    final IntoFuture future = new IntoFuture();
+    final FloatBuffer target;
+    final int index;
+    final int width;
+    private Throwable error;
+
+    IntoRequest(T input, long deadlineNanos, FloatBuffer target, int index, int width) {
+      super(input, deadlineNanos);
+      this.target = target;
+      this.index = index;
+      this.width = width;
+    }
+
+    @Override
+    CompletableFuture<?> future() {
+      return future;
+    }
+
+    @Override
+    boolean take(FloatBuffer rows, int offset, int d) {
+      synchronized (future.lock) {
+        if (future.stopped) {
+          return false;
+        }
+        if (d != width) {
+          error = new Clip4jException(ErrorCode.INTERNAL, "the forward returned rows of " + d
+              + " floats but the lane declares " + width + "; nothing was written");
+          return true;
+        }
+        target.put(index, rows, offset, d); // direct to direct, same order: one memcpy
+        return true;
+      }
+    }
+
+    @Override
+    void finish() {
+      if (error != null) {
+        future.completeExceptionally(error);
+      } else {
+        future.complete(null);
+      }
+    }
+  }
+
+  /**
+   * The future of a zero-copy request. Once it is done in any way (completed, failed,
+   * cancelled, {@code orTimeout}) the embedder writes nothing more into the caller's buffer: a
+   * row copy in progress finishes before {@code cancel}/{@code complete*} return.
+   */
+  private static final class IntoFuture extends CompletableFuture<Void> {
+    final Object lock = new Object();
+    boolean stopped; // guarded by lock
+
+    private void stop() {
+      synchronized (lock) {
+        stopped = true;
+      }
+    }
+
+    @Override
+    public boolean cancel(boolean mayInterruptIfRunning) {
+      stop();
+      return super.cancel(mayInterruptIfRunning);
+    }
+
+    @Override
+    public boolean complete(Void value) {
+      stop();
+      return super.complete(value);
+    }
+
+    @Override
+    public boolean completeExceptionally(Throwable ex) {
+      stop();
+      return super.completeExceptionally(ex);
+    }
+
+    @Override
+    public void obtrudeValue(Void value) {
+      stop();
+      super.obtrudeValue(value);
+    }
+
+    @Override
+    public void obtrudeException(Throwable ex) {
+      stop();
+      super.obtrudeException(ex);
     }
   }
 
@@ -100,7 +278,15 @@ public final class Embedder implements AutoCloseable {
     final List<? extends Request<?>> requests;
     final boolean[] ok;
     final TensorPool.Lease lease;
-    final Tensor view;
+    private Tensor view;
+
+    /** Frees the batch view (the pooled buffer stays with the lease). Idempotent. */
+    void closeView() {
+      if (view != null) {
+        view.close();
+        view = null;
+      }
+    }
 
     Batch(LaneRunner<?> lane, List<? extends Request<?>> requests, boolean[] ok, TensorPool.Lease lease, Tensor view) {
       this.lane = lane;
@@ -136,13 +322,32 @@ public final class Embedder implements AutoCloseable {
       this.assembler.setDaemon(true);
     }
 
-    CompletableFuture<float[]> submit(T input, Duration deadline) {
-      Objects.requireNonNull(input, "input");
+    ArrayRequest<T> submit(T input, Duration deadline) {
+      return admit(new ArrayRequest<>(Objects.requireNonNull(input, "input"), deadlineOf(deadline)));
+    }
+
+    /** Row width for zero-copy results, or an exception if this lane does not declare it. */
+    int width() {
+      if (lane.outputDim == 0) {
+        throw new IllegalStateException("lane '" + lane.name + "' does not declare its output width: "
+            + "zero-copy results need a Lane created with outputDim");
+      }
+      return lane.outputDim;
+    }
+
+    IntoRequest<T> submitInto(T input, Duration deadline, FloatBuffer target, int index) {
+      return admit(new IntoRequest<>(Objects.requireNonNull(input, "input"), deadlineOf(deadline), target, index,
+          lane.outputDim));
+    }
+
+    private long deadlineOf(Duration deadline) {
+      return deadline == null ? Long.MAX_VALUE : System.nanoTime() + deadline.toNanos();
+    }
+
+    private <R extends Request<T>> R admit(R r) {
       if (closing) {
         throw new IllegalStateException("Embedder is closed");
       }
-      long dl = deadline == null ? Long.MAX_VALUE : System.nanoTime() + deadline.toNanos();
-      Request<T> r = new Request<>(input, dl);
       boolean accepted;
       try {
         Duration t = config.admissionTimeout();
@@ -159,7 +364,7 @@ public final class Embedder implements AutoCloseable {
         // Raced with close(): never accepted.
         throw new IllegalStateException("Embedder is closed");
       }
-      return r.future;
+      return r;
     }
 
     void assembleLoop() {
@@ -210,11 +415,11 @@ public final class Embedder implements AutoCloseable {
       List<Request<T>> live = new ArrayList<>(batch.size());
       long now = System.nanoTime();
       for (Request<T> r : batch) {
-        if (r.future.isDone()) {
+        if (r.future().isDone()) {
           continue; // cancelled by the caller
         }
         if (now - r.deadlineNanos > 0 && r.deadlineNanos != Long.MAX_VALUE) {
-          r.future.completeExceptionally(new TimeoutException("deadline passed before the request was run"));
+          r.future().completeExceptionally(new TimeoutException("deadline passed before the request was run"));
           continue;
         }
         live.add(r);
@@ -229,14 +434,16 @@ public final class Embedder implements AutoCloseable {
       System.arraycopy(lane.slotShape, 0, shape, 1, lane.slotShape.length);
       TensorPool.Lease lease;
       try {
-        lease = pool.acquire(lane.dtype, shape);
+        // CUDA lanes fill pinned host memory, so the model thread's copy to the device is asynchronous.
+        lease = pool.acquire(lane.dtype, "cpu", lane.cuda(), shape);
       } catch (RuntimeException e) {
         for (Request<T> r : live) {
-          r.future.completeExceptionally(e);
+          r.future().completeExceptionally(e);
         }
         return null;
       }
       Tensor buf = lease.tensor();
+      java.nio.ByteBuffer memory = lease.buffer();
       boolean[] ok = new boolean[n];
       int[] lengths = new int[n];
       List<Future<?>> tasks = new ArrayList<>(n);
@@ -245,11 +452,13 @@ public final class Embedder implements AutoCloseable {
         Runnable task = () -> {
           Request<T> r = live.get(slot);
           try {
-            lengths[slot] = lane.writer.write(r.input, buf, slot);
+            lengths[slot] = lane.writer.write(r.input, buf, memory, slot);
             ok[slot] = true;
           } catch (RuntimeException | Error e) {
-            buf.select(0, slot).zero_(); // keep the batch valid for the others
-            r.future.completeExceptionally(e);
+            try (Tensor row = buf.select(0, slot)) {
+              row.zero_(); // keep the batch valid for the others
+            }
+            r.future().completeExceptionally(e);
           }
         };
         try {
@@ -279,7 +488,9 @@ public final class Embedder implements AutoCloseable {
       }
       Tensor view = buf.narrow(0, 0, n);
       if (lane.trim && used < lane.slotShape[lane.slotShape.length - 1]) {
-        view = view.narrow(lane.slotShape.length, 0, used).contiguous();
+        try (Tensor rows = view; Tensor cut = rows.narrow(lane.slotShape.length, 0, used)) {
+          view = cut.contiguous();
+        }
       }
       return new Batch(this, live, ok, lease, view);
     }
@@ -288,6 +499,8 @@ public final class Embedder implements AutoCloseable {
   private static final Batch POISON = new Batch(null, List.of(), new boolean[0], null, null);
 
   private final MeterRegistry registry;
+  private final org.bytedeco.pytorch.Device cpu = new org.bytedeco.pytorch.Device("cpu");
+  private final Map<String, CudaTransfers> transfers = new HashMap<>(); // model thread only
   private final Map<String, Timer> latency = new HashMap<>();
   private final Map<String, DistributionSummary> batchSizes = new HashMap<>();
 
@@ -353,12 +566,12 @@ public final class Embedder implements AutoCloseable {
 
   /** Submits one input to lane {@code name}; the future completes with its unit-norm embedding. */
   public <T> CompletableFuture<float[]> submit(String name, T input) {
-    return this.<T>lane(name).submit(input, null);
+    return this.<T>lane(name).submit(input, null).future;
   }
 
   /** Like {@link #submit(String, Object)} with a deadline: not run after it passes (TimeoutException). */
   public <T> CompletableFuture<float[]> submit(String name, T input, Duration deadline) {
-    return this.<T>lane(name).submit(input, Objects.requireNonNull(deadline, "deadline"));
+    return this.<T>lane(name).submit(input, Objects.requireNonNull(deadline, "deadline")).future;
   }
 
   /**
@@ -367,6 +580,90 @@ public final class Embedder implements AutoCloseable {
    */
   public <T> List<CompletableFuture<float[]>> submitAll(String name, List<T> inputs, Comparator<T> sortKey) {
     LaneRunner<T> l = lane(name);
+    List<CompletableFuture<float[]>> out = new ArrayList<>(inputs.size());
+    for (int i = 0; i < inputs.size(); i++) {
+      out.add(null);
+    }
+    for (int i : order(inputs, sortKey)) {
+      out.set(i, l.submit(inputs.get(i), null).future);
+    }
+    return out;
+  }
+
+  /**
+   * Like {@link #submit(String, Object)}, writing the unit-norm embedding (D = {@link
+   * #outputDim(String)} floats, one bulk copy) into {@code dst} at its position instead of
+   * returning a new array: zero-copy for callers that hand results on as native memory.
+   *
+   * <p>{@code dst} must be direct, writable, in the native byte order, with {@code remaining() >=
+   * D}; this is checked here, before anything is queued ({@link dev.clip4j.InvalidInputException},
+   * {@link ErrorCode#INVALID_ARGUMENT}). Ownership: the embedder holds {@code dst} until the future
+   * is done and writes only {@code [position, position + D)}; its position and limit are never
+   * changed. Do not read or reuse that region before the future completes. Once the future is
+   * done in any way (completed, failed, timed out, or cancelled by the caller) nothing more is
+   * written. Several requests may target disjoint regions of one buffer.
+   *
+   * @throws IllegalStateException if the lane does not declare its output width, or after close
+   */
+  public <T> CompletableFuture<Void> submitInto(String name, T input, FloatBuffer dst) {
+    return submitInto(name, input, dst, null);
+  }
+
+  /** {@link #submitInto(String, Object, FloatBuffer)} with a deadline (null = none). */
+  public <T> CompletableFuture<Void> submitInto(String name, T input, FloatBuffer dst, Duration deadline) {
+    LaneRunner<T> l = lane(name);
+    return l.submitInto(input, deadline, ResultBuffers.target(dst, l.width()), 0).future;
+  }
+
+  /**
+   * {@link #submitInto(String, Object, FloatBuffer)} into a byte buffer: D native-order floats
+   * (4 D bytes) from its position; the buffer's {@code order()} must be the native order.
+   */
+  public <T> CompletableFuture<Void> submitInto(String name, T input, ByteBuffer dst) {
+    return submitInto(name, input, dst, null);
+  }
+
+  /** {@link #submitInto(String, Object, ByteBuffer)} with a deadline (null = none). */
+  public <T> CompletableFuture<Void> submitInto(String name, T input, ByteBuffer dst, Duration deadline) {
+    LaneRunner<T> l = lane(name);
+    return l.submitInto(input, deadline, ResultBuffers.target(dst, l.width()), 0).future;
+  }
+
+  /**
+   * Submits many inputs, writing input {@code i}'s embedding into {@code dst} at {@code
+   * position + i * D} (a row-major [n, D] float32 block); the futures are in input order and each
+   * one's region is owned as in {@link #submitInto(String, Object, FloatBuffer)}. The whole
+   * buffer is checked before anything is queued. Inputs are enqueued in {@code sortKey} order
+   * (null = input order). If admission fails part way ({@link OverloadedException} after the
+   * admission timeout), the requests already accepted still run and own their rows.
+   */
+  public <T> List<CompletableFuture<Void>> submitAllInto(String name, List<T> inputs, Comparator<T> sortKey,
+      FloatBuffer dst) {
+    LaneRunner<T> l = lane(name);
+    return submitAllInto(l, inputs, sortKey, ResultBuffers.target(dst, (long) inputs.size() * l.width()));
+  }
+
+  /** {@link #submitAllInto(String, List, Comparator, FloatBuffer)} into native-order bytes. */
+  public <T> List<CompletableFuture<Void>> submitAllInto(String name, List<T> inputs, Comparator<T> sortKey,
+      ByteBuffer dst) {
+    LaneRunner<T> l = lane(name);
+    return submitAllInto(l, inputs, sortKey, ResultBuffers.target(dst, (long) inputs.size() * l.width()));
+  }
+
+  private <T> List<CompletableFuture<Void>> submitAllInto(LaneRunner<T> l, List<T> inputs, Comparator<T> sortKey,
+      FloatBuffer target) {
+    int w = l.width();
+    List<CompletableFuture<Void>> out = new ArrayList<>(inputs.size());
+    for (int i = 0; i < inputs.size(); i++) {
+      out.add(null);
+    }
+    for (int i : order(inputs, sortKey)) {
+      out.set(i, l.submitInto(inputs.get(i), null, target, Math.multiplyExact(i, w)).future);
+    }
+    return out;
+  }
+
+  private static <T> int[] order(List<T> inputs, Comparator<T> sortKey) {
     Integer[] order = new Integer[inputs.size()];
     for (int i = 0; i < order.length; i++) {
       order[i] = i;
@@ -374,14 +671,12 @@ public final class Embedder implements AutoCloseable {
     if (sortKey != null) {
       Arrays.sort(order, (a, b) -> sortKey.compare(inputs.get(a), inputs.get(b)));
     }
-    List<CompletableFuture<float[]>> out = new ArrayList<>(inputs.size());
-    for (int i = 0; i < inputs.size(); i++) {
-      out.add(null);
-    }
-    for (Integer i : order) {
-      out.set(i, l.submit(inputs.get(i), null));
-    }
-    return out;
+    return Arrays.stream(order).mapToInt(Integer::intValue).toArray();
+  }
+
+  /** The declared output width D of lane {@code name} (0 if the lane does not declare it). */
+  public int outputDim(String name) {
+    return lane(name).lane.outputDim;
   }
 
   private void modelLoop() {
@@ -406,67 +701,111 @@ public final class Embedder implements AutoCloseable {
   }
 
   private void run(Batch b) {
+    Lane<?> lane = b.lane.lane;
+    Tensor input = null;
+    Tensor out = null;
+    Tensor host = null;
+    TensorPool.Lease deviceLease = null;
+    TensorPool.Lease hostOutLease = null;
     try {
       // Requests may have expired or been cancelled while the batch waited for the model.
       long now = System.nanoTime();
       boolean any = false;
       for (int i = 0; i < b.requests.size(); i++) {
         Request<?> r = b.requests.get(i);
-        if (b.ok[i] && r.future.isDone()) {
+        if (b.ok[i] && r.future().isDone()) {
           b.ok[i] = false;
         } else if (b.ok[i] && r.deadlineNanos != Long.MAX_VALUE && now - r.deadlineNanos > 0) {
           b.ok[i] = false;
-          r.future.completeExceptionally(new TimeoutException("deadline passed before the request was run"));
+          r.future().completeExceptionally(new TimeoutException("deadline passed before the request was run"));
         }
         any |= b.ok[i];
       }
       if (!any) {
         return;
       }
-      // Tensors are closed as soon as their rows are copied: LibTorch memory is released now,
-      // not whenever the GC gets to the Java wrappers.
-      Tensor out = b.lane.lane.forward.apply(b.view);
-      Tensor cpu = out.to(new org.bytedeco.pytorch.TensorOptions(ScalarType.Float)
-          .device(new org.bytedeco.pytorch.DeviceOptional(new org.bytedeco.pytorch.Device("cpu"))),
-          false, false, new org.bytedeco.pytorch.MemoryFormatOptional()).contiguous();
-      out.close();
-      b.view.close();
-      int d = (int) cpu.size(1);
-      org.bytedeco.javacpp.FloatPointer p = cpu.data_ptr_float();
-      Timer timer = latency.get(b.lane.lane.name);
+      int n = b.requests.size();
+      CudaTransfers cuda = null;
+      if (lane.cuda()) {
+        cuda = cudaTransfers(lane.device);
+        deviceLease = pool.acquire(lane.dtype, lane.device, false, b.lease.shape());
+        input = cuda.toDevice(b.view, deviceLease.tensor());
+      }
+      out = lane.forward.apply(input != null ? input : b.view);
+      if (out == null || !out.defined() || out.dim() != 2 || out.size(0) != n) {
+        throw new Clip4jException(ErrorCode.INTERNAL, "lane " + lane.name + ": the forward returned "
+            + (out == null ? "null" : dev.clip4j.internal.TensorShapes.describe(out)) + " for a batch of " + n);
+      }
+      int d = (int) out.size(1);
+      // Rows are read from host float32 memory: the output itself on CPU, else a pooled
+      // (pinned, for CUDA lanes) buffer filled by one device-to-host copy.
+      if (cuda != null) {
+        hostOutLease = pool.acquire(ScalarType.Float, "cpu", true, config.maxBatchSize(), d);
+        host = cuda.toHost(out, hostOutLease.tensor(), n);
+      } else if (out.is_cuda() || out.scalar_type().intern() != ScalarType.Float || !out.is_contiguous()) {
+        try (Tensor moved = out.to(cpu, ScalarType.Float)) {
+          host = moved.contiguous();
+        }
+      }
+      Tensor src = host != null ? host : out;
+      FloatBuffer rows = src.data_ptr_float().capacity((long) n * d).asBuffer();
+      Timer timer = latency.get(lane.name);
       long done = System.nanoTime();
-      float[][] rows = new float[b.requests.size()][];
-      for (int i = 0; i < rows.length; i++) {
-        if (b.ok[i]) {
-          rows[i] = new float[d];
-          p.position((long) i * d).get(rows[i]);
+      boolean[] taken = new boolean[n];
+      for (int i = 0; i < n; i++) {
+        if (b.ok[i] && b.requests.get(i).take(rows, i * d, d)) {
+          taken[i] = true;
           timer.record(done - b.requests.get(i).enqueuedNanos, TimeUnit.NANOSECONDS);
         }
       }
       // Counters first, so a caller that sees its result also sees it counted.
-      batchSizes.get(b.lane.lane.name).record(b.requests.size());
+      batchSizes.get(lane.name).record(n);
       batches.incrementAndGet();
-      items.addAndGet(b.requests.size());
-      cpu.close();
-      b.lease.close(); // back to the pool before anyone sees a result (close is idempotent)
-      for (int i = 0; i < rows.length; i++) {
-        if (rows[i] != null) {
-          b.requests.get(i).future.complete(rows[i]);
+      items.addAndGet(n);
+      // Native memory back now, not at GC; the leases back before anyone sees a result.
+      closeAll(b, input, out, host, deviceLease, hostOutLease);
+      input = out = host = null;
+      for (int i = 0; i < n; i++) {
+        if (taken[i]) {
+          b.requests.get(i).finish();
         }
       }
     } catch (RuntimeException | Error e) {
       failBatch(b, e);
     } finally {
-      b.lease.close();
+      closeAll(b, input, out, host, deviceLease, hostOutLease);
     }
+  }
+
+  private static void closeAll(Batch b, Tensor input, Tensor out, Tensor host, TensorPool.Lease deviceLease,
+      TensorPool.Lease hostOutLease) {
+    for (Tensor t : new Tensor[] {host, out, input}) {
+      if (t != null && t != b.view) {
+        t.close();
+      }
+    }
+    b.closeView();
+    if (deviceLease != null) {
+      deviceLease.close();
+    }
+    if (hostOutLease != null) {
+      hostOutLease.close();
+    }
+    b.lease.close();
+  }
+
+  /** The model thread's transfers for {@code device} (created there: the clip4j stream is per thread). */
+  private CudaTransfers cudaTransfers(String device) {
+    return transfers.computeIfAbsent(device, CudaTransfers::new);
   }
 
   private static void failBatch(Batch b, Throwable e) {
     for (int i = 0; i < b.requests.size(); i++) {
       if (b.ok[i]) {
-        b.requests.get(i).future.completeExceptionally(e);
+        b.requests.get(i).future().completeExceptionally(e);
       }
     }
+    b.closeView();
     if (b.lease != null) {
       b.lease.close();
     }
@@ -475,7 +814,7 @@ public final class Embedder implements AutoCloseable {
   private static void failAll(BlockingQueue<? extends Request<?>> q, String message) {
     Request<?> r;
     while ((r = q.poll()) != null) {
-      r.future.completeExceptionally(new IllegalStateException(message));
+      r.future().completeExceptionally(new IllegalStateException(message));
     }
   }
 

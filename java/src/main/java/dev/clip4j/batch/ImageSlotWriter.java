@@ -2,6 +2,7 @@ package dev.clip4j.batch;
 
 import dev.clip4j.preprocess.DecodeOptions;
 import dev.clip4j.preprocess.ImagePreprocessor;
+import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.Objects;
 import org.bytedeco.javacpp.FloatPointer;
@@ -22,9 +23,17 @@ public final class ImageSlotWriter implements SlotWriter<ImageSource> {
 
   @Override
   public int write(ImageSource input, Tensor batch, int slot) {
-    int capacity = (int) batch.size(0);
     FloatBuffer view = new FloatPointer(batch.data_ptr()).capacity(batch.numel()).asBuffer();
-    preprocessor.preprocessInto(input.decode(decodeOptions), view, capacity, slot);
+    preprocessor.preprocessInto(input.decode(decodeOptions), view, (int) batch.size(0), slot);
+    return 1;
+  }
+
+  @Override
+  public int write(ImageSource input, Tensor batch, ByteBuffer batchMemory, int slot) {
+    if (batchMemory == null) {
+      return write(input, batch, slot);
+    }
+    preprocessor.preprocessInto(input.decode(decodeOptions), batchMemory.asFloatBuffer(), (int) batch.size(0), slot);
     return 1;
   }
 }

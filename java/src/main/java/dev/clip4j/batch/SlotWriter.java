@@ -20,4 +20,15 @@ public interface SlotWriter<T> {
    *     only this request fails
    */
   int write(T input, Tensor batch, int slot);
+
+  /**
+   * Like {@link #write(Object, Tensor, int)}, with the batch's host memory as a native-order
+   * direct buffer ({@code batchMemory}, covering the whole batch; null for a device tensor) that
+   * the pool made once per buffer: writers that fill it with bulk puts need no per-request native
+   * objects. It is shared by the writers of one batch: use absolute access or views of your own.
+   * The Embedder calls this method; by default it ignores the buffer.
+   */
+  default int write(T input, Tensor batch, java.nio.ByteBuffer batchMemory, int slot) {
+    return write(input, batch, slot);
+  }
 }

@@ -3,12 +3,15 @@ package dev.clip4j.batch;
 import dev.clip4j.DeviceException;
 import dev.clip4j.Engine;
 import dev.clip4j.ErrorCode;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.Objects;
+import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DeviceOptional;
@@ -36,6 +39,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 public final class TensorPool implements AutoCloseable {
   private final long capBytes;
   private final Map<Key, ArrayDeque<Tensor>> idle = new HashMap<>();
+  // Host memory views of pooled CPU tensors, made once per allocation (no per-lease objects).
+  private final Map<Tensor, ByteBuffer> views = new java.util.IdentityHashMap<>();
   private long held;
   private long inUse;
   private long highWater;
@@ -96,6 +101,24 @@ public final class TensorPool implements AutoCloseable {
       return key.bytes();
     }
 
+    /**
+     * The tensor's memory as a native-order direct buffer (CPU tensors; null on a device), made
+     * once when the tensor was allocated. Shared by every lease of this tensor: use absolute
+     * access or views of your own (position, limit and order of the returned duplicate are yours).
+     */
+    public ByteBuffer buffer() {
+      ByteBuffer b;
+      synchronized (TensorPool.this) {
+        b = views.get(tensor());
+      }
+      return b == null ? null : b.duplicate().order(ByteOrder.nativeOrder());
+    }
+
+    /** The tensor's shape (a copy). */
+    public long[] shape() {
+      return key.shape.clone();
+    }
+
     @Override
     public void close() {
       Tensor t = tensor;
@@ -151,10 +174,23 @@ public final class TensorPool implements AutoCloseable {
       allocations++;
     }
     try {
-      TensorOptions o = new TensorOptions(key.dtype)
-          .device(new DeviceOptional(new Device(device)))
-          .pinned_memory(new BoolOptional(key.pinned));
-      return new Lease(key, torch.empty(shape, o, new MemoryFormatOptional()));
+      Tensor t;
+      try (Device dev = new Device(device);
+          DeviceOptional devOpt = new DeviceOptional(dev);
+          BoolOptional pin = new BoolOptional(key.pinned);
+          TensorOptions dtypeOpts = new TensorOptions(key.dtype);
+          TensorOptions devOpts = dtypeOpts.device(devOpt);
+          TensorOptions o = devOpts.pinned_memory(pin);
+          MemoryFormatOptional format = new MemoryFormatOptional()) {
+        t = torch.empty(shape, o, format);
+      }
+      if (!t.is_cuda()) {
+        ByteBuffer view = new BytePointer(t.data_ptr()).capacity(bytes).asByteBuffer().order(ByteOrder.nativeOrder());
+        synchronized (this) {
+          views.put(t, view);
+        }
+      }
+      return new Lease(key, t);
     } catch (RuntimeException e) {
       synchronized (this) {
         held -= bytes;
@@ -170,7 +206,7 @@ public final class TensorPool implements AutoCloseable {
     inUse -= bytes;
     if (closed) {
       held -= bytes;
-      t.close();
+      free(t);
       return;
     }
     idle.computeIfAbsent(key, k -> new ArrayDeque<>()).push(t);
@@ -183,7 +219,7 @@ public final class TensorPool implements AutoCloseable {
       long b = e.getKey().bytes();
       ArrayDeque<Tensor> q = e.getValue();
       while (!q.isEmpty() && freed < needed) {
-        q.pop().close();
+        free(q.pop());
         held -= b;
         freed += b;
       }
@@ -233,10 +269,15 @@ public final class TensorPool implements AutoCloseable {
     for (Map.Entry<Key, ArrayDeque<Tensor>> e : idle.entrySet()) {
       for (Tensor t : e.getValue()) {
         held -= e.getKey().bytes();
-        t.close();
+        free(t);
       }
     }
     idle.clear();
+  }
+
+  private void free(Tensor t) { // holding the lock
+    views.remove(t);
+    t.close();
   }
 
   static long elementSize(ScalarType t) {

@@ -160,9 +160,25 @@ public final class EmbeddingHead implements AutoCloseable {
   public Tensor apply(Tensor features) {
     try (UseGuard.Use use = guard.enter()) {
       Tensor x = checkInput(features);
-      TensorOptions opts = new TensorOptions(ScalarType.Float).device(new org.bytedeco.pytorch.DeviceOptional(x.device()));
-      Tensor out = torch.empty(new long[] {x.size(0), dOut}, opts, new org.bytedeco.pytorch.MemoryFormatOptional());
-      run(x, out);
+      Tensor out;
+      // Option objects closed here: nothing per call is left for the GC.
+      try (Device dev = x.device();
+          org.bytedeco.pytorch.DeviceOptional devOpt = new org.bytedeco.pytorch.DeviceOptional(dev);
+          TensorOptions floats = new TensorOptions(ScalarType.Float);
+          TensorOptions opts = floats.device(devOpt);
+          org.bytedeco.pytorch.MemoryFormatOptional format = new org.bytedeco.pytorch.MemoryFormatOptional()) {
+        out = torch.empty(new long[] {x.size(0), dOut}, opts, format);
+      }
+      try {
+        run(x, out);
+      } catch (RuntimeException e) {
+        out.close();
+        throw e;
+      } finally {
+        if (x != features) {
+          x.close();
+        }
+      }
       return out;
     }
   }
@@ -180,7 +196,13 @@ public final class EmbeddingHead implements AutoCloseable {
       require(out.is_cuda() == cuda, "out must be on the head's device");
       checkDtype(out.scalar_type().intern(), cuda, "out");
       require(out.is_contiguous(), "out must be contiguous");
-      run(x, out);
+      try {
+        run(x, out);
+      } finally {
+        if (x != features) {
+          x.close();
+        }
+      }
     }
   }
 
@@ -189,13 +211,17 @@ public final class EmbeddingHead implements AutoCloseable {
     require(features.defined(), "features tensor is undefined");
     require(features.dim() == 2, "features must be 2-D [n, " + dIn + "], got " + TensorShapes.describe(features));
     require(features.size(1) == dIn, "features must have " + dIn + " columns, got " + TensorShapes.describe(features));
-    require(features.is_cuda() == cuda,
-        "features are on " + features.device().str().getString() + " but the head is on " + (cuda ? "CUDA" : "CPU"));
+    if (features.is_cuda() != cuda) { // the message names the device: built only on failure
+      try (Device dev = features.device(); org.bytedeco.javacpp.BytePointer name = dev.str()) {
+        require(false, "features are on " + name.getString() + " but the head is on " + (cuda ? "CUDA" : "CPU"));
+      }
+    }
     require(features.scalar_type().intern() == dtype,
         "features dtype " + features.scalar_type().intern() + " differs from the head's " + dtype);
     if (cuda && state.weight != null) {
-      require(features.device().index() == state.weight.device().index(),
-          "features and head are on different CUDA devices");
+      try (Device a = features.device(); Device b = state.weight.device()) {
+        require(a.index() == b.index(), "features and head are on different CUDA devices");
+      }
     }
     return features.is_contiguous() ? features : features.contiguous();
   }
@@ -212,8 +238,7 @@ public final class EmbeddingHead implements AutoCloseable {
           b == null ? null : new org.bytedeco.javacpp.FloatPointer(b), activation.code(),
           normalize ? 1 : 0, eps, new org.bytedeco.javacpp.FloatPointer(out.data_ptr()));
     } else {
-      Device device = x.device();
-      try (AutoCloseable g = CudaSupport.guard(device)) {
+      try (Device device = x.device(); AutoCloseable g = CudaSupport.guard(device)) {
         long stream = CudaSupport.currentStream(device.index());
         status = Clip4jNative.clip4j_head_forward_cuda(
             x.data_ptr(), dtypeCode(dtype), n, dIn, w, layout.code(), dOut, b, activation.code(),

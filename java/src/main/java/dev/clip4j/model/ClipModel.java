@@ -194,8 +194,13 @@ public final class ClipModel implements AutoCloseable {
   }
 
   private Tensor toModel(Tensor t, ScalarType type) {
-    TensorOptions o = new TensorOptions(type).device(new DeviceOptional(device));
-    return t.to(o, false, false, new MemoryFormatOptional());
+    // Option objects closed here: nothing per call is left for the GC.
+    try (TensorOptions typed = new TensorOptions(type);
+        DeviceOptional d = new DeviceOptional(device);
+        TensorOptions o = typed.device(d);
+        MemoryFormatOptional format = new MemoryFormatOptional()) {
+      return t.to(o, false, false, format);
+    }
   }
 
   private static void require(boolean ok, String message) {

@@ -386,8 +386,12 @@ public final class ClipTowers implements AutoCloseable {
       require(ids.scalar_type().intern() == ScalarType.Long, want + ", got " + ids.scalar_type().intern());
       requireDevice(ids, want);
       try (Engine.InferenceScope scope = Engine.inference()) {
-        long min = ids.min().item_long();
-        long max = ids.max().item_long();
+        long min;
+        long max;
+        try (Tensor lo = ids.min(); Tensor hi = ids.max()) {
+          min = lo.item_long();
+          max = hi.item_long();
+        }
         int vocab = config.text().vocabSize();
         require(min >= 0 && max < vocab,
             "token ids must be in [0, " + vocab + "), got values in [" + min + ", " + max + "]");
@@ -436,13 +440,17 @@ public final class ClipTowers implements AutoCloseable {
   }
 
   private static Tensor run(JitModule m, Tensor input) {
-    IValue out = m.forward(new IValueVector(new IValue(input)));
-    return out.toTensor();
+    // The IValues hold references to the input and output: free them now, not at GC.
+    try (IValue in = new IValue(input); IValueVector args = new IValueVector(in); IValue out = m.forward(args)) {
+      return new Tensor(out.toTensor()); // toTensor() is a reference into `out`: take our own handle
+    }
   }
 
   private void requireDevice(Tensor t, String want) {
-    String d = t.device().str().getString();
-    require(d.equals(deviceName), want + ", got a tensor on " + d);
+    try (Device dev = t.device(); org.bytedeco.javacpp.BytePointer name = dev.str()) {
+      String d = name.getString();
+      require(d.equals(deviceName), want + ", got a tensor on " + d);
+    }
   }
 
   private static void require(boolean ok, String message) {

@@ -117,11 +117,14 @@ final class TorchScriptModels {
 
     @Override
     public Tensor features(Tensor input) {
-      IValue out = module.get_method(method).apply(new IValueVector(new IValue(input)));
-      if (!out.isTensor()) {
-        throw new InvalidModelException(method + " did not return a tensor");
+      // The IValues hold references to the input and output: free them now, not at GC.
+      try (IValue in = new IValue(input); IValueVector args = new IValueVector(in);
+          org.bytedeco.pytorch.Method m = module.get_method(method); IValue out = m.apply(args)) {
+        if (!out.isTensor()) {
+          throw new InvalidModelException(method + " did not return a tensor");
+        }
+        return new Tensor(out.toTensor()); // toTensor() is a reference into `out`: take our own handle
       }
-      return out.toTensor();
     }
 
     @Override

@@ -108,4 +108,60 @@ class ClipEmbedderTest {
       }
     }
   }
+
+  @Test
+  void zeroCopyResultsEqualTheArrayResultsBitwise() throws Exception {
+    Path c = Conformance.dir();
+    Path dir = c.resolve("models/tiny-quickgelu");
+    ModelMetadata meta = ModelMetadata.read(dir);
+    List<String> texts = List.of("a cat", "a photo of a dog on a sofa", "", "A DIAGRAM of the Solar System!",
+        "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen");
+    List<ImageSource> images = new ArrayList<>();
+    for (String im : List.of("chelsea.png", "astronaut.png", "logo.png")) {
+      images.add(ImageSource.of(c.resolve("images").resolve(im)));
+    }
+    images.add(ImageSource.of(new byte[] {1, 2, 3}, "corrupt.jpg"));
+    try (ClipModel model = ClipModel.load(dir);
+        ClipEmbedder e = ClipEmbedder.create(model, meta.tokenizer(), meta.preprocessConfig(),
+            EmbedderConfig.defaults().withMaxBatchSize(4).withMaxDelay(Duration.ofMillis(5)))) {
+      int d = e.embedDim();
+      assertThat((long) d).isEqualTo(model.embedDim());
+      java.nio.FloatBuffer textRows = java.nio.ByteBuffer.allocateDirect(texts.size() * d * 4)
+          .order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
+      java.nio.ByteBuffer imageRows = java.nio.ByteBuffer.allocateDirect(images.size() * d * 4)
+          .order(java.nio.ByteOrder.nativeOrder());
+      List<CompletableFuture<float[]>> textRef = e.embedTexts(texts);
+      List<CompletableFuture<Void>> textInto = e.embedTextsInto(texts, textRows);
+      List<CompletableFuture<Void>> imageInto = e.embedImagesInto(images, imageRows);
+      java.nio.FloatBuffer single = java.nio.ByteBuffer.allocateDirect(d * 4).order(java.nio.ByteOrder.nativeOrder())
+          .asFloatBuffer();
+      float[] row = new float[d];
+      for (int i = 0; i < texts.size(); i++) {
+        float[] want = textRef.get(i).get(30, TimeUnit.SECONDS);
+        textInto.get(i).get(30, TimeUnit.SECONDS);
+        textRows.get(i * d, row);
+        assertThat(row).as(texts.get(i)).containsExactly(want);
+        e.embedTextInto(texts.get(i), single).get(30, TimeUnit.SECONDS);
+        single.get(0, row);
+        assertThat(row).as(texts.get(i)).containsExactly(want);
+      }
+      java.nio.FloatBuffer imageFloats = imageRows.asFloatBuffer();
+      for (int i = 0; i < images.size() - 1; i++) {
+        float[] want = e.embedImage(images.get(i)).get(30, TimeUnit.SECONDS);
+        imageInto.get(i).get(30, TimeUnit.SECONDS);
+        imageFloats.get(i * d, row);
+        assertThat(row).as("image %d", i).containsExactly(want);
+        e.embedImageInto(images.get(i), single).get(30, TimeUnit.SECONDS);
+        single.get(0, row);
+        assertThat(row).as("image %d", i).containsExactly(want);
+      }
+      int bad = images.size() - 1;
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> imageInto.get(bad).get(30, TimeUnit.SECONDS))
+          .hasCauseInstanceOf(dev.clip4j.InvalidInputException.class);
+      imageFloats.get(bad * d, row);
+      assertThat(row).as("the corrupt image's row is left as it was").containsOnly(0f);
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> e.embedTextInto("a cat", java.nio.FloatBuffer.allocate(d)))
+          .isInstanceOf(dev.clip4j.InvalidInputException.class);
+    }
+  }
 }

@@ -113,4 +113,49 @@ class TensorPoolTest {
       assertThat(pool.allocations()).isLessThanOrEqualTo(4);
     }
   }
+
+  @Test
+  void theMemoryViewIsTheTensorsOwnMemoryMadeOncePerBuffer() {
+    try (TensorPool pool = new TensorPool(1 << 20)) {
+      long address;
+      try (TensorPool.Lease l = pool.acquire(ScalarType.Long, 4, 16)) {
+        java.nio.ByteBuffer b = l.buffer();
+        assertThat(b.isDirect()).isTrue();
+        assertThat(b.order()).isEqualTo(java.nio.ByteOrder.nativeOrder());
+        assertThat(b.capacity()).isEqualTo(4 * 16 * 8);
+        address = l.tensor().data_ptr().address();
+        assertThat(new org.bytedeco.javacpp.BytePointer(b).address()).isEqualTo(address);
+        b.asLongBuffer().put(2 * 16 + 5, 424242L); // row 2, column 5
+        try (Tensor row = l.tensor().select(0, 2); Tensor x = row.select(0, 5)) {
+          assertThat(x.item_long()).isEqualTo(424242L);
+        }
+        assertThat(l.shape()).containsExactly(4, 16);
+      }
+      // Reuse: the same memory, and no JavaCPP object is made per lease.
+      long objects = org.bytedeco.javacpp.Pointer.totalCount();
+      for (int i = 0; i < 1000; i++) {
+        try (TensorPool.Lease l = pool.acquire(ScalarType.Long, 4, 16)) {
+          assertThat(l.buffer().getLong((2 * 16 + 5) * 8)).isEqualTo(424242L);
+        }
+      }
+      assertThat(org.bytedeco.javacpp.Pointer.totalCount()).isLessThanOrEqualTo(objects);
+      assertThat(pool.allocations()).isEqualTo(1);
+      assertThat(pool.reuses()).isEqualTo(1000);
+      TensorPool.Lease l = pool.acquire(ScalarType.Long, 4, 16);
+      l.close();
+      assertThatThrownBy(l::buffer).isInstanceOf(IllegalStateException.class);
+    }
+  }
+
+  @Test
+  void aBufferMadeAfterAnEvictionHasAViewOfItsOwnSize() {
+    TensorPool pool = new TensorPool(4096);
+    pool.acquire(ScalarType.Float, 512).close(); // 2048 idle
+    try (TensorPool.Lease big = pool.acquire(ScalarType.Float, 768)) { // evicts the idle one
+      assertThat(big.buffer().capacity()).isEqualTo(3072);
+      assertThat(pool.allocations()).isEqualTo(2);
+    }
+    pool.close();
+    assertThat(pool.bytesHeld()).isZero();
+  }
 }

@@ -470,6 +470,38 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     }
   }
 
+  /**
+   * Encoder, pooling and the later modules on already tokenized rows: {@code ids} and {@code
+   * mask} int64 [N, L] (any device; ids in the vocabulary, padding masked out). For the
+   * micro-batching {@link StEmbedder}; {@link #embed} is the same on tokenizer output.
+   */
+  Tensor embedTokens(Tensor ids, Tensor mask) {
+    try (UseGuard.Use use = guard.enter();
+        Engine.InferenceScope scope = Engine.inference();
+        Tensor i = ids.to(device, ScalarType.Long);
+        Tensor m = mask.to(device, ScalarType.Long);
+        Tensor h = encoder.forward(i, m)) {
+      Tensor x = pool(h, m);
+      for (Stage st : stages) {
+        Tensor y = st.apply(x);
+        if (y != x) {
+          x.close(); // a stage's input is freed now, not at GC
+        }
+        x = y;
+      }
+      return x;
+    }
+  }
+
+  /** The encoder's padding id and vocabulary size (for {@link StEmbedder}). */
+  int padId() {
+    return encoder.padId();
+  }
+
+  int vocab() {
+    return encoder.vocab();
+  }
+
   /** sentence-transformers' Pooling: the enabled modes, concatenated in its order. */
   private Tensor pool(Tensor h, Tensor mask) {
     Tensor m = mask.unsqueeze(-1).to(ScalarType.Float);
