@@ -12,11 +12,12 @@ import picocli.CommandLine.Command;
     description = "CLIP embeddings for the JVM.",
     subcommands = {
       DemoCommand.class, EngineCommand.class, InspectCommand.class, EmbedImagesCommand.class, EmbedTextsCommand.class,
-      PreprocessCommand.class, TokenizeCommand.class, ConvertCommand.class, RandomModelCommand.class
+      PreprocessCommand.class, TokenizeCommand.class, ConvertCommand.class, RandomModelCommand.class,
+      SearchCommand.class, ClassifyCommand.class
     })
 public final class Main {
 
-  /** Runs the command line and returns the exit code (0 ok, 1 error, 2 usage). */
+  /** Runs the command line and returns the exit code (0 ok, 1 error, 2 usage, 3 completed with per-item errors). */
   public static int run(String... args) {
     CommandLine cl = new CommandLine(new Main());
     cl.setExecutionExceptionHandler(
