@@ -94,10 +94,13 @@ final class ScoringModel implements AutoCloseable {
   }
 
   /**
-   * Refuses an index the model cannot be compared with: a different width, or (unless {@code
-   * allowMismatch}) model files whose SHA-256 differ from those the manifest records.
+   * Refuses an index the queries cannot be compared with: a different width (always), or, unless
+   * {@code allowMismatch}, model files whose SHA-256 differ from those the manifest records: the
+   * CLIP model's ({@code model.files}) and, for a texts index, the sentence-transformers text
+   * model's ({@code text_model.files}, checked against {@code textModelDir}). Text queries against
+   * a texts index must come from the same text tower that produced it.
    */
-  void checkCompatible(EmbeddingIndex index, boolean allowMismatch) {
+  void checkCompatible(EmbeddingIndex index, boolean allowMismatch, Path textModelDir, boolean textQueries) {
     Path manifest = index.directory().resolve("manifest.json");
     if (index.dim() != clip.embedDim()) {
       throw new InvalidInputException(manifest + ": the index holds " + index.dim() + "-d embeddings but the model gives "
@@ -106,6 +109,8 @@ final class ScoringModel implements AutoCloseable {
     if (allowMismatch) {
       return;
     }
+    String hint = "; embeddings from different models are not comparable (pass --allow-model-mismatch if you know"
+        + " they are, e.g. the same weights in another file format)";
     Map<String, String> want = index.modelFileHashes();
     Map<String, String> have = clip.info().fileHashes();
     if (want.isEmpty()) {
@@ -113,18 +118,70 @@ final class ScoringModel implements AutoCloseable {
           + " that the index was made with this model; pass --allow-model-mismatch to search anyway");
     }
     if (!want.equals(have)) {
-      List<String> diff = new ArrayList<>();
-      for (String name : new TreeSet<>(union(want, have))) {
-        String a = want.get(name);
-        String b = have.get(name);
-        if (a == null || !a.equals(b)) {
-          diff.add(name + " (index " + abbreviate(a) + ", model " + abbreviate(b) + ")");
+      throw new InvalidInputException(manifest + ": the index was made with a different model: " + diff(want, have) + hint);
+    }
+    if (index.kind() != EmbeddingIndex.Kind.TEXTS || !textQueries) {
+      return; // image rows come from the CLIP image tower, checked above
+    }
+    Map<String, Object> tm = index.textModel();
+    if (tm == null && textModelDir != null) {
+      throw new InvalidInputException(manifest + ": the texts were embedded by the CLIP text tower, the queries by --text-model"
+          + " " + textModelDir + hint);
+    }
+    if (tm != null && textModelDir == null) {
+      throw new InvalidInputException(manifest + ": the texts were embedded by the sentence-transformers model "
+          + tm.get("path") + "; pass it as --text-model" + hint);
+    }
+    if (tm != null) {
+      Map<String, String> wantText = new java.util.TreeMap<>();
+      if (tm.get("files") instanceof Map<?, ?> files) {
+        files.forEach((k, v) -> wantText.put(String.valueOf(k), String.valueOf(v)));
+      }
+      if (wantText.isEmpty()) {
+        throw new InvalidInputException(manifest + ": records no text model file hashes (text_model.files);"
+            + " pass --allow-model-mismatch to search anyway");
+      }
+      Map<String, String> haveText = new java.util.TreeMap<>();
+      Path root = textModelDir.toAbsolutePath().normalize();
+      for (String name : wantText.keySet()) {
+        Path f = root.resolve(name).normalize();
+        if (f.startsWith(root) && java.nio.file.Files.isRegularFile(f)) {
+          haveText.put(name, sha256(f));
         }
       }
-      throw new InvalidInputException(manifest + ": the index was made with a different model: " + String.join(", ", diff)
-          + "; embeddings from different models are not comparable (pass --allow-model-mismatch if you know they are,"
-          + " e.g. the same weights in another file format)");
+      if (!wantText.equals(haveText)) {
+        throw new InvalidInputException(manifest + ": the texts were embedded by a different text model than "
+            + textModelDir + ": " + diff(wantText, haveText) + hint);
+      }
     }
+  }
+
+  private static String sha256(Path f) {
+    try (java.io.InputStream in = java.nio.file.Files.newInputStream(f)) {
+      java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+      byte[] buf = new byte[1 << 16];
+      int n;
+      while ((n = in.read(buf)) > 0) {
+        md.update(buf, 0, n);
+      }
+      return java.util.HexFormat.of().formatHex(md.digest());
+    } catch (java.io.IOException e) {
+      throw new InvalidInputException(f + ": cannot read: " + e.getMessage(), e);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static String diff(Map<String, String> want, Map<String, String> have) {
+    List<String> diff = new ArrayList<>();
+    for (String name : new TreeSet<>(union(want, have))) {
+      String a = want.get(name);
+      String b = have.get(name);
+      if (a == null || !a.equals(b)) {
+        diff.add(name + " (index " + abbreviate(a) + ", model " + abbreviate(b) + ")");
+      }
+    }
+    return String.join(", ", diff);
   }
 
   private static java.util.Set<String> union(Map<String, String> a, Map<String, String> b) {

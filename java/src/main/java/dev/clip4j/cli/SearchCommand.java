@@ -75,7 +75,7 @@ final class SearchCommand implements Callable<Integer> {
     Engine.ensureInitialized();
     try (EmbeddingIndex index = EmbeddingIndex.open(indexDir);
         ScoringModel m = ScoringModel.load(model, textModel, vocab)) {
-      m.checkCompatible(index, allowModelMismatch);
+      m.checkCompatible(index, allowModelMismatch, textModel, !queries.isEmpty());
       List<float[]> q = new ArrayList<>();
       List<String> labels = new ArrayList<>();
       if (!queries.isEmpty()) {

@@ -318,4 +318,110 @@ class ScoringCliTest {
     assertThat(run("classify", "--model", m, "--labels", "cat", "--template", "{}", "--templates", "openai-imagenet", img)
         .code()).isEqualTo(2);
   }
+
+  private static List<String> multilingualTexts() throws Exception {
+    List<String> out = new ArrayList<>();
+    for (String l : Files.readAllLines(c.resolve("multilingual/expected_token_ids.jsonl"), StandardCharsets.UTF_8)) {
+      if (!l.isBlank()) {
+        out.add(JSON.readTree(l).get("text").asText());
+      }
+    }
+    return out;
+  }
+
+  /** SHA-256 of every file under dir, keyed by relative path (what the corpus job records as text_model.files). */
+  private static Map<String, String> hashTree(Path dir) throws Exception {
+    Map<String, String> out = new java.util.TreeMap<>();
+    try (java.util.stream.Stream<Path> s = Files.walk(dir)) {
+      for (Path p : s.filter(Files::isRegularFile).collect(Collectors.toList())) {
+        byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p));
+        out.put(dir.relativize(p).toString(), java.util.HexFormat.of().formatHex(d));
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void multilingualTextModelForClassifyAndSearch(@TempDir Path tmp) throws Exception {
+    Conformance.dir();
+    Path ml = c.resolve("multilingual");
+    float[] mlTexts = Npy.read(ml.resolve("expected_text_embeddings.npy")).floats();
+    List<String> mlt = multilingualTexts();
+
+    // classify: the labels are the first 8 multilingual texts (template "{}").
+    int n = 8;
+    Path labels = Files.write(tmp.resolve("labels.txt"), mlt.subList(0, n), StandardCharsets.UTF_8);
+    Run r = run("classify", "--model", model.toString(), "--text-model", ml.toString(), "--labels-file", labels.toString(),
+        "--template", "{}", "-k", String.valueOf(n), c.resolve("images/chelsea.png").toString(),
+        c.resolve("images/astronaut.png").toString());
+    assertThat(r.code()).as(r.err()).isZero();
+    List<JsonNode> lines = r.lines();
+    assertThat(lines).hasSize(2);
+    for (int i = 0; i < 2; i++) {
+      int img = images.indexOf(i == 0 ? "chelsea.png" : "astronaut.png");
+      double[] l = new double[n];
+      double max = Double.NEGATIVE_INFINITY;
+      for (int t = 0; t < n; t++) {
+        l[t] = scale * dot(refImages, img, mlTexts, t);
+        max = Math.max(max, l[t]);
+      }
+      double sum = 0;
+      for (double x : l) {
+        sum += Math.exp(x - max);
+      }
+      assertThat(lines.get(i).get("top")).hasSize(n);
+      for (JsonNode t : lines.get(i).get("top")) {
+        int cls = mlt.indexOf(t.get("label").asText());
+        assertThat(cls).isBetween(0, n - 1);
+        assertThat(t.get("probability").asDouble()).isCloseTo(Math.exp(l[cls] - max) / sum, offset(1e-4));
+      }
+    }
+
+    // search an image index with a multilingual text query.
+    Path index = imageIndex(tmp.resolve("idx"), modelFiles);
+    r = run("search", "--model", model.toString(), "--text-model", ml.toString(), "--index", index.toString(),
+        "--query", mlt.get(1), "-k", "12", "--json");
+    assertThat(r.code()).as(r.err()).isZero();
+    List<Integer> want = IntStream.range(0, 12).boxed()
+        .sorted(Comparator.comparingDouble((Integer i) -> -dot(refImages, i, mlTexts, 1)).thenComparingInt(i -> i))
+        .collect(Collectors.toList());
+    lines = r.lines();
+    for (int rank = 0; rank < 12; rank++) {
+      assertThat(lines.get(rank).get("row").asInt()).isEqualTo(want.get(rank));
+      assertThat(lines.get(rank).get("score").asDouble()).isCloseTo(dot(refImages, want.get(rank), mlTexts, 1), offset(1e-5));
+    }
+
+    // a texts index made by the text model: its files are checked against --text-model.
+    Path texts = tmp.resolve("texts");
+    Map<String, Object> manifest = IndexDirs.write(texts, "texts", D,
+        List.of(IndexDirs.rows(mlTexts, D, 0, 6), IndexDirs.rows(mlTexts, D, 6, 7)), modelFiles, x -> "t" + x);
+    Map<String, Object> tm = new java.util.LinkedHashMap<>();
+    tm.put("path", ml.toString());
+    tm.put("files", hashTree(ml));
+    manifest.put("text_model", tm);
+    IndexDirs.writeManifest(texts, manifest);
+    r = run("search", "--model", model.toString(), "--text-model", ml.toString(), "--index", texts.toString(),
+        "--query", mlt.get(3), "-k", "1", "--json");
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.lines().get(0).get("id").asText()).isEqualTo("t3");
+    assertThat(r.lines().get(0).get("score").asDouble()).isCloseTo(dot(mlTexts, 3, mlTexts, 3), offset(1e-5));
+
+    r = run("search", "--model", model.toString(), "--index", texts.toString(), "--query", mlt.get(3));
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("pass it as --text-model");
+    r = run("search", "--model", model.toString(), "--index", texts.toString(), "--query-image",
+        c.resolve("images/chelsea.png").toString(), "--json", "-k", "1");
+    assertThat(r.code()).as("image queries use the CLIP image tower: " + r.err()).isZero();
+
+    @SuppressWarnings("unchecked")
+    Map<String, String> files = (Map<String, String>) tm.get("files");
+    files.put("model.safetensors", "00" + files.get("model.safetensors").substring(2));
+    IndexDirs.writeManifest(texts, manifest);
+    r = run("search", "--model", model.toString(), "--text-model", ml.toString(), "--index", texts.toString(),
+        "--query", mlt.get(3));
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("different text model", "model.safetensors");
+    assertThat(run("search", "--model", model.toString(), "--text-model", ml.toString(), "--index", texts.toString(),
+        "--query", mlt.get(3), "--allow-model-mismatch").code()).isZero();
+  }
 }
