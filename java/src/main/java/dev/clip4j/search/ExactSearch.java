@@ -12,7 +12,6 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DeviceOptional;
-import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.T_TensorTensor_T;
 import org.bytedeco.pytorch.Tensor;
@@ -125,78 +124,108 @@ public final class ExactSearch {
     Device dev = new Device(device);
     boolean onCpu = !dev.is_cuda();
     TensorOptions floats = new TensorOptions(ScalarType.Float).device(new DeviceOptional(dev));
+    MemoryFormatOptional keep = new MemoryFormatOptional();
+    // Scores land in [n, Q] (one GEMM, or one GEMV for Q = 1); for Q > 1 they are copied to
+    // [Q, n] so each query's topk runs over contiguous memory. Both buffers live for this call.
     try (Engine.InferenceScope scope = Engine.inference();
         FloatPointer qp = new FloatPointer(flat);
         Tensor qHost = torch.from_blob(qp, new long[] {nq, d});
-        Tensor q = onCpu ? qHost : qHost.to(floats, false, true, new MemoryFormatOptional());
-        Tensor qT = q.t();
-        Tensor scores = torch.empty(new long[] {maxBlock, nq}, floats, new MemoryFormatOptional())) {
+        Tensor q = onCpu ? qHost : qHost.to(floats, false, true, keep);
+        Tensor qT = q.t().contiguous();
+        Tensor qVec = q.select(0, 0);
+        Tensor scores = torch.empty(nq == 1 ? new long[] {maxBlock} : new long[] {maxBlock, nq}, floats, keep);
+        Tensor scoresT = torch.empty(new long[] {nq, maxBlock}, floats, keep)) {
+      Block b = new Block(d, nq, kk, onCpu, floats, qT, qVec, scores, scoresT, best);
       for (EmbeddingIndex.Chunk c : chunks) {
         FloatBuffer data = c.data();
         for (int off = 0; off < c.rows(); off += blockRows) {
           int n = Math.min(blockRows, c.rows() - off);
           FloatBuffer slice = data.position(off * d).slice();
           data.position(0);
-          scoreBlock(slice, n, d, c.firstRow() + off, onCpu, floats, qT, scores, kk, best);
+          b.score(slice, n, c.firstRow() + off);
         }
       }
     }
     return best;
   }
 
-  private static void scoreBlock(FloatBuffer slice, int n, int d, long firstRow, boolean onCpu, TensorOptions floats,
-      Tensor qT, Tensor scores, int kk, List<List<Hit>> best) {
-    int nq = best.size();
-    try (FloatPointer p = new FloatPointer(slice);
-        Tensor mapped = torch.from_blob(p, new long[] {n, d});
-        // Unaligned floats (a hand-made .npy header) or a device: copy; else score the mapping in place.
-        Tensor block = onCpu && (p.address() & 3) == 0 ? mapped
-            : mapped.to(floats, false, true, new MemoryFormatOptional());
-        Tensor view = scores.narrow(0, 0, n)) {
-      // In-place results come back as the same Java object as their target: not closed separately.
-      torch.mm_out(view, block, qT);
-      double inf = Double.POSITIVE_INFINITY;
-      view.nan_to_num_(new DoubleOptional(-inf), new DoubleOptional(inf), new DoubleOptional(-inf));
-      int kb = Math.min(kk, n);
-      T_TensorTensor_T tk = view.topk(kb, 0, true, true);
-      try (tk;
-          Tensor values = tk.get0();
-          Tensor indices = tk.get1();
-          Tensor kth = values.select(0, kb - 1);
-          Tensor ge = view.ge(kth);
-          Tensor counts = ge.sum(0);
-          Tensor vHost = values.cpu().contiguous();
-          Tensor iHost = indices.cpu().contiguous();
-          Tensor cHost = counts.cpu().contiguous()) {
-        float[] v = new float[kb * nq];
-        long[] ix = new long[kb * nq];
-        long[] cnt = new long[nq];
-        new FloatPointer(vHost.data_ptr()).get(v);
-        new LongPointer(iHost.data_ptr()).get(ix);
-        new LongPointer(cHost.data_ptr()).get(cnt);
-        for (int j = 0; j < nq; j++) {
-          List<Hit> list = best.get(j);
-          if (cnt[j] > kb) {
-            // Equal scores straddle the boundary: take every row >= the k-th score, the merge keeps the lowest rows.
-            float threshold = v[(kb - 1) * nq + j];
-            try (Tensor col = view.select(1, j); Tensor colHost = col.cpu().contiguous()) {
-              float[] all = new float[n];
-              new FloatPointer(colHost.data_ptr()).get(all);
-              for (int r = 0; r < n; r++) {
-                if (all[r] >= threshold) {
-                  list.add(new Hit(firstRow + r, zero(all[r])));
-                }
+  /** The per-call state of scoring blocks. */
+  private record Block(int d, int nq, int kk, boolean onCpu, TensorOptions floats, Tensor qT, Tensor qVec, Tensor scores,
+      Tensor scoresT, List<List<Hit>> best) {
+
+    void score(FloatBuffer slice, int n, long firstRow) {
+      MemoryFormatOptional keep = new MemoryFormatOptional();
+      try (FloatPointer p = new FloatPointer(slice);
+          Tensor mapped = torch.from_blob(p, new long[] {n, d});
+          // Unaligned floats (a hand-made .npy header) or a device: copy; else score the mapping in place.
+          Tensor block = onCpu && (p.address() & 3) == 0 ? mapped : mapped.to(floats, false, true, keep);
+          Tensor view = scores.narrow(0, 0, n);
+          Tensor rowsT = scoresT.narrow(1, 0, n)) {
+        // In-place results come back as the same Java object as their target: not closed separately.
+        Tensor perQuery; // [Q, n] or [n] for Q = 1
+        if (nq == 1) {
+          torch.mv_out(view, block, qVec);
+          perQuery = view;
+        } else {
+          torch.mm_out(view, block, qT);
+          rowsT.copy_(view.t());
+          perQuery = rowsT;
+        }
+        // One more than needed: if the (k+1)-th score equals the k-th, equal scores straddle the
+        // boundary and topk's choice among them is arbitrary; NaN (a corrupt row) sorts first in topk.
+        int kb = Math.min(kk + 1, n);
+        long dim = nq == 1 ? 0 : 1;
+        T_TensorTensor_T tk = perQuery.topk(kb, dim, true, true);
+        try (tk;
+            Tensor values = tk.get0();
+            Tensor indices = tk.get1();
+            Tensor vHost = values.cpu().contiguous();
+            Tensor iHost = indices.cpu().contiguous()) {
+          float[] v = new float[kb * nq];
+          long[] ix = new long[kb * nq];
+          new FloatPointer(vHost.data_ptr()).get(v);
+          new LongPointer(iHost.data_ptr()).get(ix);
+          for (int j = 0; j < nq; j++) {
+            List<Hit> list = best.get(j);
+            int at = j * kb; // values are [Q, kb] (or [kb])
+            boolean nan = false;
+            for (int t = 0; t < kb; t++) {
+              nan |= Float.isNaN(v[at + t]);
+            }
+            boolean tie = kb > kk && v[at + kk] == v[at + kk - 1];
+            if (nan || tie) {
+              try (Tensor col = nq == 1 ? view.cpu().contiguous() : perQuery.select(0, j).cpu().contiguous()) {
+                float[] all = new float[n];
+                new FloatPointer(col.data_ptr()).get(all);
+                addBoundaryTies(all, firstRow, list);
+              }
+            } else {
+              for (int t = 0; t < Math.min(kk, kb); t++) {
+                list.add(new Hit(firstRow + ix[at + t], zero(v[at + t])));
               }
             }
-          } else {
-            for (int t = 0; t < kb; t++) {
-              list.add(new Hit(firstRow + ix[t * nq + j], zero(v[t * nq + j])));
+            list.sort(ORDER);
+            if (list.size() > kk) {
+              list.subList(kk, list.size()).clear();
             }
           }
-          list.sort(ORDER);
-          if (list.size() > kk) {
-            list.subList(kk, list.size()).clear();
-          }
+        }
+      }
+    }
+
+    /** The slow path: every row scoring at least the k-th best (NaN as -Infinity); the merge keeps the lowest rows. */
+    private void addBoundaryTies(float[] all, long firstRow, List<Hit> list) {
+      for (int r = 0; r < all.length; r++) {
+        if (Float.isNaN(all[r])) {
+          all[r] = Float.NEGATIVE_INFINITY;
+        }
+      }
+      float[] sorted = all.clone();
+      java.util.Arrays.sort(sorted);
+      float threshold = sorted[Math.max(0, sorted.length - kk)];
+      for (int r = 0; r < all.length; r++) {
+        if (all[r] >= threshold) {
+          list.add(new Hit(firstRow + r, zero(all[r])));
         }
       }
     }

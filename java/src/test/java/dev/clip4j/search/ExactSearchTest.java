@@ -93,11 +93,13 @@ class ExactSearchTest {
         for (int block : new int[] {1, 10, 64, ExactSearch.DEFAULT_BLOCK_ROWS}) {
           ExactSearch search = new ExactSearch(index, "cpu", block);
           for (int k : new int[] {1, 7, 50, total, total + 5}) {
-            List<List<ExactSearch.Hit>> hits = search.search(queries, k);
+            List<List<ExactSearch.Hit>> hits = search.search(queries, k); // Q = 3: one GEMM per block
             assertThat(hits).hasSize(3);
             for (int i = 0; i < 3; i++) {
               assertMatches(hits.get(i), bruteForce(all, d, queries[i]), k, 1e-6);
             }
+            List<List<ExactSearch.Hit>> single = search.search(new float[][] {queries[2]}, k); // Q = 1: GEMV
+            assertMatches(single.get(0), bruteForce(all, d, queries[2]), k, 1e-6);
           }
         }
       }
@@ -131,8 +133,9 @@ class ExactSearchTest {
     try (EmbeddingIndex index = EmbeddingIndex.open(tmp, 16L * d * 4)) {
       for (int block : new int[] {3, 16, 1000}) {
         for (int k : new int[] {1, 5, 12, 60, total}) {
-          List<ExactSearch.Hit> got = new ExactSearch(index, "cpu", block).search(new float[][] {q, q}, k).get(1);
-          assertMatches(got, want, k, 0);
+          ExactSearch search = new ExactSearch(index, "cpu", block);
+          assertMatches(search.search(new float[][] {q, q}, k).get(1), want, k, 0);
+          assertMatches(search.search(new float[][] {q}, k).get(0), want, k, 0);
         }
       }
     }
