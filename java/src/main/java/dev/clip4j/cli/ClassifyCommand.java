@@ -98,10 +98,12 @@ final class ClassifyCommand implements Callable<Integer> {
     PrintStream out = System.out;
     int errors = 0;
     try (ScoringModel m = ScoringModel.load(model, textModel, vocab)) {
-      ZeroShotClassifier zs = ZeroShotClassifier.build(classes, prompts, m::embedTexts, m.logitScale());
       EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(batchSize);
-      // The embedder only embeds images here; prompts went through m (CLIP tokenizer or --text-model).
       try (ClipEmbedder embedder = ClipEmbedder.create(m.clip, m.tokenizer(), m.preprocess, cfg)) {
+        // Prompts: the embedder's length-bucketed text lanes (exact, and far shorter than 77 tokens
+        // for templates), or the --text-model pipeline. Computed once, reused for every image.
+        ZeroShotClassifier zs = ZeroShotClassifier.build(classes, prompts,
+            m.paired != null ? m::embedTexts : texts -> embedTexts(embedder, texts), m.logitScale());
         int window = Math.max(2 * batchSize, 64); // bounded in flight, results printed in input order
         Deque<Pending> pending = new ArrayDeque<>();
         for (Path p : images) {
@@ -121,6 +123,25 @@ final class ClassifyCommand implements Callable<Integer> {
   }
 
   private record Pending(Path path, CompletableFuture<float[]> result) {}
+
+  /** Embeds prompts through the embedder's text lanes, a bounded number in flight; a failure is fatal. */
+  private static float[][] embedTexts(ClipEmbedder embedder, List<String> texts) {
+    float[][] out = new float[texts.size()][];
+    for (int start = 0; start < texts.size(); start += 1024) {
+      List<CompletableFuture<float[]>> f = embedder.embedTexts(texts.subList(start, Math.min(texts.size(), start + 1024)));
+      for (int i = 0; i < f.size(); i++) {
+        try {
+          out[start + i] = f.get(i).join();
+        } catch (CompletionException e) {
+          if (e.getCause() instanceof RuntimeException re) {
+            throw re;
+          }
+          throw e;
+        }
+      }
+    }
+    return out;
+  }
 
   private static CompletableFuture<float[]> submit(ClipEmbedder embedder, Path p) {
     try {

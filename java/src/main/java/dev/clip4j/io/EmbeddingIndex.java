@@ -358,8 +358,9 @@ public final class EmbeddingIndex implements AutoCloseable {
         if (r < 0) {
           break;
         }
+        byte[] a = buf.array();
         for (int i = 0; i < r; i++) {
-          byte b = buf.get(i);
+          byte b = a[i];
           if (lineStart >= 0 && lines % ID_STRIDE == 0) {
             if (lines / ID_STRIDE < slots) {
               offsets[(int) (lines / ID_STRIDE)] = lineStart;
