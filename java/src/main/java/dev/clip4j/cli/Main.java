@@ -17,7 +17,7 @@ import picocli.CommandLine.Command;
     })
 public final class Main {
 
-  /** Runs the command line and returns the exit code (0 ok, 1 error, 2 usage, 3 completed with per-item errors). */
+  /** Runs the command line and returns the exit code (0 ok, 1 error, 2 usage). */
   public static int run(String... args) {
     CommandLine cl = new CommandLine(new Main());
     cl.setExecutionExceptionHandler(
