@@ -129,8 +129,9 @@ final class ScoringModel implements AutoCloseable {
           + " " + textModelDir + hint);
     }
     if (tm != null && textModelDir == null) {
-      throw new InvalidInputException(manifest + ": the texts were embedded by the sentence-transformers model "
-          + tm.get("path") + "; pass it as --text-model" + hint);
+      Object where = tm.get("path");
+      throw new InvalidInputException(manifest + ": the texts were embedded by a sentence-transformers text model"
+          + (where != null ? " (" + where + ")" : "") + "; pass it as --text-model" + hint);
     }
     if (tm != null) {
       Map<String, String> wantText = new java.util.TreeMap<>();

@@ -23,8 +23,11 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Exact top-k search by dot product over an {@link EmbeddingIndex}: every row is scored, no
  * approximation. The index's memory-mapped chunks are wrapped as LibTorch tensors in place
  * ({@code from_blob}, no heap copy) and scored in blocks of at most {@code blockRows} rows with
- * one matmul for all queries ({@code block [n, D] @ queries^T [D, Q]}), followed by a per-block
- * {@code topk} and a running merge. On a CUDA device each block is copied to the device first.
+ * one matmul for all queries ({@code block [n, D] @ queries^T [D, Q]}; a matrix-vector product
+ * for a single query), followed by a per-block {@code topk} and a running merge. On a CUDA
+ * device each block is copied to the device first. Scores are fp32 dot products; a query's
+ * scores may differ in the last bit between a one-query and a several-query call (GEMV vs GEMM
+ * summation order), never the ranking rule.
  *
  * <p>Ranking is deterministic: by score descending, ties broken by the lower global row (also at
  * the top-k boundary, where {@code topk} alone would pick arbitrarily among equal scores). Rows
@@ -134,7 +137,7 @@ public final class ExactSearch {
         Tensor qT = q.t().contiguous();
         Tensor qVec = q.select(0, 0);
         Tensor scores = torch.empty(nq == 1 ? new long[] {maxBlock} : new long[] {maxBlock, nq}, floats, keep);
-        Tensor scoresT = torch.empty(new long[] {nq, maxBlock}, floats, keep)) {
+        Tensor scoresT = nq == 1 ? null : torch.empty(new long[] {nq, maxBlock}, floats, keep)) {
       Block b = new Block(d, nq, kk, onCpu, floats, qT, qVec, scores, scoresT, best);
       for (EmbeddingIndex.Chunk c : chunks) {
         FloatBuffer data = c.data();
@@ -160,7 +163,7 @@ public final class ExactSearch {
           // Unaligned floats (a hand-made .npy header) or a device: copy; else score the mapping in place.
           Tensor block = onCpu && (p.address() & 3) == 0 ? mapped : mapped.to(floats, false, true, keep);
           Tensor view = scores.narrow(0, 0, n);
-          Tensor rowsT = scoresT.narrow(1, 0, n)) {
+          Tensor rowsT = nq == 1 ? null : scoresT.narrow(1, 0, n)) {
         // In-place results come back as the same Java object as their target: not closed separately.
         Tensor perQuery; // [Q, n] or [n] for Q = 1
         if (nq == 1) {
