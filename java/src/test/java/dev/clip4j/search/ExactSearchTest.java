@@ -176,4 +176,30 @@ class ExactSearchTest {
       assertThat(s.search(new float[][] {{0.5f, 0, 0, 0}}, 3).get(0)).containsExactly(new ExactSearch.Hit(0, 0.5f));
     }
   }
+
+  @Test
+  void unalignedShardDataIsScoredFromACopy(@TempDir Path tmp) throws Exception {
+    // A valid .npy whose header length puts the floats at an offset that is not a multiple of 4
+    // (NumPy pads to 64; a hand-made writer may not): scored correctly, never read misaligned.
+    int d = 5;
+    int n = 9;
+    float[] all = unitRows(n, d, new Random(3));
+    write(tmp, all, d, n);
+    String header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + n + ", " + d + "), } \n";
+    assertThat((10 + header.length()) % 4).isNotZero();
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(10 + header.length() + all.length * 4)
+        .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    b.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) header.length());
+    b.put(header.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+    for (float f : all) {
+      b.putFloat(f);
+    }
+    java.nio.file.Files.write(tmp.resolve("embeddings-00000.npy"), b.array());
+    float[] q = Arrays.copyOfRange(unitRows(1, d, new Random(4)), 0, d);
+    try (EmbeddingIndex index = EmbeddingIndex.open(tmp)) {
+      assertThat(index.row(8)).containsExactly(Arrays.copyOfRange(all, 8 * d, 9 * d));
+      assertMatches(new ExactSearch(index).search(new float[][] {q}, 4).get(0), bruteForce(all, d, q), 4, 1e-6);
+      assertMatches(new ExactSearch(index).search(new float[][] {q, q}, 9).get(1), bruteForce(all, d, q), 9, 1e-6);
+    }
+  }
 }
