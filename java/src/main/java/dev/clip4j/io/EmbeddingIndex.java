@@ -71,7 +71,7 @@ public final class EmbeddingIndex implements AutoCloseable {
   public static final int FORMAT_VERSION = 1;
   /** Default upper bound of one mapped chunk (1 GiB). */
   public static final long DEFAULT_MAX_CHUNK_BYTES = 1L << 30;
-  /** One ids-file offset is kept per this many rows. */
+  /** One ids-file offset is kept per this many rows (a power of two). */
   public static final int ID_STRIDE = 64;
 
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -349,30 +349,24 @@ public final class EmbeddingIndex implements AutoCloseable {
       long size = ch.size();
       ByteBuffer buf = ByteBuffer.allocate(1 << 16);
       long pos = 0;
-      long lines = 0;
-      long lineStart = 0;
+      long lines = 0; // newlines seen: line L starts right after newline number L (line 0 at 0)
       byte last = '\n';
       while (pos < size) {
         buf.clear();
         int r = ch.read(buf, pos);
-        if (r < 0) {
+        if (r <= 0) {
           break;
         }
         byte[] a = buf.array();
         for (int i = 0; i < r; i++) {
-          byte b = a[i];
-          if (lineStart >= 0 && lines % ID_STRIDE == 0) {
-            if (lines / ID_STRIDE < slots) {
-              offsets[(int) (lines / ID_STRIDE)] = lineStart;
-            }
-            lineStart = -1;
-          }
-          if (b == '\n') {
+          if (a[i] == '\n') {
             lines++;
-            lineStart = pos + i + 1;
+            if ((lines & (ID_STRIDE - 1)) == 0 && lines / ID_STRIDE < slots) {
+              offsets[(int) (lines / ID_STRIDE)] = pos + i + 1;
+            }
           }
-          last = b;
         }
+        last = a[r - 1];
         pos += r;
       }
       if (last != '\n') {

@@ -216,7 +216,10 @@ public final class ExactSearch {
       }
     }
 
-    /** The slow path: every row scoring at least the k-th best (NaN as -Infinity); the merge keeps the lowest rows. */
+    /**
+     * The slow path (equal scores at the boundary, or NaN): the rows scoring above the k-th best
+     * score, then the lowest rows scoring exactly that (NaN counts as -Infinity); at most k rows.
+     */
     private void addBoundaryTies(float[] all, long firstRow, List<Hit> list) {
       for (int r = 0; r < all.length; r++) {
         if (Float.isNaN(all[r])) {
@@ -226,8 +229,15 @@ public final class ExactSearch {
       float[] sorted = all.clone();
       java.util.Arrays.sort(sorted);
       float threshold = sorted[Math.max(0, sorted.length - kk)];
+      int above = 0;
+      for (float v : all) {
+        if (v > threshold) {
+          above++;
+        }
+      }
+      int equal = Math.min(kk, all.length) - above;
       for (int r = 0; r < all.length; r++) {
-        if (all[r] >= threshold) {
+        if (all[r] > threshold || (all[r] == threshold && equal-- > 0)) {
           list.add(new Hit(firstRow + r, zero(all[r])));
         }
       }
