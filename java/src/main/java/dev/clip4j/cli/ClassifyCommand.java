@@ -45,7 +45,11 @@ import picocli.CommandLine.Spec;
  * gives an error line and the rest continue. Exit code 0 when every image was classified, 3 when
  * some failed, 1 on a fatal error, 2 on a usage error.
  */
-@Command(name = "classify", description = "Zero-shot classify images (files or directories, walked recursively in sorted order).")
+@Command(name = "classify", mixinStandardHelpOptions = true,
+    description = "Zero-shot classify images (files or directories, walked recursively in sorted order).",
+    footer = {"Output: one JSON line per image in input order, {\"path\", \"top\": [{\"label\", \"probability\", \"logit\"}]}"
+        + " or {\"path\", \"error\", \"message\"}.",
+        "Exit codes: 0 all classified, 3 completed with errors (error lines), 1 fatal error, 2 usage error."})
 final class ClassifyCommand implements Callable<Integer> {
   /** Exit code: completed, but some inputs failed (error lines printed). */
   static final int COMPLETED_WITH_ERRORS = 3;

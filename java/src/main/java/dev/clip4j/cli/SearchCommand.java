@@ -25,7 +25,9 @@ import picocli.CommandLine.Spec;
  * [--json]}: exact top-k by dot product over an embeddings directory. All queries are scored in
  * one matmul per block of rows; text queries first, then image queries, each in the order given.
  */
-@Command(name = "search", description = "Exact top-k similarity search over an embeddings directory (embed-* --out DIR).")
+@Command(name = "search", mixinStandardHelpOptions = true,
+    description = "Exact top-k similarity search over an embeddings directory (embed-* --out DIR).",
+    footer = "Exit codes: 0 ok, 1 error (e.g. the index was made with another model), 2 usage error.")
 final class SearchCommand implements Callable<Integer> {
   static final ObjectMapper JSON = JsonMapper.builder().enable(JsonWriteFeature.ESCAPE_NON_ASCII).build();
 
