@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
     description = "CLIP embeddings for the JVM.",
     subcommands = {
       DemoCommand.class, EngineCommand.class, InspectCommand.class, EmbedImagesCommand.class, EmbedTextsCommand.class,
-      PreprocessCommand.class, TokenizeCommand.class, ConvertCommand.class, RandomModelCommand.class
+      PreprocessCommand.class, TokenizeCommand.class, ConvertCommand.class, RandomModelCommand.class,
+      SearchCommand.class, ClassifyCommand.class
     })
 public final class Main {
 

@@ -112,72 +112,110 @@ public final class Npy {
     }
   }
 
+  /**
+   * The parsed header of a {@code .npy} file: element type, shape, and where the data starts.
+   *
+   * @param dtype element type
+   * @param shape dimensions (C order)
+   * @param dataOffset byte offset of the first element in the file
+   * @param dataBytes size of the data section in bytes (checked to equal the rest of the file)
+   */
+  public record Header(DType dtype, long[] shape, long dataOffset, long dataBytes) {
+    /** Number of elements. */
+    public long numel() {
+      return dataBytes / dtype.size;
+    }
+  }
+
+  /**
+   * Reads and strictly validates the header of a {@code .npy} file without reading its data:
+   * the same checks as {@link #read(Path)} (magic, version, exactly descr/fortran_order/shape, a
+   * supported little-endian dtype, C order, data section size equal to the rest of the file),
+   * but no element-count cap, so callers can memory-map arrays larger than a heap array.
+   *
+   * @throws InvalidInputException naming the file when it is not a valid array
+   */
+  public static Header readHeader(Path file) {
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      return parseHeader(ch, file);
+    } catch (ArithmeticException e) {
+      throw bad(file, "shape overflows");
+    } catch (IOException e) {
+      throw new InvalidInputException(file + ": cannot read: " + e.getMessage(), e);
+    }
+  }
+
+  private static Header parseHeader(FileChannel ch, Path file) throws IOException {
+    long size = ch.size();
+    ByteBuffer pre = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN);
+    readFully(ch, pre, 0, file);
+    pre.flip();
+    for (byte m : MAGIC) {
+      if (pre.get() != m) {
+        throw bad(file, "not a .npy file (bad magic)");
+      }
+    }
+    int major = pre.get() & 0xff;
+    pre.get();
+    long headerLen;
+    int prefix;
+    if (major == 1) {
+      headerLen = pre.getShort(8) & 0xffff;
+      prefix = 10;
+    } else if (major == 2 || major == 3) {
+      headerLen = pre.getInt(8) & 0xffffffffL;
+      prefix = 12;
+    } else {
+      throw bad(file, "unsupported .npy format version " + major);
+    }
+    if (headerLen > MAX_HEADER || prefix + headerLen > size) {
+      throw bad(file, "header length " + headerLen + " is out of bounds");
+    }
+    ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
+    readFully(ch, hb, prefix, file);
+    String header = new String(hb.array(), major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
+    Matcher m = HEADER.matcher(header);
+    if (!m.matches()) {
+      throw bad(file, "header is not a dict of exactly descr, fortran_order and shape: " + abbreviate(header));
+    }
+    String descr = first(m, "d", "d2", "d3");
+    String fortran = first(m, "f", "f2", "f3");
+    String shapeText = first(m, "s", "s2", "s3");
+    if (descr == null || fortran == null || shapeText == null) {
+      throw bad(file, "header lacks descr, fortran_order or shape: " + abbreviate(header));
+    }
+    DType dtype = DType.of(descr);
+    if (dtype == null) {
+      throw bad(file, "dtype '" + descr + "' is not supported (little-endian <f4, <f8, <i8, <i4)");
+    }
+    if (fortran.equals("True")) {
+      throw bad(file, "fortran_order arrays are not supported; save with np.ascontiguousarray");
+    }
+    long[] shape = parseShape(shapeText, file);
+    long numel = 1;
+    for (long d : shape) {
+      numel = Math.multiplyExact(numel, d);
+    }
+    long dataBytes = Math.multiplyExact(numel, (long) dtype.size);
+    long offset = prefix + headerLen;
+    if (size - offset != dataBytes) {
+      throw bad(file, "data section has " + (size - offset) + " bytes, shape " + Arrays.toString(shape)
+          + " of " + descr + " needs " + dataBytes);
+    }
+    return new Header(dtype, shape, offset, dataBytes);
+  }
+
   /** Reads a whole {@code .npy} file. */
   public static Array read(Path file) {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-      long size = ch.size();
-      ByteBuffer pre = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN);
-      readFully(ch, pre, 0, file);
-      pre.flip();
-      for (byte m : MAGIC) {
-        if (pre.get() != m) {
-          throw bad(file, "not a .npy file (bad magic)");
-        }
+      Header h = parseHeader(ch, file);
+      if (h.numel() > MAX_ELEMENTS) {
+        throw bad(file, "array of shape " + Arrays.toString(h.shape()) + " is too large");
       }
-      int major = pre.get() & 0xff;
-      pre.get();
-      long headerLen;
-      int prefix;
-      if (major == 1) {
-        headerLen = pre.getShort(8) & 0xffff;
-        prefix = 10;
-      } else if (major == 2 || major == 3) {
-        headerLen = pre.getInt(8) & 0xffffffffL;
-        prefix = 12;
-      } else {
-        throw bad(file, "unsupported .npy format version " + major);
-      }
-      if (headerLen > MAX_HEADER || prefix + headerLen > size) {
-        throw bad(file, "header length " + headerLen + " is out of bounds");
-      }
-      ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
-      readFully(ch, hb, prefix, file);
-      String header = new String(hb.array(), major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
-      Matcher m = HEADER.matcher(header);
-      if (!m.matches()) {
-        throw bad(file, "header is not a dict of exactly descr, fortran_order and shape: " + abbreviate(header));
-      }
-      String descr = first(m, "d", "d2", "d3");
-      String fortran = first(m, "f", "f2", "f3");
-      String shapeText = first(m, "s", "s2", "s3");
-      if (descr == null || fortran == null || shapeText == null) {
-        throw bad(file, "header lacks descr, fortran_order or shape: " + abbreviate(header));
-      }
-      DType dtype = DType.of(descr);
-      if (dtype == null) {
-        throw bad(file, "dtype '" + descr + "' is not supported (little-endian <f4, <f8, <i8, <i4)");
-      }
-      if (fortran.equals("True")) {
-        throw bad(file, "fortran_order arrays are not supported; save with np.ascontiguousarray");
-      }
-      long[] shape = parseShape(shapeText, file);
-      long numel = 1;
-      for (long d : shape) {
-        numel = Math.multiplyExact(numel, d);
-        if (numel > MAX_ELEMENTS) {
-          throw bad(file, "array of shape " + Arrays.toString(shape) + " is too large");
-        }
-      }
-      long dataBytes = numel * dtype.size;
-      long offset = prefix + headerLen;
-      if (size - offset != dataBytes) {
-        throw bad(file, "data section has " + (size - offset) + " bytes, shape " + Arrays.toString(shape)
-            + " of " + descr + " needs " + dataBytes);
-      }
-      ByteBuffer data = ByteBuffer.allocate((int) dataBytes).order(ByteOrder.LITTLE_ENDIAN);
-      readFully(ch, data, offset, file);
+      ByteBuffer data = ByteBuffer.allocate((int) h.dataBytes()).order(ByteOrder.LITTLE_ENDIAN);
+      readFully(ch, data, h.dataOffset(), file);
       data.flip();
-      return new Array(dtype, shape, data.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN));
+      return new Array(h.dtype(), h.shape(), data.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN));
     } catch (ArithmeticException e) {
       throw bad(file, "shape overflows");
     } catch (IOException e) {

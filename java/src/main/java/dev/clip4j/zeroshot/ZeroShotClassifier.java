@@ -12,8 +12,9 @@ import java.util.function.Function;
  * template ("a photo of a {}."), the template embeddings are averaged and re-normalised (prompt
  * ensembling), and an image is scored by {@code softmax(exp(logit_scale) * image . class)}.
  *
- * <p>Built once (class embeddings computed and cached at construction), then immutable and safe
- * to share across threads.
+ * <p>Built once (class embeddings computed and cached at construction), then immutable: every
+ * method only reads the cached class embeddings, so one instance is safe to share across threads
+ * without locking (e.g. one classifier for every image of a batch job, whatever thread embeds it).
  */
 public final class ZeroShotClassifier {
   private final List<String> labels;
@@ -124,7 +125,10 @@ public final class ZeroShotClassifier {
 
   /** Softmax probabilities over all classes (sum 1). */
   public float[] probabilities(float[] imageEmbedding) {
-    float[] logits = logits(imageEmbedding);
+    return softmax(logits(imageEmbedding));
+  }
+
+  private static float[] softmax(float[] logits) {
     double max = Double.NEGATIVE_INFINITY;
     for (float l : logits) {
       max = Math.max(max, l);
@@ -148,7 +152,7 @@ public final class ZeroShotClassifier {
       throw new IllegalArgumentException("k must be >= 1");
     }
     float[] logits = logits(imageEmbedding);
-    float[] probs = probabilities(imageEmbedding);
+    float[] probs = softmax(logits);
     Integer[] idx = new Integer[logits.length];
     for (int i = 0; i < idx.length; i++) {
       idx[i] = i;

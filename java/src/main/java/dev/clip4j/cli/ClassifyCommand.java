@@ -1,0 +1,273 @@
+package dev.clip4j.cli;
+
+import dev.clip4j.Clip4jException;
+import dev.clip4j.Engine;
+import dev.clip4j.ErrorCode;
+import dev.clip4j.InvalidInputException;
+import dev.clip4j.batch.ClipEmbedder;
+import dev.clip4j.batch.EmbedderConfig;
+import dev.clip4j.batch.ImageSource;
+import dev.clip4j.zeroshot.PromptTemplates;
+import dev.clip4j.zeroshot.ZeroShotClassifier;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code clip4j classify --model PATH (--labels a,b | --labels-file F) [--template T... |
+ * --templates F|openai-imagenet] [-k 5] (IMAGE | DIRECTORY)...}: open_clip zero-shot
+ * classification with prompt ensembling. Class embeddings are computed once; images go through
+ * the micro-batching {@link ClipEmbedder}. One JSON line per image, in input order; a bad image
+ * gives an error line and the rest continue. Exit code 0 when every image was classified, 3 when
+ * some failed, 1 on a fatal error, 2 on a usage error.
+ */
+@Command(name = "classify", mixinStandardHelpOptions = true,
+    description = "Zero-shot classify images (files or directories, walked recursively in sorted order).",
+    footer = {"Output: one JSON line per image in input order, {\"path\", \"top\": [{\"label\", \"probability\", \"logit\"}]}"
+        + " or {\"path\", \"error\", \"message\"}.",
+        "Exit codes: 0 all classified, 3 completed with errors (error lines), 1 fatal error, 2 usage error."})
+final class ClassifyCommand implements Callable<Integer> {
+  /** Exit code: completed, but some inputs failed (error lines printed). */
+  static final int COMPLETED_WITH_ERRORS = 3;
+  /** File extensions picked up when walking a directory (lower case). */
+  static final Set<String> IMAGE_EXTENSIONS = Set.of("jpg", "jpeg", "png", "bmp", "gif", "webp");
+
+  @Mixin ModelOptions model;
+
+  @Option(names = "--labels", split = ",", description = "Class names, comma-separated (repeatable).")
+  List<String> labels = new ArrayList<>();
+
+  @Option(names = "--labels-file", description = "A UTF-8 file with one class name per line.")
+  Path labelsFile;
+
+  @Option(names = "--template", description = "A prompt template with {} for the label (repeatable; default \"" + PromptTemplates.DEFAULT + "\").")
+  List<String> templates = new ArrayList<>();
+
+  @Option(names = "--templates", description = "A file with one template per line, or a named set: openai-imagenet (open_clip's 80 ImageNet templates).")
+  String templateSet;
+
+  @Option(names = {"-k", "--top-k"}, defaultValue = "5", description = "Labels per image (default ${DEFAULT-VALUE}).")
+  int k;
+
+  @Option(names = "--text-model", description = "A sentence-transformers text model (modules.json) for the prompts.")
+  Path textModel;
+
+  @Option(names = "--vocab", description = "Tokenizer vocabulary, if the model does not carry one.")
+  Path vocab;
+
+  @Option(names = "--batch-size", defaultValue = "32", description = "Images per forward pass (default ${DEFAULT-VALUE}).")
+  int batchSize;
+
+  @Parameters(arity = "1..*", paramLabel = "IMAGE|DIR", description = "Image files, or directories walked recursively.")
+  List<Path> inputs;
+
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() throws Exception {
+    List<String> classes = readLabels();
+    List<String> prompts = readTemplates();
+    if (k < 1) {
+      throw usage("-k must be >= 1");
+    }
+    if (batchSize < 1) {
+      throw usage("--batch-size must be >= 1");
+    }
+    List<Path> images = expand(inputs);
+    Engine.ensureInitialized();
+    PrintStream out = System.out;
+    int errors = 0;
+    try (ScoringModel m = ScoringModel.load(model, textModel, vocab)) {
+      EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(batchSize);
+      try (ClipEmbedder embedder = ClipEmbedder.create(m.clip, m.tokenizer(), m.preprocess, cfg)) {
+        // Prompts: the embedder's length-bucketed text lanes (exact, and far shorter than 77 tokens
+        // for templates), or the --text-model pipeline. Computed once, reused for every image.
+        ZeroShotClassifier zs = ZeroShotClassifier.build(classes, prompts,
+            m.paired != null ? m::embedTexts : texts -> embedTexts(embedder, texts), m.logitScale());
+        int window = Math.max(2 * batchSize, 64); // bounded in flight, results printed in input order
+        Deque<Pending> pending = new ArrayDeque<>();
+        for (Path p : images) {
+          pending.add(new Pending(p, submit(embedder, p)));
+          if (pending.size() >= window) {
+            errors += print(out, pending.poll(), zs);
+          }
+        }
+        while (!pending.isEmpty()) {
+          errors += print(out, pending.poll(), zs);
+        }
+      }
+    }
+    out.flush();
+    System.err.printf("clip4j: classified %d of %d images (%d errors)%n", images.size() - errors, images.size(), errors);
+    return errors == 0 ? 0 : COMPLETED_WITH_ERRORS;
+  }
+
+  private record Pending(Path path, CompletableFuture<float[]> result) {}
+
+  /** Embeds prompts through the embedder's text lanes, a bounded number in flight; a failure is fatal. */
+  private static float[][] embedTexts(ClipEmbedder embedder, List<String> texts) {
+    float[][] out = new float[texts.size()][];
+    for (int start = 0; start < texts.size(); start += 1024) {
+      List<CompletableFuture<float[]>> f = embedder.embedTexts(texts.subList(start, Math.min(texts.size(), start + 1024)));
+      for (int i = 0; i < f.size(); i++) {
+        try {
+          out[start + i] = f.get(i).join();
+        } catch (CompletionException e) {
+          if (e.getCause() instanceof RuntimeException re) {
+            throw re;
+          }
+          throw e;
+        }
+      }
+    }
+    return out;
+  }
+
+  private static CompletableFuture<float[]> submit(ClipEmbedder embedder, Path p) {
+    try {
+      return embedder.embedImage(ImageSource.of(p));
+    } catch (Clip4jException e) {
+      return CompletableFuture.failedFuture(e); // e.g. overloaded: this image fails, the rest go on
+    }
+  }
+
+  /** Prints one result line; returns 1 for an error line. */
+  private int print(PrintStream out, Pending p, ZeroShotClassifier zs) throws IOException {
+    Map<String, Object> o = new LinkedHashMap<>();
+    o.put("path", p.path().toString());
+    float[] emb;
+    try {
+      emb = p.result().get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new Clip4jException(ErrorCode.INTERNAL, "interrupted", e);
+    } catch (ExecutionException | CompletionException e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      o.put("error", cause instanceof Clip4jException ce ? ce.code().name() : ErrorCode.INTERNAL.name());
+      o.put("message", String.valueOf(cause.getMessage()));
+      out.println(SearchCommand.JSON.writeValueAsString(o));
+      return 1;
+    }
+    List<Map<String, Object>> top = new ArrayList<>();
+    for (ZeroShotClassifier.Prediction pr : zs.topK(emb, k)) {
+      Map<String, Object> t = new LinkedHashMap<>();
+      t.put("label", pr.label());
+      t.put("probability", pr.probability());
+      t.put("logit", pr.logit());
+      top.add(t);
+    }
+    o.put("top", top);
+    out.println(SearchCommand.JSON.writeValueAsString(o));
+    return 0;
+  }
+
+  private List<String> readLabels() {
+    List<String> out = new ArrayList<>();
+    for (String l : labels) {
+      out.add(l.strip());
+    }
+    if (labelsFile != null) {
+      out.addAll(lines(labelsFile));
+    }
+    if (out.isEmpty()) {
+      throw usage("give the class names with --labels a,b,... or --labels-file FILE");
+    }
+    Set<String> seen = new HashSet<>();
+    for (String l : out) {
+      if (l.isEmpty()) {
+        throw usage("empty label in " + out);
+      }
+      if (!seen.add(l)) {
+        throw usage("label '" + l + "' is given twice");
+      }
+    }
+    return out;
+  }
+
+  private List<String> readTemplates() {
+    List<String> out = new ArrayList<>(templates);
+    if (templateSet != null) {
+      if (!out.isEmpty()) {
+        throw usage("give --template or --templates, not both");
+      }
+      List<String> named = PromptTemplates.named(templateSet);
+      if (named != null) {
+        out.addAll(named);
+      } else if (Files.isRegularFile(Path.of(templateSet))) {
+        out.addAll(lines(Path.of(templateSet)));
+      } else {
+        throw usage("--templates " + templateSet + ": neither a file nor a named set (openai-imagenet)");
+      }
+    }
+    if (out.isEmpty()) {
+      out.add(PromptTemplates.DEFAULT);
+    }
+    for (String t : out) {
+      if (!t.contains("{}")) {
+        throw usage("template '" + t + "' has no {} placeholder for the label");
+      }
+    }
+    return out;
+  }
+
+  /** Non-blank lines of a UTF-8 file, stripped. */
+  private static List<String> lines(Path file) {
+    try {
+      return Files.readAllLines(file, StandardCharsets.UTF_8).stream().map(String::strip).filter(s -> !s.isEmpty())
+          .collect(Collectors.toList());
+    } catch (IOException e) {
+      throw new InvalidInputException(file + ": cannot read: " + e.getMessage(), e);
+    }
+  }
+
+  /** Files as given; directories walked recursively, sorted, filtered by image extension. */
+  static List<Path> expand(List<Path> inputs) {
+    List<Path> out = new ArrayList<>();
+    for (Path in : inputs) {
+      if (!Files.isDirectory(in)) {
+        out.add(in); // a missing or non-image file becomes an error line
+        continue;
+      }
+      try (Stream<Path> walk = Files.walk(in)) {
+        walk.filter(Files::isRegularFile).filter(ClassifyCommand::isImage).sorted().forEach(out::add);
+      } catch (IOException | java.io.UncheckedIOException e) {
+        throw new InvalidInputException(in + ": cannot list: " + e.getMessage(), e);
+      }
+    }
+    return out;
+  }
+
+  private static boolean isImage(Path p) {
+    String name = p.getFileName().toString();
+    int dot = name.lastIndexOf('.');
+    return dot > 0 && IMAGE_EXTENSIONS.contains(name.substring(dot + 1).toLowerCase(Locale.ROOT));
+  }
+
+  private ParameterException usage(String message) {
+    return new ParameterException(spec.commandLine(), message);
+  }
+}
