@@ -1,5 +1,6 @@
 package dev.clip4j.io;
 
+import dev.clip4j.internal.UserFiles;
 import dev.clip4j.Clip4jException;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
@@ -30,11 +31,13 @@ public final class Npy {
   private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
   private static final int MAX_HEADER = 1 << 16;
   private static final long MAX_ELEMENTS = Integer.MAX_VALUE - 8;
+  // Possessive quantifiers: no backtracking, so a header of 64 KiB of whitespace fails in linear time
+  // (the greedy version backtracked quadratically and hung on one).
   private static final Pattern HEADER = Pattern.compile(
-      "\\{\\s*(?:'descr'\\s*:\\s*'(?<d>[^']*)'|'fortran_order'\\s*:\\s*(?<f>True|False)|'shape'\\s*:\\s*\\((?<s>[0-9,\\s]*)\\))"
-          + "\\s*,\\s*(?:'descr'\\s*:\\s*'(?<d2>[^']*)'|'fortran_order'\\s*:\\s*(?<f2>True|False)|'shape'\\s*:\\s*\\((?<s2>[0-9,\\s]*)\\))"
-          + "\\s*,\\s*(?:'descr'\\s*:\\s*'(?<d3>[^']*)'|'fortran_order'\\s*:\\s*(?<f3>True|False)|'shape'\\s*:\\s*\\((?<s3>[0-9,\\s]*)\\))"
-          + "\\s*,?\\s*\\}\\s*");
+      "\\{\\s*+(?:'descr'\\s*+:\\s*+'(?<d>[^']*+)'|'fortran_order'\\s*+:\\s*+(?<f>True|False)|'shape'\\s*+:\\s*+\\((?<s>[0-9,\\s]*+)\\))"
+          + "\\s*+,\\s*+(?:'descr'\\s*+:\\s*+'(?<d2>[^']*+)'|'fortran_order'\\s*+:\\s*+(?<f2>True|False)|'shape'\\s*+:\\s*+\\((?<s2>[0-9,\\s]*+)\\))"
+          + "\\s*+,\\s*+(?:'descr'\\s*+:\\s*+'(?<d3>[^']*+)'|'fortran_order'\\s*+:\\s*+(?<f3>True|False)|'shape'\\s*+:\\s*+\\((?<s3>[0-9,\\s]*+)\\))"
+          + "\\s*+,?\\s*+\\}\\s*+");
 
   private Npy() {}
 
@@ -114,6 +117,7 @@ public final class Npy {
 
   /** Reads a whole {@code .npy} file. */
   public static Array read(Path file) {
+    UserFiles.requireRegularFile(file, InvalidInputException::new);
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       long size = ch.size();
       ByteBuffer pre = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN);
@@ -169,6 +173,10 @@ public final class Npy {
         }
       }
       long dataBytes = numel * dtype.size;
+      if (dataBytes > Integer.MAX_VALUE - 8) {
+        throw bad(file, "array of shape " + Arrays.toString(shape) + " (" + dataBytes
+            + " bytes) is larger than the 2 GiB a .npy read can hold");
+      }
       long offset = prefix + headerLen;
       if (size - offset != dataBytes) {
         throw bad(file, "data section has " + (size - offset) + " bytes, shape " + Arrays.toString(shape)

@@ -1,5 +1,6 @@
 package dev.clip4j.model;
 
+import dev.clip4j.internal.UserFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -95,6 +96,7 @@ public record ModelConfig(
    */
   public static ModelConfig parse(Path file) {
     Objects.requireNonNull(file, "file");
+    UserFiles.requireRegularFile(file, InvalidModelException::new);
     String text;
     try {
       text = Files.readString(file, StandardCharsets.UTF_8);
