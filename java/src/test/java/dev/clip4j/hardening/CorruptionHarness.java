@@ -81,6 +81,16 @@ public final class CorruptionHarness {
       case "npy":
         Npy.read(p);
         break;
+      case "selftest-halt": // for the runner's own test: dies the way a native crash would
+        Runtime.getRuntime().halt(134);
+        break;
+      case "selftest-hang":
+        try {
+          Thread.sleep(Long.MAX_VALUE);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        break;
       default:
         throw new IllegalArgumentException("unknown kind " + kind);
     }

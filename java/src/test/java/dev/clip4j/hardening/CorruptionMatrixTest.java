@@ -41,11 +41,14 @@ import org.junit.jupiter.api.io.TempDir;
  * the test run; the child is restarted after one. Asserts: every variant ends in {@code ok} or a
  * Clip4jException within 2 s, no crash, no hang, no untyped exception, no file handle left open,
  * nothing written anywhere in the work tree (a {@code ../x} member would land there) or in the
- * system temp directory, and the hostile cases end in the expected typed error.
+ * system temp directory, and the hostile cases end in the expected typed error. Where strace is
+ * installed, the children run under it, and no file outside a variant's own directory may be
+ * opened under the test directory, nor any file opened for writing, created, renamed or removed
+ * anywhere (/dev, /proc and the native-library caches of JavaCPP, JNA and DJL aside).
  */
 class CorruptionMatrixTest {
   private static final long PER_FILE_LIMIT_MS = 2_000;
-  private static final long HANG_MS = 15_000;
+  private long hangMs = 15_000;
 
   record Case(String kind, Path path, String expect) {}
 
@@ -176,6 +179,13 @@ class CorruptionMatrixTest {
     }
     System.out.println("corruption matrix: " + cases.size() + " files " + byKind + "; outcomes " + byOutcome
         + "; child JVMs " + children + "; slowest " + maxMs + " ms; crashes " + crashes + "; hangs " + hangs);
+    if (STRACE) {
+      List<String> touched = traceViolations(logs, tmp);
+      System.out.println("corruption matrix: strace: " + touched.size() + " file system calls outside the variants' own directories or in write mode");
+      problems.addAll(touched.stream().limit(50).map(t -> "traced: " + t).toList());
+    } else {
+      System.out.println("corruption matrix: strace not available: opens are not traced (only the work tree and the fds are checked)");
+    }
     assertThat(problems).as("problems").isEmpty();
     assertThat(crashes).as("JVM crashes").isZero();
     assertThat(hangs).as("hangs").isZero();
@@ -183,6 +193,32 @@ class CorruptionMatrixTest {
     assertThat(after).as("files in the work tree after loading (nothing may be written)").isEqualTo(before);
     assertThat(Path.of(System.getProperty("java.io.tmpdir"), "clip4j-evil")).doesNotExist();
     assertThat(work.getParent().resolve("x")).doesNotExist();
+  }
+
+  /**
+   * The runner itself: a child that dies (halt, as a native crash would) or hangs in the middle of
+   * a list is counted, restarted, and the files after it are still loaded.
+   */
+  @Test
+  void aCrashOrAHangInTheChildIsCountedAndTheRestIsStillLoaded(@TempDir Path tmp) throws Exception {
+    work = Files.createDirectories(tmp.resolve("work"));
+    Path logs = Files.createDirectories(tmp.resolve("logs"));
+    hangMs = 3_000;
+    byte[] valid = Seeds.npy(tmp);
+    file("npy", "a", "x.npy", valid, "ok");
+    cases.add(new Case("selftest-halt", work.resolve("halt"), "-"));
+    file("npy", "b", "x.npy", valid, "ok");
+    cases.add(new Case("selftest-hang", work.resolve("hang"), "-"));
+    file("npy", "c", "x.npy", Variants.generic(valid, rng, 0, 0).get("trunc-9"), "InvalidInputException");
+    Map<String, String[]> r = run(logs);
+    assertThat(crashes).isEqualTo(1);
+    assertThat(hangs).isEqualTo(1);
+    assertThat(children).isEqualTo(3);
+    assertThat(r.get(work.resolve("halt").toString())[0]).isEqualTo("CRASH");
+    assertThat(r.get(work.resolve("hang").toString())[0]).isEqualTo("HANG");
+    assertThat(r.get(cases.get(0).path.toString())[0]).isEqualTo("ok");
+    assertThat(r.get(cases.get(2).path.toString())[0]).isEqualTo("ok");
+    assertThat(r.get(cases.get(4).path.toString())[0]).isEqualTo("InvalidInputException");
   }
 
   private static byte[] npy(String header, int dataBytes) {
@@ -304,6 +340,64 @@ class CorruptionMatrixTest {
 
   // ---- child JVMs ---------------------------------------------------------------------------
 
+  /** Trace the children's file system calls when strace is installed (CLIP4J_MATRIX_STRACE=0: don't). */
+  private static final boolean STRACE = !"0".equals(System.getenv("CLIP4J_MATRIX_STRACE")) && straceWorks();
+
+  private static boolean straceWorks() {
+    try {
+      Process p = new ProcessBuilder("strace", "-qq", "--seccomp-bpf", "-f", "-e", "trace=openat", "-o", "/dev/null", "true")
+          .redirectErrorStream(true).start();
+      p.getInputStream().readAllBytes();
+      return p.waitFor() == 0;
+    } catch (IOException | InterruptedException e) {
+      return false;
+    }
+  }
+
+  private static final java.util.regex.Pattern SYSCALL = java.util.regex.Pattern.compile(
+      "^\\d+\\s+(\\w+)\\((?:AT_FDCWD|\\d+)?,?\\s*\"((?:[^\"\\\\]|\\\\.)*)\"(.*)$");
+
+  /**
+   * From the strace logs: every path under {@code root} (the test's directory) the children
+   * touched outside a variant's own directory, and every write-mode open, create, rename or
+   * removal anywhere except /dev, /proc and the native-library caches (JavaCPP, JNA, DJL).
+   */
+  private List<String> traceViolations(Path logs, Path root) throws IOException {
+    Set<String> caseDirs = new TreeSet<>();
+    for (Case c : cases) {
+      caseDirs.add((Files.isDirectory(c.path) ? c.path : c.path.getParent()).toString() + "/");
+    }
+    List<String> bad = new ArrayList<>();
+    for (Path log : Files.list(logs).filter(f -> f.getFileName().toString().startsWith("strace-")).toList()) {
+      for (String line : Files.readAllLines(log, StandardCharsets.UTF_8)) {
+        java.util.regex.Matcher m = SYSCALL.matcher(line);
+        if (!m.matches()) {
+          continue;
+        }
+        String call = m.group(1);
+        String path = m.group(2);
+        String rest = m.group(3);
+        boolean write = !call.startsWith("open") || rest.contains("O_WRONLY") || rest.contains("O_RDWR") || rest.contains("O_CREAT");
+        if (rest.contains("= -1")) {
+          write = false; // refused by the kernel: nothing happened (still checked below for reads under root)
+        }
+        String abs = path.startsWith("/") ? path : "(relative) " + path;
+        if (abs.startsWith(root.toString())) {
+          String p = abs.endsWith("/") ? abs : abs + "/";
+          boolean inCase = caseDirs.stream().anyMatch(p::startsWith) || p.equals(work.toString() + "/");
+          if (!inCase || write) {
+            bad.add(call + " " + abs + rest);
+          }
+        } else if (write && !(abs.startsWith("/dev/") || abs.startsWith("/proc/") || abs.startsWith("/tmp/hsperfdata_")
+            || abs.contains("/.javacpp/cache/") || abs.contains("/.cache/JNA/") || abs.contains("/.djl.ai/"))) {
+          // (native-library caches of JavaCPP, and of JNA and DJL for the tokenizer.json library)
+          bad.add(call + " " + abs + rest);
+        }
+      }
+    }
+    return bad;
+  }
+
   private final List<String> report = new ArrayList<>();
   private int crashes;
   private int hangs;
@@ -320,9 +414,16 @@ class CorruptionMatrixTest {
     int next = 0;
     while (next < cases.size()) {
       children++;
-      ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+      List<String> cmd = new ArrayList<>();
+      if (STRACE) { // every path the child (all its threads) opens, creates, renames or removes
+        cmd.addAll(List.of("strace", "-f", "-qq", "--seccomp-bpf", "-e",
+            "trace=open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,link,linkat,symlink,symlinkat",
+            "-o", logs.resolve("strace-" + children + ".log").toString()));
+      }
+      cmd.addAll(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
           "-Xss1m", "-Djava.awt.headless=true", "-Dclip4j.threads=1",
-          "-XX:ErrorFile=" + logs.resolve("hs_err_pid%p.log"), "-cp", cp, CorruptionHarness.class.getName(), work.toString());
+          "-XX:ErrorFile=" + logs.resolve("hs_err_pid%p.log"), "-cp", cp, CorruptionHarness.class.getName(), work.toString()));
+      ProcessBuilder pb = new ProcessBuilder(cmd);
       pb.redirectError(logs.resolve("child-" + children + ".err").toFile());
       Process p = pb.start();
       List<Case> todo = cases.subList(next, cases.size());
@@ -355,7 +456,7 @@ class CorruptionMatrixTest {
       String current = null;
       boolean first = true;
       while (true) {
-        String l = lines.poll(first ? 4 * HANG_MS : HANG_MS, TimeUnit.MILLISECONDS);
+        String l = lines.poll(first ? 4 * hangMs : hangMs, TimeUnit.MILLISECONDS);
         if (l == null) { // hang
           p.destroyForcibly().waitFor();
           String path = current != null ? current : cases.get(next).path.toString();
