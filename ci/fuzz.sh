@@ -34,7 +34,7 @@ targets=(
 
 fuzz_one() {
   local cls=$1 method=$2
-  local seeds="$res/${cls//.//}Inputs/$method" work="$out/$method"
+  local seeds="$res/${cls//.//}Inputs/$method" work="$out/$method" rc=0
   mkdir -p "$work/corpus"
   # -rss_limit_mb=0: the JVM heap (-Xmx) bounds Java allocations (an OOM is a finding); libFuzzer's
   # RSS check would count the JIT and mapped jars. -timeout=5: one input over 5 s is a hang.
@@ -43,8 +43,8 @@ fuzz_one() {
     --target_class="$cls" --target_method="$method" \
     --instrumentation_includes='dev.clip4j.**' --custom_hook_includes='dev.clip4j.**' \
     -max_total_time="$secs" -seed="${CLIP4J_FUZZ_SEED:-1}" -timeout=5 -rss_limit_mb=0 -print_final_stats=1 \
-    -artifact_prefix="$work/" "$work/corpus" "$seeds" >"$work/log" 2>&1
-  echo $? >"$work/rc"
+    -artifact_prefix="$work/" "$work/corpus" "$seeds" >"$work/log" 2>&1 || rc=$?
+  echo "${rc:-0}" >"$work/rc"
 }
 
 start=$(date +%s)

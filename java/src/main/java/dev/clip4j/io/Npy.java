@@ -1,9 +1,9 @@
 package dev.clip4j.io;
 
-import dev.clip4j.internal.UserFiles;
 import dev.clip4j.Clip4jException;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
+import dev.clip4j.internal.UserFiles;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
@@ -222,6 +222,9 @@ public final class Npy {
         }
         if (p.length() > 12) {
           throw bad(file, "dimension " + p + " is too large");
+        }
+        if (!p.chars().allMatch(c -> c >= '0' && c <= '9')) { // e.g. "(2 3,)": found by fuzzing
+          throw bad(file, "malformed shape (" + text + ")");
         }
         dims.add(Long.parseLong(p));
       }

@@ -1,7 +1,7 @@
 package dev.clip4j.preprocess;
 
-import dev.clip4j.internal.UserFiles;
 import dev.clip4j.InvalidInputException;
+import dev.clip4j.internal.UserFiles;
 import java.awt.color.ColorSpace;
 import java.awt.color.ICC_ColorSpace;
 import java.awt.image.BufferedImage;

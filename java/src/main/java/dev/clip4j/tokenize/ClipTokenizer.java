@@ -1,10 +1,10 @@
 package dev.clip4j.tokenize;
 
-import dev.clip4j.internal.UserFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.internal.UserFiles;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;

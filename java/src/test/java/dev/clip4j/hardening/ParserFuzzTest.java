@@ -117,7 +117,9 @@ class ParserFuzzTest {
     try {
       ModelConfig cfg = ModelConfig.parse(file("open_clip_config.json", data));
       cfg.describe();
-      PreprocessConfig.fromOpenClipConfigJson(new String(data, StandardCharsets.UTF_8));
+      if (cfg.preprocessCfg() != null) { // what ModelMetadata.preprocessConfig() does with it
+        PreprocessConfig.fromOpenClip(cfg.preprocessCfg(), cfg.vision().imageSize());
+      }
     } catch (Clip4jException expected) {
       // typed: fine
     }

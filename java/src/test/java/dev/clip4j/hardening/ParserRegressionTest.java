@@ -47,6 +47,31 @@ class ParserRegressionTest {
     assertThat(Npy.read(ok).floats()).containsExactly(1, 2);
   }
 
+  /** Found by ci/fuzz.sh (Jazzer): a space inside a shape, "(2 3,)", threw NumberFormatException. */
+  @Test
+  void npyShapeWithASpaceIsTyped() throws Exception {
+    Path f = Files.write(tmp.resolve("sp.npy"), Files.readAllBytes(Path.of(
+        "src/test/resources/dev/clip4j/hardening/ParserFuzzTestInputs/npy/regress-shape-with-space")));
+    assertThatThrownBy(() -> Npy.read(f)).isInstanceOf(InvalidInputException.class).hasMessageContaining("malformed shape (2 3,)");
+  }
+
+  /**
+   * Found by ci/fuzz.sh (Jazzer): a preprocess_cfg with four std values parsed, then
+   * ModelMetadata.preprocessConfig() threw IllegalArgumentException. Now refused at parse, typed.
+   */
+  @Test
+  void badPreprocessCfgIsRefusedWhenTheConfigIsParsed() throws Exception {
+    String cfg = Seeds.config().replace("\"std\":[0.26862954,0.26130258,0.27577711]", "\"std\":[0.26862954,0.26130258,0,27577711]");
+    assertThat(cfg).contains("0,27577711");
+    Path dir = Files.createDirectories(tmp.resolve("m"));
+    Path f = Files.writeString(dir.resolve("open_clip_config.json"), cfg);
+    assertThatThrownBy(() -> ModelConfig.parse(f)).isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("preprocess_cfg: std must be a number or 3 numbers");
+    assertThatThrownBy(() -> dev.clip4j.model.ModelMetadata.read(dir).preprocessConfig()).isInstanceOf(InvalidModelException.class);
+    Files.writeString(f, Seeds.config());
+    assertThat(dev.clip4j.model.ModelMetadata.read(dir).preprocessConfig().std()).containsExactly(0.26862954f, 0.26130258f, 0.27577711f);
+  }
+
   /** Review: a .npy of more than 2 GiB allocated a negative-size buffer (IllegalArgumentException). */
   @Test
   void npyLargerThan2GiBIsTyped() throws Exception {

@@ -1,7 +1,7 @@
 package dev.clip4j.model.io;
 
-import dev.clip4j.internal.UserFiles;
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.internal.UserFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
