@@ -96,6 +96,7 @@ public final class CorruptionHarness {
   public static void main(String[] args) throws IOException {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     Path root = Path.of(args[0]).toAbsolutePath();
+    out.println("PID\t" + ProcessHandle.current().pid()); // the runner checks every child is gone at the end
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     String line;
     while ((line = in.readLine()) != null) {

@@ -188,6 +188,8 @@ class CorruptionMatrixTest {
     }
     assertThat(problems).as("problems").isEmpty();
     assertThat(crashes).as("JVM crashes").isZero();
+    assertThat(childPids.stream().filter(pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).toList())
+        .as("child JVMs left running").isEmpty();
     assertThat(hangs).as("hangs").isZero();
     assertThat(slow).isZero();
     assertThat(after).as("files in the work tree after loading (nothing may be written)").isEqualTo(before);
@@ -219,6 +221,9 @@ class CorruptionMatrixTest {
     assertThat(r.get(cases.get(0).path.toString())[0]).isEqualTo("ok");
     assertThat(r.get(cases.get(2).path.toString())[0]).isEqualTo("ok");
     assertThat(r.get(cases.get(4).path.toString())[0]).isEqualTo("InvalidInputException");
+    assertThat(childPids).hasSize(3);
+    assertThat(childPids.stream().filter(pid -> ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).toList())
+        .as("child JVMs left running").isEmpty();
   }
 
   private static byte[] npy(String header, int dataBytes) {
@@ -399,6 +404,7 @@ class CorruptionMatrixTest {
   }
 
   private final List<String> report = new ArrayList<>();
+  private final List<Long> childPids = new ArrayList<>();
   private int crashes;
   private int hangs;
   private int children;
@@ -458,14 +464,16 @@ class CorruptionMatrixTest {
       while (true) {
         String l = lines.poll(first ? 4 * hangMs : hangMs, TimeUnit.MILLISECONDS);
         if (l == null) { // hang
-          p.destroyForcibly().waitFor();
+          kill(p);
           String path = current != null ? current : cases.get(next).path.toString();
           results.put(path, new String[] {"HANG", "-", "0", ""});
           hangs++;
           next = index.get(path) + 1;
           break;
         }
-        if (l.startsWith("BEGIN\t")) {
+        if (l.startsWith("PID\t")) {
+          childPids.add(Long.parseLong(l.substring(4)));
+        } else if (l.startsWith("BEGIN\t")) {
           current = l.substring(6);
           first = false;
         } else if (l.startsWith("RESULT\t")) {
@@ -489,7 +497,18 @@ class CorruptionMatrixTest {
         }
       }
       feeder.join(5_000);
+      kill(p); // normally gone already; under strace the JVM is strace's child
     }
     return results;
+  }
+
+  /** Kills the child and its descendants (killing strace alone would leave the traced JVM running). */
+  private static void kill(Process p) throws InterruptedException {
+    List<ProcessHandle> tree = p.descendants().toList();
+    tree.forEach(ProcessHandle::destroyForcibly);
+    p.destroyForcibly().waitFor();
+    for (ProcessHandle h : tree) {
+      h.onExit().completeOnTimeout(h, 10, TimeUnit.SECONDS).join();
+    }
   }
 }
