@@ -19,4 +19,7 @@ fi
 echo "== JVM: mvn verify"
 mvn -B verify
 
+echo "== fuzz: a bounded Jazzer pass over the user-file parsers"
+ci/fuzz.sh
+
 echo "ci/test.sh: all tests passed in $(( $(date +%s) - start )) s"

@@ -5,8 +5,8 @@ import java.util.Objects;
 /**
  * Root of every error clip4j raises on purpose. Unchecked; {@link #code()} says what kind of
  * failure it is. Subclasses exist only where callers react differently: {@link
- * InvalidModelException}, {@link InvalidInputException}, {@link OverloadedException} and {@link
- * DeviceException}. Programmer errors (a closed object used, a null argument) stay JDK exceptions.
+ * InvalidModelException}, {@link InvalidInputException}, {@link OverloadedException}, {@link
+ * DeviceException} and {@link NumericalException}. Programmer errors (a closed object used, a null argument) stay JDK exceptions.
  */
 public class Clip4jException extends RuntimeException {
   private static final long serialVersionUID = 1L;
@@ -46,6 +46,8 @@ public class Clip4jException extends RuntimeException {
       case OUT_OF_MEMORY:
       case CUDA:
         return new DeviceException(code, text);
+      case NUMERICAL:
+        return new NumericalException(text, new int[0]);
       default:
         return new Clip4jException(code, text);
     }

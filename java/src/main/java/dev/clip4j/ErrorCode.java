@@ -24,7 +24,12 @@ public enum ErrorCode {
   /** A queue or budget is full; retry later. */
   OVERLOADED(8),
   /** A file could not be read or written. */
-  IO(9);
+  IO(9),
+  /**
+   * A result failed its numerical check: an output embedding that is not finite or not unit-norm
+   * (degenerate or corrupted weights, or an input that drives the model out of range).
+   */
+  NUMERICAL(10);
 
   private final int value;
 

@@ -3,6 +3,7 @@ package dev.clip4j.batch;
 import dev.clip4j.Clip4jException;
 import dev.clip4j.Engine;
 import dev.clip4j.ErrorCode;
+import dev.clip4j.NumericalException;
 import dev.clip4j.OverloadedException;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
@@ -770,10 +771,42 @@ public final class Embedder implements AutoCloseable {
           b.requests.get(i).finish();
         }
       }
+    } catch (NumericalException e) {
+      // The output check named bad rows: only those requests fail. The others run again one by
+      // one (the towers are batch-invariant, so each gets the row it would have had).
+      if (b.requests.size() > 1) {
+        runOneByOne(b, input != null ? input : b.view);
+      } else {
+        failBatch(b, e);
+      }
     } catch (RuntimeException | Error e) {
       failBatch(b, e);
     } finally {
       closeAll(b, input, out, host, deviceLease, hostOutLease);
+    }
+  }
+
+  /** Runs each live request of {@code b} alone on its slot of {@code batch}; failures stay its own. */
+  private void runOneByOne(Batch b, Tensor batch) {
+    Lane<?> lane = b.lane.lane;
+    for (int i = 0; i < b.requests.size(); i++) {
+      Request<?> r = b.requests.get(i);
+      if (!b.ok[i] || r.future().isDone()) {
+        continue;
+      }
+      try (Tensor slot = batch.narrow(0, i, 1);
+          Tensor one = lane.forward.apply(slot);
+          Tensor rowHost = one.to(cpu, ScalarType.Float);
+          Tensor row = rowHost.contiguous()) {
+        int d = (int) row.numel();
+        if (r.take(row.data_ptr_float().capacity(d).asBuffer(), 0, d)) {
+          latency.get(lane.name).record(System.nanoTime() - r.enqueuedNanos, TimeUnit.NANOSECONDS);
+          items.incrementAndGet();
+          r.finish();
+        }
+      } catch (RuntimeException | Error e) {
+        r.future().completeExceptionally(e);
+      }
     }
   }
 

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.clip4j.Clip4jException;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
+import dev.clip4j.NumericalException;
 import dev.clip4j.batch.ClipEmbedder;
 import dev.clip4j.batch.EmbedderConfig;
 import dev.clip4j.model.ClipModel;
@@ -401,7 +402,7 @@ public final class CorpusJob {
       e = p.future().get();
       String why = checkRow(e.row(), dim);
       if (why != null) {
-        bad = new NumericalException(item.name() + ": the embedding " + why + "; row not written");
+        bad = new NumericalException(item.name() + ": the embedding " + why + "; row not written", new int[0]);
       }
     } catch (ExecutionException | CompletionException ex) {
       Throwable c = ex.getCause() == null ? ex : ex.getCause();

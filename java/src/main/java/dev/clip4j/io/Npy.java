@@ -3,6 +3,7 @@ package dev.clip4j.io;
 import dev.clip4j.Clip4jException;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
+import dev.clip4j.internal.UserFiles;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
@@ -30,11 +31,13 @@ public final class Npy {
   private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
   private static final int MAX_HEADER = 1 << 16;
   private static final long MAX_ELEMENTS = Integer.MAX_VALUE - 8;
+  // Possessive quantifiers: no backtracking, so a header of 64 KiB of whitespace fails in linear time
+  // (the greedy version backtracked quadratically and hung on one).
   private static final Pattern HEADER = Pattern.compile(
-      "\\{\\s*(?:'descr'\\s*:\\s*'(?<d>[^']*)'|'fortran_order'\\s*:\\s*(?<f>True|False)|'shape'\\s*:\\s*\\((?<s>[0-9,\\s]*)\\))"
-          + "\\s*,\\s*(?:'descr'\\s*:\\s*'(?<d2>[^']*)'|'fortran_order'\\s*:\\s*(?<f2>True|False)|'shape'\\s*:\\s*\\((?<s2>[0-9,\\s]*)\\))"
-          + "\\s*,\\s*(?:'descr'\\s*:\\s*'(?<d3>[^']*)'|'fortran_order'\\s*:\\s*(?<f3>True|False)|'shape'\\s*:\\s*\\((?<s3>[0-9,\\s]*)\\))"
-          + "\\s*,?\\s*\\}\\s*");
+      "\\{\\s*+(?:'descr'\\s*+:\\s*+'(?<d>[^']*+)'|'fortran_order'\\s*+:\\s*+(?<f>True|False)|'shape'\\s*+:\\s*+\\((?<s>[0-9,\\s]*+)\\))"
+          + "\\s*+,\\s*+(?:'descr'\\s*+:\\s*+'(?<d2>[^']*+)'|'fortran_order'\\s*+:\\s*+(?<f2>True|False)|'shape'\\s*+:\\s*+\\((?<s2>[0-9,\\s]*+)\\))"
+          + "\\s*+,\\s*+(?:'descr'\\s*+:\\s*+'(?<d3>[^']*+)'|'fortran_order'\\s*+:\\s*+(?<f3>True|False)|'shape'\\s*+:\\s*+\\((?<s3>[0-9,\\s]*+)\\))"
+          + "\\s*+,?\\s*+\\}\\s*+");
 
   private Npy() {}
 
@@ -136,6 +139,7 @@ public final class Npy {
    * @throws InvalidInputException naming the file when it is not a valid array
    */
   public static Header readHeader(Path file) {
+    UserFiles.requireRegularFile(file, InvalidInputException::new);
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       return parseHeader(ch, file);
     } catch (ArithmeticException e) {
@@ -207,10 +211,15 @@ public final class Npy {
 
   /** Reads a whole {@code .npy} file. */
   public static Array read(Path file) {
+    UserFiles.requireRegularFile(file, InvalidInputException::new);
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       Header h = parseHeader(ch, file);
       if (h.numel() > MAX_ELEMENTS) {
         throw bad(file, "array of shape " + Arrays.toString(h.shape()) + " is too large");
+      }
+      if (h.dataBytes() > Integer.MAX_VALUE - 8) {
+        throw bad(file, "array of shape " + Arrays.toString(h.shape()) + " (" + h.dataBytes()
+            + " bytes) is larger than the 2 GiB a .npy read can hold");
       }
       ByteBuffer data = ByteBuffer.allocate((int) h.dataBytes()).order(ByteOrder.LITTLE_ENDIAN);
       readFully(ch, data, h.dataOffset(), file);
@@ -252,6 +261,9 @@ public final class Npy {
         }
         if (p.length() > 12) {
           throw bad(file, "dimension " + p + " is too large");
+        }
+        if (!p.chars().allMatch(c -> c >= '0' && c <= '9')) { // e.g. "(2 3,)": found by fuzzing
+          throw bad(file, "malformed shape (" + text + ")");
         }
         dims.add(Long.parseLong(p));
       }

@@ -3,6 +3,7 @@ package dev.clip4j.model;
 import dev.clip4j.Engine;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.head.EmbeddingHead;
+import dev.clip4j.internal.EmbeddingCheck;
 import dev.clip4j.internal.TensorShapes;
 import dev.clip4j.internal.UseGuard;
 import java.nio.file.Path;
@@ -32,6 +33,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * deterministic settings. Thread safety: embed calls may run concurrently; {@link #close()} waits
  * for calls in flight, after which calls throw {@link IllegalStateException}. Inputs are
  * validated before anything reaches native code; violations throw {@link InvalidInputException}.
+ * Every returned batch is checked (one reduction) to hold finite unit-norm rows; a batch that does
+ * not throws {@link dev.clip4j.NumericalException} naming the rows.
  */
 public final class ClipModel implements AutoCloseable {
   private final ModelInfo info;
@@ -132,6 +135,8 @@ public final class ClipModel implements AutoCloseable {
   /**
    * Embeds preprocessed images: {@code pixels} [N, 3, S, S] float32 (S = {@link
    * ModelInfo#imageSize()}), on any device; returns float32 [N, D] unit rows on the model's device.
+   *
+   * @throws dev.clip4j.NumericalException if a row of the result is not finite or not unit-norm
    */
   public Tensor embedImages(Tensor pixels) {
     try (UseGuard.Use use = guard.enter()) {
@@ -148,7 +153,7 @@ public final class ClipModel implements AutoCloseable {
       try (Engine.InferenceScope scope = Engine.inference();
           Tensor x = toModel(pixels, precision.scalarType());
           Tensor features = imageEncoder.features(x)) {
-        return head(imageHead, features);
+        return checked(head(imageHead, features), "image embeddings");
       }
     }
   }
@@ -156,6 +161,8 @@ public final class ClipModel implements AutoCloseable {
   /**
    * Embeds tokenized texts: {@code tokenIds} [N, L] int64 (1 &lt;= L &lt;= context length, ids in
    * [0, vocab size)), as the tokenizer writes them; returns float32 [N, D] unit rows.
+   *
+   * @throws dev.clip4j.NumericalException if a row of the result is not finite or not unit-norm
    */
   public Tensor embedTexts(Tensor tokenIds) {
     try (UseGuard.Use use = guard.enter()) {
@@ -178,9 +185,20 @@ public final class ClipModel implements AutoCloseable {
         require(min >= 0 && max < info.vocabSize(),
             "token ids must be in [0, " + info.vocabSize() + "), got values in [" + min + ", " + max + "]");
         try (Tensor features = textEncoder.features(ids)) {
-          return head(textHead, features);
+          return checked(head(textHead, features), "text embeddings");
         }
       }
+    }
+  }
+
+  /** Every row finite and unit-norm, or a NumericalException naming the rows (the batch is freed). */
+  private static Tensor checked(Tensor out, String what) {
+    try {
+      EmbeddingCheck.requireUnitRows(out, what);
+      return out;
+    } catch (RuntimeException e) {
+      out.close();
+      throw e;
     }
   }
 

@@ -1,10 +1,12 @@
 package dev.clip4j.model;
 
+import dev.clip4j.internal.UserFiles;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.preprocess.PreprocessConfig;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -95,6 +97,7 @@ public record ModelConfig(
    */
   public static ModelConfig parse(Path file) {
     Objects.requireNonNull(file, "file");
+    UserFiles.requireRegularFile(file, InvalidModelException::new);
     String text;
     try {
       text = Files.readString(file, StandardCharsets.UTF_8);
@@ -162,6 +165,15 @@ public record ModelConfig(
     String castDtype = m.present("cast_dtype") ? m.string("cast_dtype", null) : null;
     VisionConfig vision = vision(m.object("vision_cfg"), source);
     TextConfig text = text(m.object("text_cfg"), source);
+    if (preprocessCfg != null) {
+      // Checked here so a bad preprocess_cfg fails at load, typed (found by fuzzing: it used to
+      // surface later as IllegalArgumentException from ModelMetadata.preprocessConfig()).
+      try {
+        PreprocessConfig.fromOpenClip(preprocessCfg, vision.imageSize());
+      } catch (IllegalArgumentException e) {
+        throw new InvalidModelException(source + ": preprocess_cfg: " + e.getMessage(), e);
+      }
+    }
     return new ModelConfig(embedDim, quickGelu, vision, text, castDtype, preprocessCfg, source);
   }
 

@@ -83,9 +83,14 @@ public final class ModelMetadata {
 
   /** The model's preprocessing (its preprocess_cfg, or open_clip's OpenAI defaults at its image size). */
   public PreprocessConfig preprocessConfig() {
-    return preprocessCfg != null
-        ? PreprocessConfig.fromOpenClip(preprocessCfg, imageSize)
-        : PreprocessConfig.builder().imageSize(imageSize).build();
+    if (preprocessCfg == null) {
+      return PreprocessConfig.builder().imageSize(imageSize).build();
+    }
+    try {
+      return PreprocessConfig.fromOpenClip(preprocessCfg, imageSize);
+    } catch (IllegalArgumentException e) {
+      throw new InvalidModelException(path + ": preprocess_cfg: " + e.getMessage(), e);
+    }
   }
 
   /** The model's tokenizer. */

@@ -157,9 +157,16 @@ final class OpenClipModels {
   static void checkDummyForward(ClipModel model) {
     ModelInfo info = model.info();
     int s = info.imageSize();
-    Tensor img = model.embedImages(torch.zeros(1, 3, s, s));
-    Tensor ids = torch.zeros(new long[] {1, info.contextLength()}, new org.bytedeco.pytorch.TensorOptions(ScalarType.Long));
-    Tensor txt = model.embedTexts(ids);
+    Tensor img;
+    Tensor txt;
+    try {
+      img = model.embedImages(torch.zeros(1, 3, s, s));
+      Tensor ids = torch.zeros(new long[] {1, info.contextLength()}, new org.bytedeco.pytorch.TensorOptions(ScalarType.Long));
+      txt = model.embedTexts(ids);
+    } catch (dev.clip4j.NumericalException e) {
+      throw new InvalidModelException("dummy forward gave a non-finite or non-unit embedding (" + e.getMessage()
+          + "): the weights contain NaN/Inf or are degenerate", e);
+    }
     if (img.size(1) != info.embedDim() || txt.size(1) != info.embedDim()) {
       throw new InvalidModelException("dummy forward gave widths " + img.size(1) + " (image) and " + txt.size(1)
           + " (text); expected " + info.embedDim());

@@ -1,6 +1,7 @@
 package dev.clip4j.preprocess;
 
 import dev.clip4j.InvalidInputException;
+import dev.clip4j.internal.UserFiles;
 import java.awt.color.ColorSpace;
 import java.awt.color.ICC_ColorSpace;
 import java.awt.image.BufferedImage;
@@ -50,7 +51,9 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  * <p>The dimensions are read from the header and checked against {@link
  * DecodeOptions#maxPixels()} before any pixel is decoded. Every failure (unknown format,
  * truncated or corrupt data, zero or too large size, unreadable file) is an {@link
- * InvalidInputException} whose message starts with the source's name. No EXIF rotation unless
+ * InvalidInputException} whose message starts with the source's name. That includes an image
+ * whose decoded raster cannot fit in this JVM (more than half of {@code -Xmx}, or an allocation
+ * that fails): it is refused, and the heap and the caller's other images are unaffected. No EXIF rotation unless
  * {@link DecodeOptions#exifOrientation()}.
  *
  * <p>Thread-safe: every call uses its own reader.
@@ -76,6 +79,7 @@ public final class ImageDecoder {
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(options, "options");
     String source = path.toString();
+    UserFiles.requireRegularFile(path, InvalidInputException::new);
     byte[] data;
     try {
       long size = Files.size(path);
@@ -103,6 +107,11 @@ public final class ImageDecoder {
       return decodeChecked(data, name, options);
     } catch (InvalidInputException e) {
       throw e;
+    } catch (OutOfMemoryError e) {
+      // One oversized raster or pixel buffer that could not be allocated (it never existed, so
+      // the heap is as it was): this image fails, the caller's other images go on.
+      throw new InvalidInputException(name + ": not enough memory to decode the image (" + e.getMessage()
+          + "; JVM max heap " + (Runtime.getRuntime().maxMemory() >> 20) + " MiB)", e);
     } catch (IOException | RuntimeException e) {
       // ImageIO readers throw IIOException, but also IndexOutOfBounds/IllegalArgument/... on
       // corrupt data.
@@ -180,6 +189,7 @@ public final class ImageDecoder {
       int width = reader.getWidth(0);
       int height = reader.getHeight(0);
       checkSize(name, width, height, options);
+      checkHeap(name, width, height, format == Format.PNG && pngDepth == 16 ? 8 : 4);
 
       DecodedImage image;
       switch (format) {
@@ -225,6 +235,21 @@ public final class ImageDecoder {
       throw new InvalidInputException(
           name + ": image of " + w + "x" + h + " pixels exceeds the limit of " + options.maxPixels()
               + " pixels (possible decompression bomb)");
+    }
+  }
+
+  /**
+   * Refuses, before decoding, an image whose decoded raster alone (bytesPerPixel each) would take
+   * more than half of the JVM's maximum heap: it could never be decoded here, and trying would
+   * throw OutOfMemoryError in whichever thread allocates next.
+   */
+  private static void checkHeap(String name, long w, long h, int bytesPerPixel) {
+    long need = w * h * bytesPerPixel;
+    long max = Runtime.getRuntime().maxMemory();
+    if (max != Long.MAX_VALUE && need > max / 2) {
+      throw new InvalidInputException(name + ": decoding " + w + "x" + h + " pixels needs about "
+          + (need >> 20) + " MiB of heap, more than half the JVM's maximum of " + (max >> 20)
+          + " MiB (raise -Xmx or lower DecodeOptions.maxPixels)");
     }
   }
 

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.internal.UserFiles;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -122,6 +123,7 @@ public final class ClipTokenizer {
    */
   public static ClipTokenizer fromBpeVocab(Path bpeGz) {
     Objects.requireNonNull(bpeGz, "bpeGz");
+    UserFiles.requireRegularFile(bpeGz, InvalidModelException::new);
     byte[] bytes;
     try {
       bytes = Files.readAllBytes(bpeGz);
@@ -294,6 +296,7 @@ public final class ClipTokenizer {
 
   /** The file as UTF-8 text, gunzipped when it starts with the gzip magic bytes. */
   private static String readText(Path file) {
+    UserFiles.requireRegularFile(file, InvalidModelException::new);
     try {
       return decodeText(Files.readAllBytes(file), file.toString());
     } catch (IOException e) {

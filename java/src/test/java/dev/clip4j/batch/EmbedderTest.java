@@ -120,6 +120,38 @@ class EmbedderTest {
   }
 
   @Test
+  void aNumericallyBadRowFailsOnlyItsOwnRequest() throws Exception {
+    // The forward checks its output like ClipModel does: a zero input gives a zero row, which is
+    // not unit-norm. Only that request may fail; its batch neighbours still get their rows.
+    Function<Tensor, Tensor> checked = t -> {
+      Tensor y = head.apply(t);
+      dev.clip4j.internal.EmbeddingCheck.requireUnitRows(y, "test batch");
+      return y;
+    };
+    EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(16).withMaxDelay(Duration.ofMillis(200));
+    try (Embedder e = Embedder.create(cfg, List.of(lane(checked)))) {
+      Random rng = new Random(3);
+      List<float[]> inputs = new ArrayList<>();
+      for (int i = 0; i < 10; i++) {
+        inputs.add(randn(rng, DIM, 1.0));
+      }
+      inputs.set(6, new float[DIM]);
+      List<CompletableFuture<float[]>> fs = e.submitAll("vectors", inputs, null);
+      for (int i = 0; i < 10; i++) {
+        if (i == 6) {
+          final int k = i;
+          assertThatThrownBy(() -> fs.get(k).get()).isInstanceOf(ExecutionException.class)
+              .hasCauseInstanceOf(dev.clip4j.NumericalException.class);
+        } else {
+          assertThat(fs.get(i).get()).containsExactly(direct(inputs.get(i)));
+        }
+      }
+      assertThat(e.batchesRun()).isLessThan(10); // they did share a batch
+      assertThat(e.pool().bytesInUse()).isZero();
+    }
+  }
+
+  @Test
   void fullQueueRejectsWithOverloadedWhenNotWaiting() throws Exception {
     CountDownLatch release = new CountDownLatch(1);
     CountDownLatch entered = new CountDownLatch(1);

@@ -255,8 +255,8 @@ class CorpusJobTest {
       JsonNode e = json.readTree(line);
       codeByName.put(Path.of(e.get("path").asText()).getFileName().toString(), e.get("error").asText());
     }
-    assertThat(codeByName).containsExactly(Map.entry("bad4.png", "INVALID_INPUT"), Map.entry("half17.png", "INTERNAL"),
-        Map.entry("nan13.jpg", "INTERNAL"));
+    assertThat(codeByName).containsExactly(Map.entry("bad4.png", "INVALID_INPUT"), Map.entry("half17.png", "NUMERICAL"),
+        Map.entry("nan13.jpg", "NUMERICAL"));
     assertThat(String.join("\n", errors)).contains("not finite", "not unit-norm");
 
     // Rows: every good input, in index order, each the fake's row for that name.

@@ -1,6 +1,7 @@
 package dev.clip4j.model.io;
 
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.internal.UserFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -16,6 +17,7 @@ public final class CheckpointReader {
 
   /** Reads a checkpoint, telling the format by its content (zip magic or safetensors header). */
   public static StateDict read(Path file) {
+    UserFiles.requireRegularFile(file, InvalidModelException::new);
     byte[] head = new byte[4];
     int n;
     try (InputStream in = Files.newInputStream(file)) {
@@ -31,11 +33,13 @@ public final class CheckpointReader {
 
   /** Reads a safetensors file. */
   public static StateDict readSafetensors(Path file) {
+    UserFiles.requireRegularFile(file, InvalidModelException::new);
     return SafetensorsReader.read(file);
   }
 
   /** Reads a {@code torch.save(state_dict)} zip archive. */
   public static StateDict readTorchZip(Path file) {
+    UserFiles.requireRegularFile(file, InvalidModelException::new);
     return TorchZipReader.read(file);
   }
 }

@@ -137,10 +137,13 @@ final class TorchZipReader {
     } catch (ArithmeticException e) {
       throw ZipDirectory.bad(file, "tensor '" + key + "' shape overflows");
     }
+    if (t.offset() < 0) {
+      throw ZipDirectory.bad(file, "tensor '" + key + "' has a negative storage offset " + t.offset());
+    }
     if (numel == 0) {
       return ByteBuffer.allocate(0);
     }
-    if (t.offset() + extent + 1 > t.storage().numel()) {
+    if (extent >= t.storage().numel() || t.offset() > t.storage().numel() - extent - 1) { // no overflow
       throw ZipDirectory.bad(file, "tensor '" + key + "' (offset " + t.offset() + ", size "
           + RestrictedUnpickler.shape(size) + ", stride " + RestrictedUnpickler.shape(stride)
           + ") reaches past its storage of " + t.storage().numel() + " elements");

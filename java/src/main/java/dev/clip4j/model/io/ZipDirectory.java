@@ -69,8 +69,8 @@ final class ZipDirectory {
       cdSize = rec.getLong(40);
       cdOffset = rec.getLong(48);
     }
-    if (count < 0 || count > MAX_ENTRIES || cdSize < 0 || cdOffset < 0 || cdOffset + cdSize > eocdPos
-        || cdSize > 256L << 20) {
+    if (count < 0 || count > MAX_ENTRIES || cdSize < 0 || cdOffset < 0 || cdSize > 256L << 20
+        || cdOffset > eocdPos - cdSize) { // (no overflow: both are checked non-negative first)
       throw bad(file, "central directory out of range");
     }
     ByteBuffer cd = ByteBuffer.allocate((int) cdSize).order(ByteOrder.LITTLE_ENDIAN);
@@ -135,7 +135,7 @@ final class ZipDirectory {
         throw bad(file, "member '" + name + "' is compressed (method " + method
             + "); torch.save archives store members uncompressed");
       }
-      if (csize != usize || usize < 0 || localOffset < 0 || localOffset + 30 > cdOffset) {
+      if (csize != usize || usize < 0 || localOffset < 0 || localOffset > cdOffset - 30) {
         throw bad(file, "member '" + name + "' has inconsistent sizes or offset");
       }
       ByteBuffer lh = ByteBuffer.allocate(30).order(ByteOrder.LITTLE_ENDIAN);
@@ -144,7 +144,7 @@ final class ZipDirectory {
         throw bad(file, "member '" + name + "' has no local header");
       }
       long dataOffset = localOffset + 30 + (lh.getShort(26) & 0xffff) + (lh.getShort(28) & 0xffff);
-      if (dataOffset + usize > cdOffset) {
+      if (usize > cdOffset - dataOffset) { // dataOffset <= cdOffset + 2 * 65535; no overflow
         throw bad(file, "member '" + name + "' runs past the end of the data");
       }
       if (members.put(name, new Member(name, dataOffset, usize)) != null) {

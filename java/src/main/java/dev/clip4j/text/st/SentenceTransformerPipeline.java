@@ -429,6 +429,8 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
    * padding does not change any row.
    *
    * @throws InvalidInputException if {@code texts} is empty
+   * @throws dev.clip4j.NumericalException if the pipeline normalizes and a row is not a finite
+   *     unit vector
    * @throws IllegalStateException after {@link #close()}
    */
   public Tensor embed(List<String> texts) {
@@ -438,6 +440,9 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
         Tensor x = pool(e.hidden(), e.mask());
         for (Stage st : stages) {
           x = st.apply(x);
+        }
+        if (normalize) {
+          dev.clip4j.internal.EmbeddingCheck.requireUnitRows(x, dir + ": text embeddings");
         }
         return x;
       }

@@ -1,0 +1,153 @@
+package dev.clip4j.hardening;
+
+import com.code_intelligence.jazzer.api.FuzzedDataProvider;
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.clip4j.Clip4jException;
+import dev.clip4j.io.Npy;
+import dev.clip4j.model.ModelConfig;
+import dev.clip4j.model.io.CheckpointReader;
+import dev.clip4j.model.io.StateDict;
+import dev.clip4j.model.io.TensorData;
+import dev.clip4j.preprocess.PreprocessConfig;
+import dev.clip4j.tokenize.ClipTokenizer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Jazzer fuzz targets for every parser that reads user files. Contract of each target: an input
+ * either parses or throws a {@link Clip4jException} subtype; anything else (NPE, index out of
+ * bounds, OOM, stack overflow, a hang, a JVM crash) is a finding.
+ *
+ * <p>Without {@code JAZZER_FUZZ} (every {@code mvn verify}) each target replays its seeds and
+ * past crashers from {@code src/test/resources/dev/clip4j/hardening/ParserFuzzTestInputs/<target>/}.
+ * With {@code JAZZER_FUZZ=1} one target is fuzzed per JVM ({@code ci/fuzz.sh} runs them all for a
+ * bounded time each). Seeds are written by {@link SeedCorpus#main}. Images: {@link ImageFuzzTest}.
+ */
+class ParserFuzzTest {
+  private static final Path SCRATCH = scratch();
+  private static final String[] TEXTS = {"a photo of a cat", "The RED bird!! 123", "", "猫 &amp; <b>dog</b>"};
+
+  private static Path scratch() {
+    try {
+      Path shm = Path.of("/dev/shm");
+      Path dir = Files.isDirectory(shm) && Files.isWritable(shm)
+          ? Files.createTempDirectory(shm, "clip4j-fuzz") : Files.createTempDirectory("clip4j-fuzz");
+      dir.toFile().deleteOnExit();
+      return dir;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static Path file(String name, byte[] data) {
+    try {
+      Path f = SCRATCH.resolve(name);
+      Files.write(f, data);
+      f.toFile().deleteOnExit();
+      return f;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** Reads every tensor's bytes, so a view past its buffer would surface here. */
+  private static void touch(StateDict sd) {
+    for (TensorData t : sd.tensors().values()) {
+      if (t.data().remaining() > 0) {
+        t.data().get(t.data().position());
+        t.data().get(t.data().limit() - 1);
+      }
+    }
+  }
+
+  @FuzzTest(maxDuration = "10s")
+  void safetensors(byte[] data) {
+    try (StateDict sd = CheckpointReader.readSafetensors(file("f.safetensors", data))) {
+      touch(sd);
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  @FuzzTest(maxDuration = "10s")
+  void torchZip(byte[] data) {
+    try (StateDict sd = CheckpointReader.read(file("f.bin", data))) {
+      touch(sd);
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  /** The fuzzed bytes as data.pkl of an otherwise valid archive (reaches the unpickler directly). */
+  @FuzzTest(maxDuration = "10s")
+  void torchPickle(byte[] pickle) {
+    Map<String, byte[]> members = new LinkedHashMap<>();
+    members.put("archive/data.pkl", pickle);
+    members.put("archive/byteorder", "little".getBytes(StandardCharsets.US_ASCII));
+    members.put("archive/data/0", new byte[24]);
+    members.put("archive/data/1", new byte[16]);
+    try (StateDict sd = CheckpointReader.readTorchZip(file("p.bin", TorchSaveWriter.storedZip(members)))) {
+      touch(sd);
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  @FuzzTest(maxDuration = "10s")
+  void npy(byte[] data) {
+    try {
+      Npy.Array a = Npy.read(file("f.npy", data));
+      if (a.dtype() == Npy.DType.FLOAT32 || a.dtype() == Npy.DType.FLOAT64) {
+        a.floats();
+      } else {
+        a.longs();
+      }
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  @FuzzTest(maxDuration = "10s")
+  void modelConfig(byte[] data) {
+    try {
+      ModelConfig cfg = ModelConfig.parse(file("open_clip_config.json", data));
+      cfg.describe();
+      if (cfg.preprocessCfg() != null) { // what ModelMetadata.preprocessConfig() does with it
+        PreprocessConfig.fromOpenClip(cfg.preprocessCfg(), cfg.vision().imageSize());
+      }
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  @FuzzTest(maxDuration = "10s")
+  void bpeVocab(byte[] data) {
+    try {
+      ClipTokenizer tok = ClipTokenizer.fromBpeVocab(data, "fuzz.txt.gz");
+      for (String t : TEXTS) {
+        tok.encode(t);
+      }
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  @FuzzTest(maxDuration = "10s")
+  void vocabAndMerges(FuzzedDataProvider in) {
+    byte[] vocab = in.consumeBytes(in.consumeInt(0, 1 << 16));
+    byte[] merges = in.consumeRemainingAsBytes();
+    try {
+      ClipTokenizer tok = ClipTokenizer.fromVocabAndMerges(file("vocab.json", vocab), file("merges.txt", merges));
+      for (String t : TEXTS) {
+        tok.encode(t);
+      }
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+}

@@ -1,0 +1,52 @@
+package dev.clip4j.hardening;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * Writes the fuzz seed corpora (valid files from {@link Seeds}) under {@code
+ * java/src/test/resources}: {@code java -cp <test class path> dev.clip4j.hardening.SeedCorpus
+ * java/src/test/resources}. The files are committed; crashers found later go beside them.
+ */
+public final class SeedCorpus {
+  private SeedCorpus() {}
+
+  public static void main(String[] args) throws IOException {
+    Path res = Path.of(args.length > 0 ? args[0] : "java/src/test/resources");
+    Path p = res.resolve("dev/clip4j/hardening/ParserFuzzTestInputs");
+    Path scratch = Files.createTempDirectory("seeds");
+    put(p.resolve("safetensors"), "seed-small", Seeds.safetensors());
+    put(p.resolve("torchZip"), "seed-small", Seeds.torchZip());
+    put(p.resolve("torchPickle"), "seed-small", Seeds.pickle());
+    put(p.resolve("npy"), "seed-f32-2x3", Seeds.npy(scratch));
+    put(p.resolve("modelConfig"), "seed-tiny", Seeds.config().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("bpeVocab"), "seed-gz", Seeds.bpeGz());
+    put(p.resolve("bpeVocab"), "seed-plain", Seeds.bpeText());
+    // FuzzedDataProvider layout: the int that splits vocab from merges is read from the end.
+    byte[] vocab = Seeds.vocabJson().getBytes(StandardCharsets.UTF_8);
+    byte[] merges = Seeds.mergesTxt().getBytes(StandardCharsets.UTF_8);
+    byte[] both = new byte[vocab.length + merges.length + 4];
+    System.arraycopy(vocab, 0, both, 0, vocab.length);
+    System.arraycopy(merges, 0, both, vocab.length, merges.length);
+    int n = vocab.length;
+    both[both.length - 4] = (byte) (n >>> 24);
+    both[both.length - 3] = (byte) (n >>> 16);
+    both[both.length - 2] = (byte) (n >>> 8);
+    both[both.length - 1] = (byte) n;
+    put(p.resolve("vocabAndMerges"), "seed-hf", both);
+    for (Map.Entry<String, byte[]> e : Seeds.images().entrySet()) {
+      put(res.resolve("dev/clip4j/hardening/ImageFuzzTestInputs/image"), "seed-" + e.getKey().replace('.', '-'), e.getValue());
+    }
+    put(res.resolve("dev/clip4j/cli/TextInputsFuzzTestInputs/jsonl"), "seed-texts",
+        Seeds.jsonl().getBytes(StandardCharsets.UTF_8));
+    Files.delete(scratch);
+  }
+
+  private static void put(Path dir, String name, byte[] data) throws IOException {
+    Files.createDirectories(dir);
+    Files.write(dir.resolve(name), data);
+  }
+}
