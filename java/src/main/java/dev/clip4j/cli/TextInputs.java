@@ -27,6 +27,7 @@ final class TextInputs {
     }
     if (jsonl != null) {
       ObjectMapper json = new ObjectMapper();
+      dev.clip4j.internal.UserFiles.requireRegularFile(jsonl, InvalidInputException::new);
       try (BufferedReader r = Files.newBufferedReader(jsonl, StandardCharsets.UTF_8)) {
         String line;
         int no = 0;

@@ -52,6 +52,8 @@ final class ImageBackend implements Backend {
   }
 
   private byte[] read(Path p) {
+    // A FIFO named like an image would block the read forever: refuse special files first.
+    dev.clip4j.internal.UserFiles.requireRegularFile(p, m -> new Clip4jException(ErrorCode.IO, m));
     try {
       long size = Files.size(p);
       if (size > maxBytes) {

@@ -233,6 +233,7 @@ public final class ImageWalk implements ItemSource {
         if (top.explicit && top instanceof ListFrame && entry.startsWith("@") && stack.size() == 1) {
           String list = entry.substring(1);
           try {
+            dev.clip4j.internal.UserFiles.requireRegularFile(Path.of(list), IllegalArgumentException::new);
             stack.push(new FileListFrame(list, Files.newBufferedReader(Path.of(list), StandardCharsets.UTF_8)));
           } catch (IOException | RuntimeException e) {
             return error(entry, "cannot read the list file: " + e);

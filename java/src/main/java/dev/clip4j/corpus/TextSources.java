@@ -151,6 +151,7 @@ public final class TextSources implements ItemSource {
           label = f.getFileName() == null ? f.toString() : f.getFileName().toString();
           line = 0;
           try {
+            dev.clip4j.internal.UserFiles.requireRegularFile(f, m -> new Clip4jException(ErrorCode.IO, m));
             in = new BufferedInputStream(Files.newInputStream(f), 1 << 16);
           } catch (IOException | RuntimeException e) {
             return new CorpusItem(index++, f.toString(), null, null,

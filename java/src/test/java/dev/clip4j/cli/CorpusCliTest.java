@@ -163,6 +163,36 @@ class CorpusCliTest {
   }
 
   @Test
+  void aFifoNamedLikeAnImageOrATextFileIsAnErrorEntryNotAHang(@TempDir Path tmp) throws Exception {
+    Path in = tmp.resolve("photos");
+    image(in.resolve("a.png"), 40, 30, 1);
+    image(in.resolve("c.png"), 30, 40, 2);
+    Path fifo = in.resolve("b.png");
+    Path textFifo = tmp.resolve("texts.txt");
+    for (Path f : List.of(fifo, textFifo)) {
+      Process p = new ProcessBuilder("mkfifo", f.toString()).inheritIO().start();
+      org.junit.jupiter.api.Assumptions.assumeTrue(p.waitFor() == 0, "mkfifo is not available");
+    }
+    Path out = tmp.resolve("emb");
+    Map.Entry<Integer, String> r = cli("embed-images", "--model", model("tiny-quickgelu").toString(), "--out", out.toString(),
+        "--progress", "off", in.toString());
+    assertThat(r.getKey()).as(r.getValue()).isEqualTo(3);
+    List<String> errors = Files.readAllLines(out.resolve("errors.jsonl"));
+    assertThat(errors).hasSize(1);
+    JsonNode e = json.readTree(errors.get(0));
+    assertThat(e.get("path").asText()).isEqualTo(fifo.toString());
+    assertThat(e.get("error").asText()).isEqualTo("IO");
+    assertThat(e.get("message").asText()).contains("not a regular file");
+    assertThat(json.readTree(out.resolve("manifest.json").toFile()).get("rows").asInt()).isEqualTo(2);
+
+    Path tout = tmp.resolve("temb");
+    r = cli("embed-texts", "--model", model("tiny-quickgelu").toString(), "--out", tout.toString(), "--progress", "off",
+        "--text", "a cat", "--texts-txt", textFifo.toString());
+    assertThat(r.getKey()).as(r.getValue()).isEqualTo(3);
+    assertThat(Files.readString(tout.resolve("errors.jsonl"))).contains("not a regular file");
+  }
+
+  @Test
   void aNestedDirectoryAndTextsGiveTheModelsEmbeddingsBitwise(@TempDir Path tmp) throws Exception {
     Path in = tmp.resolve("photos");
     image(in.resolve("x.png"), 40, 30, 1);
