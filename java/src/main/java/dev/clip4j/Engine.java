@@ -38,10 +38,13 @@ public final class Engine {
       }
       return report;
     }
+    if (cfg.blas() == BlasLibrary.MKL) {
+      Blas.selectMkl(); // before LibTorch loads: it binds its BLAS symbols once
+    }
     Loader.load(torch.class);
     checkPytorchVersion();
     torch.set_num_threads(cfg.intraOpThreads());
-    setBlasThreads(cfg.blasThreads());
+    Blas.setThreads(cfg.blasThreads());
     try {
       torch.set_num_interop_threads(cfg.interOpThreads());
     } catch (RuntimeException e) {
@@ -58,6 +61,28 @@ public final class Engine {
     ctx.setDeterministicAlgorithms(cfg.strictDeterminism(), false);
     NativeLib.load();
     config = cfg;
+    report = readReport();
+    if (report.openMpRuntimes().size() > 1) {
+      System.getLogger(Engine.class.getName()).log(System.Logger.Level.WARNING,
+          "two OpenMP runtimes are mapped in this process (" + report.openMpRuntimes() + "): their thread pools "
+              + "compete for the cores; with MKL use its GNU threading layer (MKL_THREADING_LAYER=GNU)");
+    }
+    return report;
+  }
+
+  /**
+   * Sets the thread layout of the running process: LibTorch's intra-op (OpenMP) threads and the
+   * BLAS library's threads. Both may change at any time (benchmarks compare layouts in one
+   * process); the inter-op pool and the BLAS library cannot. Returns the report read back.
+   * Thread safety: call while no forward runs, as the pools are process-wide.
+   */
+  public static synchronized EngineReport setThreadLayout(int intraOpThreads, int blasThreads) {
+    if (intraOpThreads < 1 || blasThreads < 1) {
+      throw new IllegalArgumentException("thread counts must be >= 1, got " + intraOpThreads + " and " + blasThreads);
+    }
+    ensureInitialized();
+    torch.set_num_threads(intraOpThreads);
+    Blas.setThreads(blasThreads);
     report = readReport();
     return report;
   }
@@ -110,26 +135,6 @@ public final class Engine {
     }
   }
 
-  /** Sets the BLAS pool size (OpenBLAS or MKL, whichever bytedeco's openblas preset loaded). */
-  private static void setBlasThreads(int n) {
-    try {
-      Class<?> c = Class.forName("org.bytedeco.openblas.presets.openblas_nolapack");
-      c.getMethod("blas_set_num_threads", int.class).invoke(null, n);
-    } catch (ReflectiveOperationException | LinkageError e) {
-      System.getLogger(Engine.class.getName())
-          .log(System.Logger.Level.WARNING, "BLAS thread count could not be set: " + e);
-    }
-  }
-
-  private static int blasThreads() {
-    try {
-      Class<?> c = Class.forName("org.bytedeco.openblas.presets.openblas_nolapack");
-      return (Integer) c.getMethod("blas_get_num_threads").invoke(null);
-    } catch (ReflectiveOperationException | LinkageError e) {
-      return -1;
-    }
-  }
-
   private static EngineReport readReport() {
     Context ctx = torch.globalContext();
     boolean cuda = torch.cuda_is_available();
@@ -152,8 +157,11 @@ public final class Engine {
         Context.hasMKL(),
         Context.hasMKLDNN(),
         Context.hasOpenMP(),
-        blasThreads(),
-        String.valueOf(System.getenv("OPENBLAS_CORETYPE")));
+        Blas.threads(),
+        String.valueOf(System.getenv("OPENBLAS_CORETYPE")),
+        Blas.vendor(),
+        Blas.openMpRuntimes(),
+        dev.clip4j.internal.CpuFeatures.describe());
   }
 
   private static void checkPytorchVersion() {
