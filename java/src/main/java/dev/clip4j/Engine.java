@@ -63,9 +63,13 @@ public final class Engine {
     config = cfg;
     report = readReport();
     if (report.openMpRuntimes().size() > 1) {
+      // bytedeco's MKL preload maps libiomp5 even when MKL runs on its GNU layer (then it stays idle).
+      String why = report.blasVendor().equals("mkl")
+          ? "MKL's loader maps libiomp5; its pool stays idle only while MKL runs its GNU threading layer (clip4j selects it "
+              + "unless MKL_THREADING_LAYER says otherwise)"
+          : "another library brought its own OpenMP runtime; its pool and LibTorch's compete for the cores";
       System.getLogger(Engine.class.getName()).log(System.Logger.Level.WARNING,
-          "two OpenMP runtimes are mapped in this process (" + report.openMpRuntimes() + "): their thread pools "
-              + "compete for the cores; with MKL use its GNU threading layer (MKL_THREADING_LAYER=GNU)");
+          "more than one OpenMP runtime is mapped in this process " + report.openMpRuntimes() + ": " + why);
     }
     return report;
   }

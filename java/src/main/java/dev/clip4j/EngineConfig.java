@@ -45,11 +45,18 @@ public record EngineConfig(
 
   /**
    * The defaults, each overridable by a system property: BLAS library {@code clip4j.blas}
-   * (default openblas); BLAS threads {@code clip4j.blasThreads} and intra-op threads {@code
-   * clip4j.threads}, by default the measured best layout for the library (OpenBLAS: all available
-   * processors to OpenBLAS's pool and 1 intra-op thread, so GEMMs run on every core and nothing
-   * spins against them; MKL: both = the available processors, as MKL then shares LibTorch's
-   * OpenMP pool); one inter-op thread; strict determinism from {@code clip4j.strict}.
+   * (default openblas); BLAS threads {@code clip4j.blasThreads} (default: the available
+   * processors) and intra-op threads {@code clip4j.threads} (default: 1 with OpenBLAS, the
+   * available processors with MKL); one inter-op thread; strict determinism from {@code
+   * clip4j.strict}.
+   *
+   * <p>Why: GEMMs are ~95% of a ViT's work, and with OpenBLAS they run on OpenBLAS's pool
+   * whatever LibTorch's pool size is. Giving OpenBLAS every core and LibTorch one thread puts
+   * the GEMMs on all cores with no second pool spinning beside them (on a quiet 2-core Zen 4: 1
+   * BLAS thread was flat at ~9.5 img/s for ViT-B-32 at batch 8/32; 2 BLAS + 2 OpenMP threads
+   * collapsed batch 1 to 1.7 img/s; 2 BLAS threads reached 13.6 img/s at batch 32). MKL on its
+   * GNU threading layer shares LibTorch's libgomp pool, so both get every core. {@code
+   * benchmarks/run.sh} measures every layout against this default on the machine at hand.
    */
   public static EngineConfig defaults() {
     int cores = Runtime.getRuntime().availableProcessors();

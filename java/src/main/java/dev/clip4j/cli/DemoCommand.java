@@ -21,7 +21,7 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--batch", defaultValue = "256", description = "Rows in the random batch (default ${DEFAULT-VALUE}).")
   int batch;
 
-  @Option(names = "--threads", description = "Intra-op threads (default: available processors).")
+  @Option(names = "--threads", description = "Intra-op threads (default: -Dclip4j.threads, else the engine's default layout).")
   Integer threads;
 
   @Option(names = "--iterations", defaultValue = "50", description = "Timed repetitions (default ${DEFAULT-VALUE}).")
