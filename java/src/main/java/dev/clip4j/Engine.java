@@ -15,9 +15,13 @@ import org.bytedeco.pytorch.global.torch;
  * for cuBLAS and cuDNN; with {@link EngineConfig#strictDeterminism()} also
  * deterministic-algorithms mode). Every forward pass in clip4j runs inside {@link #inference()}.
  *
- * <p>Initialization order: LibTorch's native libraries (through bytedeco's Loader), then the
- * version check against the version this build was made with, then clip4j's own native
- * library. Thread safety: all methods are safe from any thread.
+ * <p>Initialization order: the BLAS library choice ({@link EngineConfig#blas()}: with MKL, the
+ * openblas preset is told to load MKL and MKL's GNU threading layer is selected), LibTorch's
+ * native libraries (through bytedeco's Loader), the version check against the version this build
+ * was made with, the thread layout ({@link EngineConfig}), then clip4j's own native library. The
+ * report reads back the BLAS library, thread counts and OpenMP runtimes actually in the process
+ * and a warning is logged when more than one OpenMP runtime is mapped. Thread safety: all
+ * methods are safe from any thread.
  */
 public final class Engine {
   private static EngineConfig config;

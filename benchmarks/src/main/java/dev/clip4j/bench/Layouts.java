@@ -34,7 +34,9 @@ import org.bytedeco.pytorch.global.torch;
  */
 final class Layouts {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-  private static final int[] BATCHES = {1, 8, 32};
+  /** Batch sizes measured (system property bench.batches, default 1,8,32). */
+  private static final int[] BATCHES = java.util.Arrays.stream(System.getProperty("bench.batches", "1,8,32").split(","))
+      .mapToInt(b -> Integer.parseInt(b.trim())).toArray();
 
   private Layouts() {}
 
@@ -141,6 +143,9 @@ final class Layouts {
         ObjectNode spread = row.putObject("worst_over_best");
         for (int bs : BATCHES) {
           double[] s = stats.get(name(lay) + "|" + m + "|" + bs);
+          if (s == null) {
+            continue;
+          }
           ips.put(Integer.toString(bs), s[0]);
           spread.put(Integer.toString(bs), s[1] / s[0]);
         }
