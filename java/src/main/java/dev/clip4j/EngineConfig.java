@@ -52,11 +52,18 @@ public record EngineConfig(
    *
    * <p>Why: GEMMs are ~95% of a ViT's work, and with OpenBLAS they run on OpenBLAS's pool
    * whatever LibTorch's pool size is. Giving OpenBLAS every core and LibTorch one thread puts
-   * the GEMMs on all cores with no second pool spinning beside them (on a quiet 2-core Zen 4: 1
-   * BLAS thread was flat at ~9.5 img/s for ViT-B-32 at batch 8/32; 2 BLAS + 2 OpenMP threads
-   * collapsed batch 1 to 1.7 img/s; 2 BLAS threads reached 13.6 img/s at batch 32). MKL on its
-   * GNU threading layer shares LibTorch's libgomp pool, so both get every core. {@code
-   * benchmarks/run.sh} measures every layout against this default on the machine at hand.
+   * the GEMMs on all cores with no second pool spinning beside them. Measured on a 2-core Zen 3
+   * (ViT-B-32 image tower, per-sample GEMMs, interleaved in one process, machine lightly loaded):
+   * sgemm 174 GFLOP/s at 2 BLAS threads vs 91 at 1; images/s at batch 1/8: 9.0/10.3 (1 intra-op x
+   * 2 BLAS) vs 5.6/6.0 (2 x 1); 2 x 2 collapses batch 1 to 0.2. MKL on its GNU threading layer
+   * shares LibTorch's libgomp pool, so there both get every core.
+   *
+   * <p>Caveat: when the cores are oversubscribed (other processes busy on them, or a container CPU
+   * quota below the thread count), OpenBLAS's threads wait for each other on every one of the
+   * many small per-sample GEMMs; on the same machine under a load average of 8 this layout fell
+   * to 0.5-0.7 img/s while 1 BLAS thread kept 5-6. On shared or quota-limited hosts set {@code
+   * -Dclip4j.blasThreads=1} (and {@code -Dclip4j.threads} to the cores you own). {@code
+   * benchmarks/run.sh} measures every layout on the machine at hand.
    */
   public static EngineConfig defaults() {
     int cores = Runtime.getRuntime().availableProcessors();
