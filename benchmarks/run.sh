@@ -1,20 +1,83 @@
 #!/usr/bin/env bash
-# clip4j vs DJL vs the hardware, measured in one run on this machine (not a test; ~6-9 minutes on
-# 2 cores). Writes benchmarks/results/latest.json and latest.md.
-#   benchmarks/run.sh            (first run generates a random-weight ViT-B-32 under benchmarks/work)
+# clip4j vs DJL vs the hardware, measured in one run on this machine (not a test; aims at < 10
+# minutes on 2 cores). Writes benchmarks/results/latest.json and latest.md.
+#   benchmarks/run.sh            first run generates a random-weight ViT-B-32 under benchmarks/work
+#   BENCH_MKL=0 benchmarks/run.sh   skip the MKL rows (otherwise org.bytedeco:mkl, 156 MB, is resolved)
+#   BENCH_SMOKE=1 benchmarks/run.sh check the harness in about a minute (small model; figures meaningless)
+# Every JVM runs the same TorchScript-source towers; each row of the configuration table says its
+# BLAS library, OPENBLAS_CORETYPE, thread layout (intra-op x BLAS threads) and GEMM mode.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WORK="$ROOT/benchmarks/work"
 RESULTS="$ROOT/benchmarks/results"
+JOPTS=()
+DJL_SECONDS=6
+if [[ "${BENCH_SMOKE:-0}" == 1 ]]; then
+  # Smoke mode: a small random model and short phases, to check the harness end to end (about a
+  # minute); its figures mean nothing and go to benchmarks/work/smoke/results, never results/.
+  WORK="$ROOT/benchmarks/work/smoke"
+  RESULTS="$WORK/results"
+  JOPTS=(-Dbench.spec=small -Dbench.scale=0.1 -Dbench.seconds=0.2 -Dbench.steadyTotal=2000)
+  DJL_SECONDS=1
+fi
 mkdir -p "$WORK" "$RESULTS"
+rm -f "$WORK"/layouts-*.json "$WORK"/djl*.json
 ci/setup.sh
-mvn -B -q -Pdjl -DskipTests package
-CP="benchmarks/target/clip4j-benchmarks-0.1.0-SNAPSHOT.jar:$(cat benchmarks/target/classpath.txt)"
-java -cp "$CP" dev.clip4j.bench.ThroughputBench prepare "$WORK"
-# DJL in its own JVM (its own LibTorch), same threads as clip4j, offline.
-THREADS=$(nproc)
+BENCH_MKL="${BENCH_MKL:-1}"
+PROFILES="-Pdjl"
+if [[ "$BENCH_MKL" == 1 ]]; then
+  # Offline when ~/.m2 has MKL already; online once otherwise; without it the MKL rows say so.
+  if mvn -B -q -o -Pdjl,mkl -DskipTests package >/dev/null 2>&1 || mvn -B -q -Pdjl,mkl -DskipTests package; then
+    PROFILES="-Pdjl,mkl"
+  else
+    echo "run.sh: org.bytedeco:mkl could not be resolved; MKL rows skipped" >&2
+    BENCH_MKL=0
+    mvn -B -q -Pdjl -DskipTests package
+  fi
+else
+  mvn -B -q -Pdjl -DskipTests package
+fi
+# This worktree's clip4j jars (not whatever another checkout installed into ~/.m2), then the rest.
+DEPS="$(tr ':' '\n' < benchmarks/target/classpath.txt | grep -v '/dev/clip4j/' | paste -sd: -)"
+CP_ALL="benchmarks/target/clip4j-benchmarks-0.1.0-SNAPSHOT.jar:java/target/clip4j-0.1.0-SNAPSHOT.jar:presets/target/clip4j-presets-0.1.0-SNAPSHOT.jar:$DEPS"
+# The default JVMs never see MKL's jars (OpenBLAS is then what bytedeco's preset loads).
+CP="$(tr ':' '\n' <<< "$CP_ALL" | grep -v '/org/bytedeco/mkl/' | paste -sd: -)"
+java "${JOPTS[@]}" -cp "$CP" dev.clip4j.bench.ThroughputBench prepare "$WORK"
+
+MACHINE_CORETYPE="${OPENBLAS_CORETYPE-}"
+# The other OPENBLAS_CORETYPE setting: unset when the machine sets one, else Haswell (AVX2 kernels).
+if [[ -n "$MACHINE_CORETYPE" ]]; then OTHER_CORETYPE=""; else OTHER_CORETYPE="Haswell"; fi
+with_coretype() { # with_coretype VALUE cmd...: runs cmd with OPENBLAS_CORETYPE=VALUE, or unset if empty
+  local v="$1"; shift
+  if [[ -n "$v" ]]; then OPENBLAS_CORETYPE="$v" "$@"; else env -u OPENBLAS_CORETYPE "$@"; fi
+}
+LAYOUTS="dev.clip4j.bench.ThroughputBench layouts $WORK"
+N=$(nproc)
+# 1. OpenBLAS, the machine's OPENBLAS_CORETYPE: the default layout (per-sample, folded, bf16), one
+#    BLAS thread with all-core intra-op (the previous default), and both pools at all cores.
+with_coretype "$MACHINE_CORETYPE" java "${JOPTS[@]}" -Dbench.rounds=2 -cp "$CP" $LAYOUTS "$WORK/layouts-openblas.json" \
+  "openblas, OPENBLAS_CORETYPE=${MACHINE_CORETYPE:-unset}" "default:per-sample+folded+bf16,${N}x1:per-sample,${N}x${N}:per-sample"
+# 2. The other OPENBLAS_CORETYPE, default layout (a separate JVM: OpenBLAS reads it at load).
+with_coretype "$OTHER_CORETYPE" java "${JOPTS[@]}" -Dbench.rounds=1 -cp "$CP" $LAYOUTS \
+  "$WORK/layouts-openblas-coretype.json" "openblas, OPENBLAS_CORETYPE=${OTHER_CORETYPE:-unset}" "default:per-sample+folded"
+# 3. Both pools at all cores with passive OpenMP waiting (libgomp reads it at load): does it end the fight?
+with_coretype "$MACHINE_CORETYPE" env OMP_WAIT_POLICY=PASSIVE java "${JOPTS[@]}" -Dbench.rounds=1 \
+  -Dclip4j.threads="$N" -Dclip4j.blasThreads="$N" -cp "$CP" $LAYOUTS "$WORK/layouts-openblas-passive.json" \
+  "openblas, OMP_WAIT_POLICY=PASSIVE" "default:per-sample"
+# 4. MKL with its GNU threading layer (one OpenMP pool): its default layout, and 1 intra-op thread.
+if [[ "$BENCH_MKL" == 1 ]]; then
+  java "${JOPTS[@]}" -Dclip4j.blas=mkl -Dbench.rounds=1 -cp "$CP_ALL" $LAYOUTS "$WORK/layouts-mkl.json" \
+    "mkl (GNU threading layer)" "default:per-sample+folded,1x${N}:per-sample" || echo "run.sh: the MKL rows failed" >&2
+fi
+# 5. DJL in its own JVM (its own LibTorch 2.7.1 + MKL), same threads, offline, on the exact files
+#    clip4j's rows ran: per-sample (the default) and folded (the throughput mode).
 DJL_CP="benchmarks-djl/target/clip4j-benchmarks-djl-0.1.0-SNAPSHOT.jar:$(cat benchmarks-djl/target/classpath.txt)"
-java -Doffline=true -Dai.djl.pytorch.num_threads="$THREADS" -Dai.djl.pytorch.num_interop_threads=1 \
-  -cp "$DJL_CP" dev.clip4j.bench.djl.DjlBench "$WORK/vit-b-32-visual.pt" "$WORK/djl.json" 10 1 8 32 || true
-java -cp "$CP" dev.clip4j.bench.ThroughputBench run "$WORK" "$RESULTS" "$WORK/djl.json"
+for f in "" "-folded"; do
+  java -Doffline=true -Dai.djl.pytorch.num_threads="$N" -Dai.djl.pytorch.num_interop_threads=1 \
+    -cp "$DJL_CP" dev.clip4j.bench.djl.DjlBench "$WORK/vit-b-32-visual$f.pt" "$WORK/djl$f.json" "$DJL_SECONDS" 1 8 32 || true
+done
+# 6. clip4j's default configuration: GEMM ceiling, images, texts, 16 callers, steady-state RSS; merges it all.
+with_coretype "$MACHINE_CORETYPE" java "${JOPTS[@]}" -cp "$CP" dev.clip4j.bench.ThroughputBench run "$WORK" "$RESULTS" \
+  "$WORK/djl.json" "$WORK/djl-folded.json" "$WORK/layouts-openblas.json" "$WORK/layouts-openblas-coretype.json" \
+  "$WORK/layouts-openblas-passive.json" "$WORK/layouts-mkl.json"

@@ -15,9 +15,13 @@ import org.bytedeco.pytorch.global.torch;
  * for cuBLAS and cuDNN; with {@link EngineConfig#strictDeterminism()} also
  * deterministic-algorithms mode). Every forward pass in clip4j runs inside {@link #inference()}.
  *
- * <p>Initialization order: LibTorch's native libraries (through bytedeco's Loader), then the
- * version check against the version this build was made with, then clip4j's own native
- * library. Thread safety: all methods are safe from any thread.
+ * <p>Initialization order: the BLAS library choice ({@link EngineConfig#blas()}: with MKL, the
+ * openblas preset is told to load MKL and MKL's GNU threading layer is selected), LibTorch's
+ * native libraries (through bytedeco's Loader), the version check against the version this build
+ * was made with, the thread layout ({@link EngineConfig}), then clip4j's own native library. The
+ * report reads back the BLAS library, thread counts and OpenMP runtimes actually in the process
+ * and a warning is logged when more than one OpenMP runtime is mapped. Thread safety: all
+ * methods are safe from any thread.
  */
 public final class Engine {
   private static EngineConfig config;
@@ -38,10 +42,13 @@ public final class Engine {
       }
       return report;
     }
+    if (cfg.blas() == BlasLibrary.MKL) {
+      Blas.selectMkl(); // before LibTorch loads: it binds its BLAS symbols once
+    }
     Loader.load(torch.class);
     checkPytorchVersion();
     torch.set_num_threads(cfg.intraOpThreads());
-    setBlasThreads(cfg.blasThreads());
+    Blas.setThreads(cfg.blasThreads());
     try {
       torch.set_num_interop_threads(cfg.interOpThreads());
     } catch (RuntimeException e) {
@@ -58,6 +65,32 @@ public final class Engine {
     ctx.setDeterministicAlgorithms(cfg.strictDeterminism(), false);
     NativeLib.load();
     config = cfg;
+    report = readReport();
+    if (report.openMpRuntimes().size() > 1) {
+      // bytedeco's MKL preload maps libiomp5 even when MKL runs on its GNU layer (then it stays idle).
+      String why = report.blasVendor().equals("mkl")
+          ? "MKL's loader maps libiomp5; its pool stays idle only while MKL runs its GNU threading layer (clip4j selects it "
+              + "unless MKL_THREADING_LAYER says otherwise)"
+          : "another library brought its own OpenMP runtime; its pool and LibTorch's compete for the cores";
+      System.getLogger(Engine.class.getName()).log(System.Logger.Level.WARNING,
+          "more than one OpenMP runtime is mapped in this process " + report.openMpRuntimes() + ": " + why);
+    }
+    return report;
+  }
+
+  /**
+   * Sets the thread layout of the running process: LibTorch's intra-op (OpenMP) threads and the
+   * BLAS library's threads. Both may change at any time (benchmarks compare layouts in one
+   * process); the inter-op pool and the BLAS library cannot. Returns the report read back.
+   * Thread safety: call while no forward runs, as the pools are process-wide.
+   */
+  public static synchronized EngineReport setThreadLayout(int intraOpThreads, int blasThreads) {
+    if (intraOpThreads < 1 || blasThreads < 1) {
+      throw new IllegalArgumentException("thread counts must be >= 1, got " + intraOpThreads + " and " + blasThreads);
+    }
+    ensureInitialized();
+    torch.set_num_threads(intraOpThreads);
+    Blas.setThreads(blasThreads);
     report = readReport();
     return report;
   }
@@ -110,26 +143,6 @@ public final class Engine {
     }
   }
 
-  /** Sets the BLAS pool size (OpenBLAS or MKL, whichever bytedeco's openblas preset loaded). */
-  private static void setBlasThreads(int n) {
-    try {
-      Class<?> c = Class.forName("org.bytedeco.openblas.presets.openblas_nolapack");
-      c.getMethod("blas_set_num_threads", int.class).invoke(null, n);
-    } catch (ReflectiveOperationException | LinkageError e) {
-      System.getLogger(Engine.class.getName())
-          .log(System.Logger.Level.WARNING, "BLAS thread count could not be set: " + e);
-    }
-  }
-
-  private static int blasThreads() {
-    try {
-      Class<?> c = Class.forName("org.bytedeco.openblas.presets.openblas_nolapack");
-      return (Integer) c.getMethod("blas_get_num_threads").invoke(null);
-    } catch (ReflectiveOperationException | LinkageError e) {
-      return -1;
-    }
-  }
-
   private static EngineReport readReport() {
     Context ctx = torch.globalContext();
     boolean cuda = torch.cuda_is_available();
@@ -152,8 +165,11 @@ public final class Engine {
         Context.hasMKL(),
         Context.hasMKLDNN(),
         Context.hasOpenMP(),
-        blasThreads(),
-        String.valueOf(System.getenv("OPENBLAS_CORETYPE")));
+        Blas.threads(),
+        String.valueOf(System.getenv("OPENBLAS_CORETYPE")),
+        Blas.vendor(),
+        Blas.openMpRuntimes(),
+        dev.clip4j.internal.CpuFeatures.describe());
   }
 
   private static void checkPytorchVersion() {

@@ -4,8 +4,12 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The effective LibTorch settings after {@link Engine#initialize}, read back from LibTorch (not
- * echoed from the request), for logs and {@code clip4j demo}.
+ * The effective LibTorch settings after {@link Engine#initialize}, read back from LibTorch and the
+ * process (not echoed from the request), for logs and {@code clip4j demo}: threads, determinism
+ * flags, CUDA, the BLAS library LibTorch's GEMMs went to ({@code blasVendor}: "openblas" or "mkl",
+ * from the libraries mapped into the process) with its thread count, the OpenMP runtimes mapped
+ * (more than one means competing thread pools; {@link Engine} warns), {@code OPENBLAS_CORETYPE},
+ * and the CPU's vector extensions.
  */
 public record EngineReport(
     String clip4jVersion,
@@ -25,7 +29,10 @@ public record EngineReport(
     boolean hasMkldnn,
     boolean hasOpenMp,
     int blasThreads,
-    String openblasCoretype) {
+    String openblasCoretype,
+    String blasVendor,
+    java.util.List<String> openMpRuntimes,
+    String cpuFeatures) {
 
   /** True when every setting that makes outputs reproducible is in force. */
   public boolean deterministic() {
@@ -54,6 +61,9 @@ public record EngineReport(
     m.put("openmp", hasOpenMp);
     m.put("blas_threads", blasThreads);
     m.put("openblas_coretype", openblasCoretype);
+    m.put("blas_vendor", blasVendor);
+    m.put("openmp_runtimes", String.join(",", openMpRuntimes));
+    m.put("cpu_features", cpuFeatures);
     return m;
   }
 

@@ -3,6 +3,7 @@ package dev.clip4j.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.clip4j.Engine;
 import dev.clip4j.EngineReport;
@@ -43,11 +44,16 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * RSS over 20k embeddings. Merges the DJL peer's figures (run in its own JVM on the same
  * TorchScript tower) and writes results/latest.json and results/latest.md.
  *
- * <p>Usage: ThroughputBench prepare WORK_DIR | run WORK_DIR RESULTS_DIR [DJL_JSON]
+ * <p>Usage: ThroughputBench prepare WORK_DIR | layouts (see {@link Layouts}) | run WORK_DIR
+ * RESULTS_DIR [JSON...], the JSON files being the DJL peer's ({@code djl.json} for the per-sample
+ * tower, {@code djl-folded.json} for the folded one) and the configuration tables ({@code
+ * layouts-*.json}) of the other JVMs of the same run.
  */
 public final class ThroughputBench {
   private static final double VIT_B32_GFLOP_PER_IMAGE = 8.82;
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  /** Scales every timed phase (run.sh's smoke mode sets it below 1). */
+  private static final double SCALE = Double.parseDouble(System.getProperty("bench.scale", "1"));
 
   private ThroughputBench() {}
 
@@ -55,8 +61,14 @@ public final class ThroughputBench {
     Path work = Path.of(args[1]);
     if (args[0].equals("prepare")) {
       prepare(work);
+    } else if (args[0].equals("layouts")) {
+      Layouts.run(work, Path.of(args[2]), args[3], args.length > 4 ? args[4] : "");
     } else {
-      run(work, Path.of(args[2]), args.length > 3 ? Path.of(args[3]) : null);
+      List<Path> extra = new ArrayList<>();
+      for (int i = 3; i < args.length; i++) {
+        extra.add(Path.of(args[i]));
+      }
+      run(work, Path.of(args[2]), extra);
     }
   }
 
@@ -64,7 +76,8 @@ public final class ThroughputBench {
   static void prepare(Path work) throws IOException {
     Path dir = work.resolve("vit-b-32");
     if (!Files.isRegularFile(dir.resolve("open_clip_model.safetensors"))) {
-      RandomModels.write(dir, RandomModels.vitB32(), 0);
+      // bench.spec=small: run.sh's smoke mode (checks the harness end to end in a minute; figures meaningless).
+      RandomModels.write(dir, "small".equals(System.getProperty("bench.spec")) ? RandomModels.small() : RandomModels.vitB32(), 0);
     }
     Path tower = work.resolve("vit-b-32-visual.pt");
     if (!Files.isRegularFile(tower)) {
@@ -77,16 +90,39 @@ public final class ThroughputBench {
         towers.saveTower(ClipTowers.Tower.VISUAL, tower);
       }
     }
+    // The throughput mode's tower (folded GEMMs), so DJL can run the same file as that row.
+    Path folded = work.resolve("vit-b-32-visual-folded.pt");
+    if (!Files.isRegularFile(folded)) {
+      ModelConfig cfg = ModelConfig.parse(dir.resolve("open_clip_config.json"));
+      Map<String, Tensor> w;
+      try (StateDict sd = CheckpointReader.read(dir.resolve("open_clip_model.safetensors"))) {
+        w = StateDictTensors.toTensors(sd);
+      }
+      try (ClipTowers towers = ClipTowers.build(cfg, Activation.QUICK_GELU, w, new org.bytedeco.pytorch.Device("cpu"),
+          dev.clip4j.model.Precision.FP32, false)) {
+        towers.saveTower(ClipTowers.Tower.VISUAL, folded);
+      }
+    }
     System.err.println("prepared " + dir + " and " + tower);
   }
 
   static double gemmGflops() {
-    int n = 2048;
+    return gemmGflops(2048, 5);
+  }
+
+  /** The best of 2048^3 (best of 5) and 4096^3 (one timed call; skipped in smoke mode) sgemm. */
+  static double largeGemmGflops() {
+    double g = gemmGflops(2048, 5);
+    return SCALE < 1 ? g : Math.max(g, gemmGflops(4096, 1));
+  }
+
+  /** Best of {@code reps} n^3 fp32 matmuls through LibTorch (its BLAS), in GFLOP/s. */
+  static double gemmGflops(int n, int reps) {
     Tensor a = torch.randn(n, n);
     Tensor b = torch.randn(n, n);
     a.matmul(b);
     double best = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < reps; i++) {
       long t0 = System.nanoTime();
       a.matmul(b);
       best = Math.max(best, 2.0 * n * n * n / ((System.nanoTime() - t0) / 1e9) / 1e9);
@@ -100,7 +136,7 @@ public final class ThroughputBench {
     }
     long t0 = System.nanoTime();
     int iters = 0;
-    while (iters < 3 || System.nanoTime() - t0 < seconds * 1e9) {
+    while (iters < 3 || System.nanoTime() - t0 < seconds * SCALE * 1e9) {
       op.run();
       iters++;
     }
@@ -130,24 +166,76 @@ public final class ThroughputBench {
     return -1;
   }
 
-  static void run(Path work, Path results, Path djlJson) throws Exception {
+  static String loadAverage() {
+    try {
+      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+      return f[0] + " " + f[1] + " " + f[2];
+    } catch (IOException | RuntimeException e) {
+      return "n/a";
+    }
+  }
+
+  static void run(Path work, Path results, List<Path> extra) throws Exception {
     EngineReport engine = Engine.ensureInitialized();
     ObjectNode out = JSON.createObjectNode();
-    out.put("machine", Runtime.getRuntime().availableProcessors() + " cores; OPENBLAS_CORETYPE="
-        + System.getenv("OPENBLAS_CORETYPE"));
+    out.put("machine", Runtime.getRuntime().availableProcessors() + " cores (" + dev.clip4j.internal.CpuFeatures.describe()
+        + "); OPENBLAS_CORETYPE=" + (System.getenv("OPENBLAS_CORETYPE") == null ? "unset" : System.getenv("OPENBLAS_CORETYPE")));
+    out.put("load_average_at_start", loadAverage());
     out.set("engine", JSON.valueToTree(engine.toMap()));
-    double gemm = gemmGflops();
+    // The ceiling: the best large sgemm of the whole run (this JVM's default layout, and every
+    // layout / BLAS / OPENBLAS_CORETYPE measured by the other JVMs), at all cores.
+    double gemmDefault = largeGemmGflops();
+    out.put("gemm_gflops_default", gemmDefault);
+    double gemm = gemmDefault;
+    String gemmWhere = "clip4j default (" + engine.blasVendor() + ", " + engine.intraOpThreads() + "x" + engine.blasThreads() + ")";
+    ArrayNode configurations = out.putArray("configurations");
+    for (Path p : extra) {
+      if (!Files.isRegularFile(p)) {
+        continue;
+      }
+      JsonNode j = JSON.readTree(p.toFile());
+      String name = p.getFileName().toString();
+      if (name.startsWith("layouts-")) {
+        configurations.add(j);
+        for (java.util.Iterator<Map.Entry<String, JsonNode>> it = j.path("gemm_gflops_by_layout").fields(); it.hasNext(); ) {
+          Map.Entry<String, JsonNode> g = it.next();
+          if (g.getValue().asDouble() > gemm) {
+            gemm = g.getValue().asDouble();
+            gemmWhere = j.path("label").asText() + ", " + g.getKey();
+          }
+        }
+      } else if (name.startsWith("djl-folded")) {
+        j.fields().forEachRemaining(f -> out.set(f.getKey().replace("djl_", "djl_folded_"), f.getValue()));
+      } else if (name.startsWith("djl")) {
+        j.fields().forEachRemaining(f -> out.set(f.getKey(), f.getValue()));
+      }
+    }
     out.put("gemm_gflops", gemm);
+    out.put("gemm_best_configuration", gemmWhere);
     double ceiling = gemm / VIT_B32_GFLOP_PER_IMAGE;
     out.put("ceiling_images_per_s", ceiling);
-    System.err.printf("gemm %.1f GFLOP/s -> ceiling %.1f img/s%n", gemm, ceiling);
+    System.err.printf("gemm %.1f GFLOP/s (%s) -> ceiling %.1f img/s%n", gemm, gemmWhere, ceiling);
+    // The throughput mode (folded GEMMs) at the default layout, from the main configuration table.
+    for (JsonNode c : configurations) {
+      if (c.path("label").asText().equals(System.getProperty("bench.mainLabel", c.path("label").asText()))
+          && c.path("rows").size() > 0 && !out.has("vit_b32_images_per_s_throughput_mode")) {
+        for (JsonNode row : c.path("rows")) {
+          if (row.path("default_layout").asBoolean() && row.path("gemm").asText().equals("folded")
+              && c.path("engine").path("blas_vendor").asText().equals(engine.blasVendor())
+              && String.valueOf(c.path("openblas_coretype").asText()).equals(String.valueOf(System.getenv("OPENBLAS_CORETYPE")))
+              && c.path("omp_wait_policy").asText().equals(String.valueOf(System.getenv("OMP_WAIT_POLICY")))) {
+            out.set("vit_b32_images_per_s_throughput_mode", row.path("images_per_s"));
+          }
+        }
+      }
+    }
 
     Random rng = new Random(0);
     try (ClipModel model = ClipModel.load(work.resolve("vit-b-32"))) {
       ObjectNode img = out.putObject("vit_b32_images_per_s");
       for (int bs : new int[] {1, 8, 32}) {
         Tensor px = torch.randn(bs, 3, 224, 224);
-        double r = rate(() -> model.embedImages(px), bs, bs == 32 ? 20 : 10);
+        double r = rate(() -> model.embedImages(px).close(), bs, bs == 32 ? 10 : 6);
         img.put(Integer.toString(bs), r);
         System.err.printf("clip4j images bs %d: %.2f img/s%n", bs, r);
       }
@@ -209,8 +297,8 @@ public final class ThroughputBench {
 
         // Steady state: RSS and pool over 20k embeddings.
         // Baseline at 10k (after earlier phases' transient memory has been returned), end at 20k.
-        int total = 20000;
-        int window = 10000;
+        int total = Integer.getInteger("bench.steadyTotal", 20000);
+        int window = total / 2;
         List<CompletableFuture<float[]>> pending = new ArrayList<>();
         long rssAfterWarmup = 0;
         long allocAfterWarmup = 0;
@@ -229,6 +317,7 @@ public final class ThroughputBench {
         pending.forEach(CompletableFuture::join);
         System.gc();
         long rssEnd = rssKb();
+        out.put("steady_state_embeddings", total);
         out.put("rss_growth_mb", (rssEnd - rssAfterWarmup) / 1024.0);
         out.put("rss_mb", rssEnd / 1024.0);
         out.put("pool_allocations_during_steady_state", e.pool().allocations() - allocAfterWarmup);
@@ -236,10 +325,7 @@ public final class ThroughputBench {
             (rssEnd - rssAfterWarmup) / 1024.0, e.pool().allocations() - allocAfterWarmup);
       }
     }
-    if (djlJson != null && Files.isRegularFile(djlJson)) {
-      JsonNode djl = JSON.readTree(djlJson.toFile());
-      djl.fields().forEachRemaining(f -> out.set(f.getKey(), f.getValue()));
-    }
+    out.put("load_average_at_end", loadAverage());
     Files.createDirectories(results);
     JSON.writeValue(results.resolve("latest.json").toFile(), out);
     Files.writeString(results.resolve("latest.md"), markdown(out));
@@ -248,26 +334,59 @@ public final class ThroughputBench {
 
   static String markdown(JsonNode r) {
     StringBuilder sb = new StringBuilder("# clip4j benchmark (one run, this machine)\n\n");
-    sb.append("Machine: ").append(r.path("machine").asText()).append(", BLAS threads ")
-        .append(r.path("engine").path("blas_threads").asText()).append(", intra-op threads ")
-        .append(r.path("engine").path("intra_op_threads").asText()).append("\n\n");
-    sb.append(String.format("fp32 GEMM (2048^3 via LibTorch): %.1f GFLOP/s -> ViT-B-32 ceiling %.1f img/s (8.82 GFLOP/image)%n%n",
-        r.path("gemm_gflops").asDouble(), r.path("ceiling_images_per_s").asDouble()));
-    sb.append("| ViT-B-32 image tower | bs 1 | bs 8 | bs 32 |\n|---|---|---|---|\n");
-    sb.append(row("clip4j img/s", r.path("vit_b32_images_per_s")));
-    sb.append(row("DJL 0.36 (LibTorch 2.7.1), same TorchScript tower, img/s", r.path("djl_vit_b32_images_per_s")));
-    StringBuilder ratio = new StringBuilder("| clip4j / DJL |");
-    StringBuilder ceil = new StringBuilder("| clip4j / GEMM ceiling |");
-    for (String bs : new String[] {"1", "8", "32"}) {
-      double c = r.path("vit_b32_images_per_s").path(bs).asDouble(Double.NaN);
-      double d = r.path("djl_vit_b32_images_per_s").path(bs).asDouble(Double.NaN);
-      ratio.append(String.format(" %.2f |", c / d));
-      ceil.append(String.format(" %.2f |", c / r.path("ceiling_images_per_s").asDouble()));
+    JsonNode e = r.path("engine");
+    sb.append("Machine: ").append(r.path("machine").asText()).append("; load average at start ")
+        .append(r.path("load_average_at_start").asText()).append(", at end ").append(r.path("load_average_at_end").asText())
+        .append(" (a quiet 2-core machine reads below 1)\n\n");
+    sb.append("clip4j default: BLAS ").append(e.path("blas_vendor").asText()).append(", ")
+        .append(e.path("intra_op_threads").asText()).append(" intra-op x ").append(e.path("blas_threads").asText())
+        .append(" BLAS threads, OpenMP runtimes: ").append(e.path("openmp_runtimes").asText())
+        .append(", per-sample (batch-invariant) GEMMs\n\n");
+    double ceiling = r.path("ceiling_images_per_s").asDouble();
+    sb.append(String.format("fp32 GEMM ceiling: best large sgemm of the run %.1f GFLOP/s (%s) -> ViT-B-32 %.1f img/s "
+        + "(8.82 GFLOP/image); clip4j's default layout: %.1f GFLOP/s%n%n",
+        r.path("gemm_gflops").asDouble(), r.path("gemm_best_configuration").asText(), ceiling,
+        r.path("gemm_gflops_default").asDouble()));
+    sb.append("| ViT-B-32 image tower, img/s | bs 1 | bs 8 | bs 32 |\n|---|---|---|---|\n");
+    JsonNode c4j = r.path("vit_b32_images_per_s");
+    JsonNode djl = r.path("djl_vit_b32_images_per_s");
+    JsonNode fold = r.path("vit_b32_images_per_s_throughput_mode");
+    JsonNode djlFold = r.path("djl_folded_vit_b32_images_per_s");
+    sb.append(row("clip4j default (batch-invariant, vit-b-32-visual.pt graph)", c4j));
+    sb.append(row("DJL 0.36 (LibTorch 2.7.1 + MKL), vit-b-32-visual.pt", djl));
+    sb.append(ratioRow("clip4j / DJL", c4j, djl, 1));
+    sb.append(ratioRow("clip4j / GEMM ceiling", c4j, null, ceiling));
+    sb.append(row("clip4j throughput mode (batchInvariant(false), vit-b-32-visual-folded.pt graph)", fold));
+    sb.append(row("DJL 0.36, vit-b-32-visual-folded.pt", djlFold));
+    sb.append(ratioRow("throughput mode / DJL (folded file)", fold, djlFold, 1));
+    sb.append(ratioRow("throughput mode / DJL (per-sample file)", fold, djl, 1));
+    sb.append(ratioRow("throughput mode / GEMM ceiling", fold, null, ceiling));
+    sb.append("\nTargets: >= 1.1x DJL at every batch size, >= 1.25x at bs 8, >= 0.8 of the ceiling at bs 32.\n\n");
+    for (String k : new String[] {"djl_error", "djl_folded_error"}) {
+      if (r.has(k)) {
+        sb.append("DJL failed: ").append(r.path(k).asText()).append("\n\n");
+      }
     }
-    sb.append(ratio).append('\n').append(ceil).append("\n\n");
-    if (r.has("djl_error")) {
-      sb.append("DJL failed: ").append(r.path("djl_error").asText()).append("\n\n");
+    sb.append("Configurations (each JVM interleaves its rows; best of its rounds, worst/best spread in brackets):\n\n");
+    sb.append("| process | intra-op x BLAS threads | GEMMs | bs 1 | bs 8 | bs 32 | sgemm GFLOP/s at this layout |\n");
+    sb.append("|---|---|---|---|---|---|---|\n");
+    for (JsonNode c : r.path("configurations")) {
+      for (JsonNode row : c.path("rows")) {
+        sb.append("| ").append(c.path("label").asText()).append(" | ").append(row.path("layout").asText())
+            .append(row.path("default_layout").asBoolean() ? " (default)" : "").append(" | ")
+            .append(row.path("gemm").asText()).append(" |");
+        for (String bs : new String[] {"1", "8", "32"}) {
+          sb.append(String.format(" %.2f (%.2f) |", row.path("images_per_s").path(bs).asDouble(Double.NaN),
+              row.path("worst_over_best").path(bs).asDouble(Double.NaN)));
+        }
+        sb.append(String.format(" %.1f |%n", c.path("gemm_gflops_by_layout").path(row.path("layout").asText()).asDouble(Double.NaN)));
+      }
+      if (c.has("bf16_refused")) {
+        sb.append("| ").append(c.path("label").asText()).append(" | | bf16 | refused: ")
+            .append(c.path("bf16_refused").asText().replace("|", "/")).append(" | | | |\n");
+      }
     }
+    sb.append('\n');
     sb.append(String.format("Texts (batch 32): short queries trimmed to 8 positions %.1f/s vs padded to 77 %.1f/s (x%.2f); 77-token texts %.1f/s%n%n",
         r.path("text_short_per_s_trimmed").asDouble(), r.path("text_short_per_s_untrimmed").asDouble(),
         r.path("text_short_per_s_trimmed").asDouble() / r.path("text_short_per_s_untrimmed").asDouble(),
@@ -275,9 +394,20 @@ public final class ThroughputBench {
     sb.append(String.format("16 concurrent callers (short queries, Embedder): p50 %.1f ms, p99 %.1f ms, %.1f texts/s vs bulk %.1f/s%n%n",
         r.path("concurrent_p50_ms").asDouble(), r.path("concurrent_p99_ms").asDouble(),
         r.path("concurrent_texts_per_s").asDouble(), r.path("bulk_texts_per_s").asDouble()));
-    sb.append(String.format("Steady state, embeddings 10k..20k: RSS growth %.1f MB (RSS %.0f MB), pool allocations %d%n",
-        r.path("rss_growth_mb").asDouble(), r.path("rss_mb").asDouble(), r.path("pool_allocations_during_steady_state").asLong()));
+    sb.append(String.format("Steady state, second half of %d embeddings: RSS growth %.1f MB (RSS %.0f MB), pool allocations %d%n",
+        r.path("steady_state_embeddings").asInt(), r.path("rss_growth_mb").asDouble(), r.path("rss_mb").asDouble(),
+        r.path("pool_allocations_during_steady_state").asLong()));
     return sb.toString();
+  }
+
+  private static String ratioRow(String name, JsonNode a, JsonNode b, double constant) {
+    StringBuilder sb = new StringBuilder("| ").append(name).append(" |");
+    for (String bs : new String[] {"1", "8", "32"}) {
+      double x = a.path(bs).asDouble(Double.NaN);
+      double y = b == null ? constant : b.path(bs).asDouble(Double.NaN);
+      sb.append(Double.isNaN(x / y) ? " n/a |" : String.format(" %.2f |", x / y));
+    }
+    return sb.append('\n').toString();
   }
 
   private static String row(String name, JsonNode v) {

@@ -35,7 +35,7 @@ final class DemoCommand implements Callable<Integer> {
       + " or vit-b-32 (151M parameters, real ViT-B-32 shapes, 605 MB written once).")
   String spec;
 
-  @Option(names = "--threads", description = "Intra-op threads (default: the engine's default).")
+  @Option(names = "--threads", description = "Intra-op threads (default: -Dclip4j.threads, else the engine's default layout).")
   Integer threads;
 
   @Override

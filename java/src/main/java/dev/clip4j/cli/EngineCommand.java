@@ -11,7 +11,7 @@ import picocli.CommandLine.Option;
 /** {@code clip4j engine}: prints the effective LibTorch settings as JSON. */
 @Command(name = "engine", description = "Print the effective engine settings (threads, determinism, CUDA) as JSON.")
 final class EngineCommand implements Callable<Integer> {
-  @Option(names = "--threads", description = "Intra-op threads (default: available processors).")
+  @Option(names = "--threads", description = "Intra-op threads (default: -Dclip4j.threads, else the engine's default layout).")
   Integer threads;
 
   @Override

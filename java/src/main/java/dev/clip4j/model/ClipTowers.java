@@ -1,9 +1,12 @@
 package dev.clip4j.model;
 
+import dev.clip4j.Clip4jException;
 import dev.clip4j.Engine;
+import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.Activation;
+import dev.clip4j.internal.CpuFeatures;
 import dev.clip4j.internal.TensorShapes;
 import dev.clip4j.internal.UseGuard;
 import java.lang.ref.Cleaner;
@@ -91,6 +94,8 @@ public final class ClipTowers implements AutoCloseable {
   private final Activation activation;
   private final Device device;
   private final String deviceName;
+  private final Precision precision;
+  private final Gemm gemm;
   private final State state;
   private final Cleaner.Cleanable cleanable;
   private final float logitScale;
@@ -124,10 +129,13 @@ public final class ClipTowers implements AutoCloseable {
     }
   }
 
-  private ClipTowers(ModelConfig config, Activation activation, Device device, State state, float logitScale) {
+  private ClipTowers(ModelConfig config, Activation activation, Device device, Precision precision, Gemm gemm,
+      State state, float logitScale) {
     this.config = config;
     this.activation = activation;
     this.device = device;
+    this.precision = precision;
+    this.gemm = gemm;
     this.deviceName = state.visualProj.device().str().getString();
     this.state = state;
     this.logitScale = logitScale;
@@ -158,7 +166,33 @@ public final class ClipTowers implements AutoCloseable {
    */
   public static ClipTowers build(
       ModelConfig config, Activation activation, Map<String, Tensor> stateDict, Device device) {
-    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION, DEFAULT_GEMM);
+    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION, DEFAULT_GEMM, Precision.FP32);
+  }
+
+  /**
+   * Builds the towers on {@code device} in {@code precision}, batch-invariant or not.
+   *
+   * @param precision FP32 (the reference), or BF16: the towers' weights and activations in
+   *     bfloat16 (LayerNorm computed in float32, as open_clip's LayerNormFp32), features returned
+   *     as float32, projections kept in float32. On the CPU, BF16 requires AVX512-BF16 or AMX
+   *     (see {@link dev.clip4j.internal.CpuFeatures#nativeBf16()}): elsewhere it would run emulated, slower than fp32,
+   *     and is refused unless the system property {@code clip4j.bf16.allowEmulated} is true.
+   *     FP16 is refused.
+   * @param batchInvariant true: one GEMM per sample, each sample's features bitwise independent
+   *     of its batch; false: one GEMM over the batch (faster; last bits depend on the batch)
+   * @throws dev.clip4j.Clip4jException with {@link dev.clip4j.ErrorCode#UNSUPPORTED} for a
+   *     precision this device cannot run well
+   * @see #build(ModelConfig, Activation, Map, Device)
+   */
+  public static ClipTowers build(
+      ModelConfig config,
+      Activation activation,
+      Map<String, Tensor> stateDict,
+      Device device,
+      Precision precision,
+      boolean batchInvariant) {
+    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION,
+        batchInvariant ? Gemm.PER_SAMPLE : Gemm.FOLDED, precision);
   }
 
   static ClipTowers build(
@@ -168,18 +202,31 @@ public final class ClipTowers implements AutoCloseable {
       Device device,
       Optimization optimization,
       Gemm gemm) {
+    return build(config, activation, stateDict, device, optimization, gemm, Precision.FP32);
+  }
+
+  static ClipTowers build(
+      ModelConfig config,
+      Activation activation,
+      Map<String, Tensor> stateDict,
+      Device device,
+      Optimization optimization,
+      Gemm gemm,
+      Precision precision) {
     Objects.requireNonNull(config, "config");
     Objects.requireNonNull(activation, "activation");
     Objects.requireNonNull(stateDict, "stateDict");
     Objects.requireNonNull(device, "device");
     Objects.requireNonNull(optimization, "optimization");
     Objects.requireNonNull(gemm, "gemm");
+    Objects.requireNonNull(precision, "precision");
     if (activation != Activation.GELU && activation != Activation.QUICK_GELU) {
       throw new IllegalArgumentException("the MLP activation must be gelu or quick_gelu, got " + activation.id());
     }
     Engine.ensureInitialized();
+    checkPrecision(precision, device);
     StateDictSchema.of(config).validate(stateDict, config.source());
-    Builder b = new Builder(stateDict, device, activation, gemm);
+    Builder b = new Builder(stateDict, device, activation, gemm, precision.scalarType());
     JitModule visual = null;
     JitModule text = null;
     try {
@@ -192,11 +239,32 @@ public final class ClipTowers implements AutoCloseable {
       throw new InvalidModelException(
           config.source() + ": the TorchScript towers could not be built: " + firstLine(e), e);
     }
-    Tensor visualProj = b.weight("visual.proj");
-    Tensor textProj = b.weight("text_projection");
-    float logitScale = b.weight("logit_scale").item_float();
-    return new ClipTowers(config, activation, device, new State(visual, text, visualProj, textProj), logitScale);
+    Tensor visualProj = b.weight("visual.proj", ScalarType.Float);
+    Tensor textProj = b.weight("text_projection", ScalarType.Float);
+    float logitScale = b.weight("logit_scale", ScalarType.Float).item_float();
+    return new ClipTowers(config, activation, device, precision, gemm,
+        new State(visual, text, visualProj, textProj), logitScale);
   }
+
+  /** FP32 anywhere; BF16 on CUDA, or on CPUs with native bf16 GEMMs (or when emulation is allowed). */
+  private static void checkPrecision(Precision precision, Device device) {
+    if (precision == Precision.FP32) {
+      return;
+    }
+    if (precision == Precision.BF16) {
+      if (device.is_cuda() || CpuFeatures.nativeBf16() || Boolean.getBoolean(ALLOW_EMULATED_BF16)) {
+        return;
+      }
+      throw new Clip4jException(ErrorCode.UNSUPPORTED, "bf16 on this CPU would be emulated (no AVX512-BF16 or AMX: "
+          + CpuFeatures.describe() + ") and slower than fp32; use fp32, or set -D" + ALLOW_EMULATED_BF16
+          + "=true to run it anyway");
+    }
+    throw new Clip4jException(ErrorCode.UNSUPPORTED,
+        "open_clip models run in fp32 or bf16 in this version of clip4j; " + precision + " is not supported yet");
+  }
+
+  /** System property: run BF16 towers on a CPU without native bf16 support (slow; for tests and checks). */
+  public static final String ALLOW_EMULATED_BF16 = "clip4j.bf16.allowEmulated";
 
   private static JitModule prepare(JitModule m, Optimization optimization) {
     m.eval();
@@ -219,19 +287,25 @@ public final class ClipTowers implements AutoCloseable {
     private final Device device;
     private final Activation activation;
     private final Gemm gemm;
+    private final ScalarType dtype;
     private final CompilationUnit cu = new CompilationUnit();
 
-    Builder(Map<String, Tensor> sd, Device device, Activation activation, Gemm gemm) {
+    Builder(Map<String, Tensor> sd, Device device, Activation activation, Gemm gemm, ScalarType dtype) {
       this.sd = sd;
       this.device = device;
       this.activation = activation;
       this.gemm = gemm;
+      this.dtype = dtype;
     }
 
-    /** A float32 contiguous copy of a weight on the target device, outside autograd. */
+    /** A contiguous copy of a tower weight in the compute dtype on the target device, outside autograd. */
     Tensor weight(String name) {
+      return weight(name, dtype);
+    }
+
+    Tensor weight(String name, ScalarType type) {
       Tensor t = sd.get(name).detach();
-      return t.to(device, ScalarType.Float, false, true, new MemoryFormatOptional()).contiguous();
+      return t.to(device, type, false, true, new MemoryFormatOptional()).contiguous();
     }
 
     JitModule module(String type) {
@@ -347,6 +421,16 @@ public final class ClipTowers implements AutoCloseable {
     return device;
   }
 
+  /** The precision the towers compute in (features are returned as float32 either way). */
+  public Precision precision() {
+    return precision;
+  }
+
+  /** True when each sample's features are bitwise independent of its batch (per-sample GEMMs). */
+  public boolean batchInvariant() {
+    return gemm == Gemm.PER_SAMPLE;
+  }
+
   /**
    * Image features before projection: {@code pixels} float32 [N, 3, S, S] (S = the configured
    * image size, preprocessed as open_clip does), on the towers' device; returns float32
@@ -361,10 +445,16 @@ public final class ClipTowers implements AutoCloseable {
       require(pixels != null && pixels.defined(), want + ", got " + (pixels == null ? "null" : "an undefined tensor"));
       require(pixels.dim() == 4 && pixels.size(0) >= 1 && pixels.size(1) == 3 && pixels.size(2) == s
           && pixels.size(3) == s, want + ", got " + TensorShapes.describe(pixels));
-      require(pixels.scalar_type().intern() == ScalarType.Float, want + ", got " + pixels.scalar_type().intern());
+      ScalarType pt = pixels.scalar_type().intern();
+      require(pt == ScalarType.Float || pt == precision.scalarType(), want + ", got " + pt);
       requireDevice(pixels, want);
       try (Engine.InferenceScope scope = Engine.inference()) {
-        return run(state.visual, pixels);
+        if (pt == precision.scalarType()) {
+          return run(state.visual, pixels);
+        }
+        try (Tensor x = pixels.to(precision.scalarType())) {
+          return run(state.visual, x);
+        }
       }
     }
   }
@@ -439,10 +529,17 @@ public final class ClipTowers implements AutoCloseable {
     public void close() {}
   }
 
-  private static Tensor run(JitModule m, Tensor input) {
+  /** Runs a tower; features leave as float32 whatever the compute precision. */
+  private Tensor run(JitModule m, Tensor input) {
     // The IValues hold references to the input and output: free them now, not at GC.
     try (IValue in = new IValue(input); IValueVector args = new IValueVector(in); IValue out = m.forward(args)) {
-      return new Tensor(out.toTensor()); // toTensor() is a reference into `out`: take our own handle
+      Tensor f = new Tensor(out.toTensor()); // toTensor() is a reference into `out`: take our own handle
+      if (f.scalar_type().intern() == ScalarType.Float) {
+        return f;
+      }
+      try (Tensor low = f) {
+        return low.to(ScalarType.Float);
+      }
     }
   }
 

@@ -16,6 +16,7 @@ public final class LoadOptions {
   private final String expectedSha256;
   private final Activation activation;
   private final String modelName;
+  private final boolean batchInvariant;
 
   private LoadOptions(Builder b) {
     this.device = b.device;
@@ -24,9 +25,13 @@ public final class LoadOptions {
     this.expectedSha256 = b.expectedSha256;
     this.activation = b.activation;
     this.modelName = b.modelName;
+    this.batchInvariant = b.batchInvariant;
   }
 
-  /** Defaults: CPU, fp32, format detected, no hash pin, activation from the model's metadata. */
+  /**
+   * Defaults: CPU, fp32, format detected, no hash pin, activation from the model's metadata,
+   * batch-invariant.
+   */
   public static LoadOptions defaults() {
     return builder().build();
   }
@@ -67,6 +72,14 @@ public final class LoadOptions {
     return Optional.ofNullable(modelName);
   }
 
+  /**
+   * Whether every embedding is bitwise independent of the batch it is computed in (default
+   * true). See {@link Builder#batchInvariant(boolean)}.
+   */
+  public boolean batchInvariant() {
+    return batchInvariant;
+  }
+
   /** Builder of {@link LoadOptions}. */
   public static final class Builder {
     private String device = "cpu";
@@ -75,6 +88,7 @@ public final class LoadOptions {
     private String expectedSha256;
     private Activation activation;
     private String modelName;
+    private boolean batchInvariant = true;
 
     public Builder device(String device) {
       this.device = Objects.requireNonNull(device, "device");
@@ -107,6 +121,21 @@ public final class LoadOptions {
 
     public Builder modelName(String modelName) {
       this.modelName = modelName;
+      return this;
+    }
+
+    /**
+     * The throughput mode switch for open_clip checkpoints and bundles (TorchScript files run as
+     * they are and ignore it). {@code true} (the default): each sample's linear layers run as
+     * their own GEMM, so an embedding is bitwise the same whatever batch it is computed in (what
+     * the {@code Embedder}'s micro-batching relies on to be reproducible). {@code false}: the
+     * linear layers run as one GEMM over the whole batch, which BLAS libraries run faster (see
+     * benchmarks/run.sh for this machine's figures); results then depend on the batch's size and
+     * composition in the last bits (about 1e-6 on unit-norm embeddings) and still match open_clip
+     * to 1e-5.
+     */
+    public Builder batchInvariant(boolean batchInvariant) {
+      this.batchInvariant = batchInvariant;
       return this;
     }
 

@@ -1,8 +1,6 @@
 package dev.clip4j.model;
 
-import dev.clip4j.Clip4jException;
 import dev.clip4j.Engine;
-import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.EmbeddingHead;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -108,10 +106,6 @@ final class OpenClipModels {
   static ClipModel build(
       ModelResources res, Map<String, Tensor> weights, LoadOptions options, ModelFormat format,
       Map<String, String> hashes) {
-    if (options.precision() != Precision.FP32) {
-      throw new Clip4jException(ErrorCode.UNSUPPORTED,
-          "open_clip models run in fp32 in this version of clip4j; " + options.precision() + " is not supported yet");
-    }
     ModelConfig cfg = res.config();
     for (Map.Entry<String, Tensor> e : weights.entrySet()) {
       if (!torch.isfinite(e.getValue()).all().item_bool()) {
@@ -119,7 +113,9 @@ final class OpenClipModels {
       }
     }
     Device device = TorchScriptModels.parseDevice(options.device());
-    ClipTowers towers = ClipTowers.build(cfg, res.activation().activation(), weights, device);
+    // Precision (fp32, bf16 where the device runs it natively) and the throughput mode are checked by the towers.
+    ClipTowers towers = ClipTowers.build(cfg, res.activation().activation(), weights, device, options.precision(),
+        options.batchInvariant());
     EmbeddingHead imageHead = null;
     EmbeddingHead textHead = null;
     try {
