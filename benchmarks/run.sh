@@ -78,6 +78,7 @@ for f in "" "-folded"; do
     -cp "$DJL_CP" dev.clip4j.bench.djl.DjlBench "$WORK/vit-b-32-visual$f.pt" "$WORK/djl$f.json" "$DJL_SECONDS" 1 8 32 || true
 done
 # 6. clip4j's default configuration: GEMM ceiling, images, texts, 16 callers, steady-state RSS; merges it all.
-with_coretype "$MACHINE_CORETYPE" java "${JOPTS[@]}" -cp "$CP" dev.clip4j.bench.ThroughputBench run "$WORK" "$RESULTS" \
+#    The Java heap is fixed and pre-touched, so the steady-state RSS figure measures native memory only.
+with_coretype "$MACHINE_CORETYPE" java "${JOPTS[@]}" -Xms1g -Xmx1g -XX:+AlwaysPreTouch -cp "$CP" dev.clip4j.bench.ThroughputBench run "$WORK" "$RESULTS" \
   "$WORK/djl.json" "$WORK/djl-folded.json" "$WORK/layouts-openblas.json" "$WORK/layouts-openblas-coretype.json" \
   "$WORK/layouts-openblas-passive.json" "$WORK/layouts-mkl.json"

@@ -157,6 +157,18 @@ public final class ThroughputBench {
     return torch.from_blob(p, new long[] {n, len}, new TensorOptions(ScalarType.Long)).clone();
   }
 
+  /**
+   * Lets earlier phases' garbage go before a memory reading: collections, and JavaCPP's queue of
+   * collected native objects processed (System.gc() alone leaves their memory to a later pass).
+   */
+  static void settle() throws InterruptedException {
+    for (int k = 0; k < 3; k++) {
+      System.gc();
+      org.bytedeco.javacpp.Pointer.deallocateReferences();
+      Thread.sleep(200);
+    }
+  }
+
   static long rssKb() throws IOException {
     for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
       if (line.startsWith("VmRSS:")) {
@@ -243,18 +255,33 @@ public final class ThroughputBench {
       Tensor shortTrim = ids(32, 8, 8, rng);
       Tensor shortFull = ids(32, 77, 8, rng);
       Tensor longFull = ids(32, 77, 77, rng);
-      double trimmed = rate(() -> model.embedTexts(shortTrim), 32, 8);
-      double untrimmed = rate(() -> model.embedTexts(shortFull), 32, 8);
-      double full77 = rate(() -> model.embedTexts(longFull), 32, 8);
+      double trimmed = rate(() -> model.embedTexts(shortTrim).close(), 32, 8);
+      double untrimmed = rate(() -> model.embedTexts(shortFull).close(), 32, 8);
+      double full77 = rate(() -> model.embedTexts(longFull).close(), 32, 8);
       out.put("text_short_per_s_trimmed", trimmed);
       out.put("text_short_per_s_untrimmed", untrimmed);
       out.put("text_77_per_s", full77);
       System.err.printf("texts: short trimmed %.1f/s, untrimmed %.1f/s, 77-token %.1f/s%n", trimmed, untrimmed, full77);
 
       // 16 concurrent callers through the Embedder (short queries, bucket length 8).
-      SlotWriter<long[]> writer = (v, batch, slot) -> {
-        new LongPointer(batch.data_ptr()).position((long) slot * v.length).put(v);
-        return v.length;
+      // Writes through the pooled buffer's memory view (no JavaCPP object per request), as ClipEmbedder does.
+      SlotWriter<long[]> writer = new SlotWriter<>() {
+        @Override
+        public int write(long[] v, Tensor batch, int slot) {
+          try (Tensor row = batch.select(0, slot)) {
+            new LongPointer(row.data_ptr()).put(v);
+          }
+          return v.length;
+        }
+
+        @Override
+        public int write(long[] v, Tensor batch, java.nio.ByteBuffer memory, int slot) {
+          if (memory == null) {
+            return write(v, batch, slot);
+          }
+          memory.asLongBuffer().put(slot * v.length, v);
+          return v.length;
+        }
       };
       Embedder.Lane<long[]> lane = new Embedder.Lane<>("texts-8", new long[] {8}, ScalarType.Long, writer,
           model::embedTexts, false);
@@ -301,6 +328,7 @@ public final class ThroughputBench {
         int window = total / 2;
         List<CompletableFuture<float[]>> pending = new ArrayList<>();
         long rssAfterWarmup = 0;
+        long objectsAfterWarmup = 0;
         long allocAfterWarmup = 0;
         for (int i = 0; i < total; i++) {
           pending.add(e.submit("texts-8", queries[i % queries.length]));
@@ -309,18 +337,25 @@ public final class ThroughputBench {
             pending.clear();
           }
           if (i == window) {
-            System.gc();
+            pending.forEach(CompletableFuture::join);
+            pending.clear();
+            settle();
             rssAfterWarmup = rssKb();
             allocAfterWarmup = e.pool().allocations();
+            objectsAfterWarmup = org.bytedeco.javacpp.Pointer.totalCount();
           }
         }
         pending.forEach(CompletableFuture::join);
-        System.gc();
+        pending.clear();
+        settle();
         long rssEnd = rssKb();
         out.put("steady_state_embeddings", total);
         out.put("rss_growth_mb", (rssEnd - rssAfterWarmup) / 1024.0);
         out.put("rss_mb", rssEnd / 1024.0);
         out.put("pool_allocations_during_steady_state", e.pool().allocations() - allocAfterWarmup);
+        // JavaCPP objects with native memory still alive (not closed, not yet collected): flat when nothing leaks.
+        out.put("javacpp_objects_growth", org.bytedeco.javacpp.Pointer.totalCount() - objectsAfterWarmup);
+        out.put("java_heap_committed_mb", Runtime.getRuntime().totalMemory() / 1048576.0);
         System.err.printf("rss growth over %d embeddings: %.1f MB; pool allocations: %d%n", total - window,
             (rssEnd - rssAfterWarmup) / 1024.0, e.pool().allocations() - allocAfterWarmup);
       }
@@ -394,9 +429,11 @@ public final class ThroughputBench {
     sb.append(String.format("16 concurrent callers (short queries, Embedder): p50 %.1f ms, p99 %.1f ms, %.1f texts/s vs bulk %.1f/s%n%n",
         r.path("concurrent_p50_ms").asDouble(), r.path("concurrent_p99_ms").asDouble(),
         r.path("concurrent_texts_per_s").asDouble(), r.path("bulk_texts_per_s").asDouble()));
-    sb.append(String.format("Steady state, second half of %d embeddings: RSS growth %.1f MB (RSS %.0f MB), pool allocations %d%n",
-        r.path("steady_state_embeddings").asInt(), r.path("rss_growth_mb").asDouble(), r.path("rss_mb").asDouble(),
-        r.path("pool_allocations_during_steady_state").asLong()));
+    sb.append(String.format("Steady state, second half of %d embeddings (Java heap fixed and pre-touched at %.0f MB, so RSS"
+        + " changes are native): RSS growth %.1f MB (RSS %.0f MB), pool allocations %d, JavaCPP native objects %+d%n",
+        r.path("steady_state_embeddings").asInt(), r.path("java_heap_committed_mb").asDouble(), r.path("rss_growth_mb").asDouble(),
+        r.path("rss_mb").asDouble(), r.path("pool_allocations_during_steady_state").asLong(),
+        r.path("javacpp_objects_growth").asLong()));
     return sb.toString();
   }
 
