@@ -708,6 +708,7 @@ public final class Embedder implements AutoCloseable {
     Tensor host = null;
     TensorPool.Lease deviceLease = null;
     TensorPool.Lease hostOutLease = null;
+    List<Request<?>> rerun = List.of();
     try {
       // Requests may have expired or been cancelled while the batch waited for the model.
       long now = System.nanoTime();
@@ -775,7 +776,7 @@ public final class Embedder implements AutoCloseable {
       // The output check named bad rows: only those requests fail. The others run again one by
       // one (the towers are batch-invariant, so each gets the row it would have had).
       if (b.requests.size() > 1) {
-        runOneByOne(b, input != null ? input : b.view);
+        rerun = runOneByOne(b, input != null ? input : b.view);
       } else {
         failBatch(b, e);
       }
@@ -784,11 +785,16 @@ public final class Embedder implements AutoCloseable {
     } finally {
       closeAll(b, input, out, host, deviceLease, hostOutLease);
     }
+    rerun.forEach(Request::finish); // after the leases went back, as for a batch that succeeded
   }
 
-  /** Runs each live request of {@code b} alone on its slot of {@code batch}; failures stay its own. */
-  private void runOneByOne(Batch b, Tensor batch) {
+  /**
+   * Runs each live request of {@code b} alone on its slot of {@code batch}; a failure stays its
+   * own. Returns the requests that took a row, to be finished once the batch's leases are back.
+   */
+  private List<Request<?>> runOneByOne(Batch b, Tensor batch) {
     Lane<?> lane = b.lane.lane;
+    List<Request<?>> took = new ArrayList<>();
     for (int i = 0; i < b.requests.size(); i++) {
       Request<?> r = b.requests.get(i);
       if (!b.ok[i] || r.future().isDone()) {
@@ -802,12 +808,13 @@ public final class Embedder implements AutoCloseable {
         if (r.take(row.data_ptr_float().capacity(d).asBuffer(), 0, d)) {
           latency.get(lane.name).record(System.nanoTime() - r.enqueuedNanos, TimeUnit.NANOSECONDS);
           items.incrementAndGet();
-          r.finish();
+          took.add(r);
         }
       } catch (RuntimeException | Error e) {
         r.future().completeExceptionally(e);
       }
     }
+    return took;
   }
 
   private static void closeAll(Batch b, Tensor input, Tensor out, Tensor host, TensorPool.Lease deviceLease,

@@ -28,9 +28,13 @@ public final class EmbeddingCheck {
    * @throws NumericalException naming the failing rows and their norms
    */
   public static void requireUnitRows(Tensor out, String what) {
-    try (Tensor f = out.to(ScalarType.Float);
-        Tensor norms = f.norm(new ScalarOptional(new Scalar(2.0)), new long[] {1}, false);
-        Tensor one = norms.sub(new Scalar(1.0));
+    // Every JavaCPP object closed here: the check runs on every batch and must leave nothing for the GC.
+    try (Scalar two = new Scalar(2.0);
+        ScalarOptional p = new ScalarOptional(two);
+        Scalar unit = new Scalar(1.0);
+        Tensor f = out.to(ScalarType.Float);
+        Tensor norms = f.norm(p, new long[] {1}, false);
+        Tensor one = norms.sub(unit);
         Tensor dev = one.abs();
         Tensor worst = dev.max()) {
       float w = worst.item_float();

@@ -54,7 +54,10 @@ class SteadyStateTest {
     assertThat(after.bytes()).as("JavaCPP native bytes").isLessThanOrEqualTo(before.bytes());
     assertThat(after.poolAllocations()).as("pool allocations (working set)").isLessThanOrEqualTo(3L * lanes);
     assertThat(e.pool().bytesInUse()).as("pool bytes leased after the work").isZero();
-    assertThat(e.pool().reuses()).as("pool reuses").isGreaterThan(50L * after.poolAllocations());
+    // Every batch leased a pooled buffer (reused, or one of the few ever made). Deterministic: how
+    // many batches the requests coalesce into depends on timing, so a reuse ratio would be flaky.
+    assertThat(e.pool().reuses() + e.pool().allocations()).as("pool leases = batches run").isEqualTo(e.batchesRun());
+    assertThat(e.pool().reuses()).as("pool reuses").isGreaterThan(after.poolAllocations());
   }
 
   @Test
