@@ -41,6 +41,9 @@ class SteadyStateTest {
   /** Objects that may be created once during the measured rounds (see assertBackToBaseline). */
   private static final long ONE_TIME_OBJECTS = 4;
 
+  /** Their bytes: the one seen held 8 (a per-batch leak of even 8 bytes would exceed this over ~130 batches). */
+  private static final long ONE_TIME_BYTES = 256;
+
   private record Snapshot(long objects, long bytes, long poolAllocations) {
     static Snapshot of(Embedder e) {
       return new Snapshot(Pointer.totalCount(), Pointer.totalBytes(), e.pool().allocations());
@@ -52,11 +55,11 @@ class SteadyStateTest {
    * set: per lane one batch running, one handed off, one being prepared ({@code 3 * lanes} buffers).
    */
   private static void assertBackToBaseline(Snapshot before, Snapshot after, Embedder e, int lanes) {
-    // One extra object appeared in 2 of ~8 runs (16 -> 17, 846 -> 847; never more; not yet traced:
+    // One extra object (8 bytes) appeared in 3 of ~9 runs (16 -> 17, 846 -> 847; never more; not yet traced:
     // something created once, not per request). A leak of one object per batch would add > 100 here,
     // so a few objects of slack keep the test able to fail on any per-request or per-batch leak.
     assertThat(after.objects()).as("live JavaCPP objects").isLessThanOrEqualTo(before.objects() + ONE_TIME_OBJECTS);
-    assertThat(after.bytes()).as("JavaCPP native bytes").isLessThanOrEqualTo(before.bytes());
+    assertThat(after.bytes()).as("JavaCPP native bytes").isLessThanOrEqualTo(before.bytes() + ONE_TIME_BYTES);
     assertThat(after.poolAllocations()).as("pool allocations (working set)").isLessThanOrEqualTo(3L * lanes);
     assertThat(e.pool().bytesInUse()).as("pool bytes leased after the work").isZero();
     // Every batch leased a pooled buffer (reused, or one of the few ever made). Deterministic: how
