@@ -241,6 +241,60 @@ clip4j_status clip4j_preprocess_image(const uint8_t* pixels, int32_t width, int3
 
 /* ================================ end of image preprocessing ========================== */
 
+/* ================================ batch-invariant GEMM ================================ */
+
+/**
+ * fp32 GEMM over weights packed once:   c[i, :] = a[i, :] @ W^T + bias     for i in [0, m)
+ * with W an nn.Linear weight [n, k]. Every output element is summed in one fixed order that
+ * depends on k only (blocks of 192 inner indices, each a sequential fused multiply-add chain
+ * from zero, the blocks added in order, then the bias), so a row's result is bitwise the same
+ * whatever m is, wherever the row sits in `a`, and however many threads run the call. This is
+ * what lets clip4j fold a whole batch into one GEMM and still give each sample the bits it gets
+ * alone. x86-64 with AVX2 and FMA only (clip4j_gemm_supported); elsewhere UNSUPPORTED.
+ *
+ *     int64_t len; clip4j_gemm_packed_size(n, k, &len);
+ *     float* packed = ...len floats...;  clip4j_gemm_pack_f32(w, n, k, packed, len);
+ *     clip4j_gemm_pool* pool; clip4j_gemm_pool_create(2, &pool);
+ *     clip4j_gemm_f32(pool, x, m, k, k, packed, len, n, bias, y, n);
+ *     clip4j_gemm_pool_destroy(pool);
+ */
+typedef struct clip4j_gemm_pool clip4j_gemm_pool;
+
+/** *supported = 1 when this CPU runs clip4j_gemm_f32 (x86-64 with AVX2 and FMA), else 0. */
+clip4j_status clip4j_gemm_supported(int32_t* supported);
+
+/** *floats = the length of the packed form of an [n, k] weight; n, k in [1, 2^24]. */
+clip4j_status clip4j_gemm_packed_size(int64_t n, int64_t k, int64_t* floats);
+
+/**
+ * Packs w ([n, k] row-major, contiguous: nn.Linear's weight) into `packed` (packed_len floats,
+ * exactly clip4j_gemm_packed_size(n, k)). Thread safety: safe on distinct outputs.
+ */
+clip4j_status clip4j_gemm_pack_f32(const float* w, int64_t n, int64_t k, float* packed, int64_t packed_len);
+
+/**
+ * Creates `threads` - 1 worker threads (threads in [1, 256]); the calling thread of each GEMM is
+ * the first. Workers spin briefly after a call, then sleep. Destroy with clip4j_gemm_pool_destroy.
+ */
+clip4j_status clip4j_gemm_pool_create(int32_t threads, clip4j_gemm_pool** pool);
+
+/** Joins the workers and frees the pool (NULL is a no-op). No call may be running on it. */
+clip4j_status clip4j_gemm_pool_destroy(clip4j_gemm_pool* pool);
+
+/**
+ * c[i, j] = sum_p a[i, p] * W[j, p] + bias[j] (bias may be NULL: no bias).
+ * a       [m, k] with row stride lda >= k;   c   [m, n] with row stride ldc >= n; c must not
+ *         overlap a, packed or bias. m in [0, 2^31].
+ * packed  from clip4j_gemm_pack_f32(W, n, k, ...), packed_len its length.
+ * pool    NULL: the calling thread only. Calls may come from many threads at once: one at a
+ *         time uses the pool's workers, the others run on their own threads (same results).
+ */
+clip4j_status clip4j_gemm_f32(clip4j_gemm_pool* pool, const float* a, int64_t m, int64_t k, int64_t lda,
+                              const float* packed, int64_t packed_len, int64_t n, const float* bias,
+                              float* c, int64_t ldc);
+
+/* ================================ end of batch-invariant GEMM ========================= */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -46,7 +46,7 @@ final class Layouts {
     int rounds = Integer.getInteger("bench.rounds", 2);
     double seconds = Double.parseDouble(System.getProperty("bench.seconds", "2"));
     // Entries "IxB[:model+model...]"; "default" is the engine's layout; models default to bench.models.
-    String allModels = System.getProperty("bench.models", "per-sample,folded,bf16").replace(',', '+');
+    String allModels = System.getProperty("bench.models", "packed,per-sample,folded,bf16").replace(',', '+');
     List<int[]> layouts = new ArrayList<>();
     Map<String, List<String>> modelsOf = new LinkedHashMap<>();
     String spec = layoutSpec.isBlank() ? "default," + cores + "x1," + cores + "x" + cores : layoutSpec;
@@ -86,8 +86,22 @@ final class Layouts {
     java.util.Set<String> wanted = new java.util.HashSet<>();
     modelsOf.values().forEach(wanted::addAll);
     Map<String, ClipModel> models = new LinkedHashMap<>();
+    if (wanted.contains("packed")) {
+      // The default load: batch-invariant through clip4j's packed GEMM where the CPU runs it.
+      models.put("packed", ClipModel.load(work.resolve("vit-b-32")));
+    }
     if (wanted.contains("per-sample")) {
-      models.put("per-sample", ClipModel.load(work.resolve("vit-b-32")));
+      // Batch-invariant through LibTorch (one GEMM per sample): the default before the packed GEMM.
+      String before = System.setProperty(dev.clip4j.model.ClipTowers.PACKED_GEMM_PROPERTY, "false");
+      try {
+        models.put("per-sample", ClipModel.load(work.resolve("vit-b-32")));
+      } finally {
+        if (before == null) {
+          System.clearProperty(dev.clip4j.model.ClipTowers.PACKED_GEMM_PROPERTY);
+        } else {
+          System.setProperty(dev.clip4j.model.ClipTowers.PACKED_GEMM_PROPERTY, before);
+        }
+      }
     }
     if (wanted.contains("folded")) {
       models.put("folded", ClipModel.load(work.resolve("vit-b-32"), LoadOptions.builder().batchInvariant(false).build()));

@@ -68,14 +68,23 @@ public final class ClipTowers implements AutoCloseable {
   /** What {@link #build(ModelConfig, Activation, Map)} uses. */
   static final Optimization DEFAULT_OPTIMIZATION = Optimization.FREEZE;
 
-  /** How the blocks' linear layers run (package-private until a caller needs the choice). */
-  enum Gemm {
+  /** How the blocks' linear layers (and, with PACKED, the patch embedding) run. */
+  public enum Gemm {
     /**
-     * One GEMM per sample: every sample's features are bitwise independent of the batch it is
-     * in. Measured up to ~2x slower than {@link #FOLDED} for ViT-B/32 MLP shapes on a 2-core CPU.
+     * clip4j's native GEMM over weights packed at load ({@code clip4j_gemm_f32}): the whole batch
+     * in one GEMM per layer, and still every sample's features bitwise independent of its batch
+     * (each output is summed in one fixed order). The towers run op by op from Java. fp32 on
+     * x86-64 CPUs with AVX2 and FMA; the default there.
+     */
+    PACKED(null),
+    /**
+     * One LibTorch GEMM per sample (TorchScript towers): every sample's features are bitwise
+     * independent of the batch it is in, but the BLAS repacks the weights for every sample:
+     * measured up to ~2x slower than {@link #FOLDED} for ViT-B/32 on a 2-core CPU. The default
+     * where PACKED does not apply (CUDA, bf16, CPUs without AVX2/FMA).
      */
     PER_SAMPLE("linear_per_sample.ts"),
-    /** One GEMM over the whole batch: faster, but the last bits depend on the batch size. */
+    /** One LibTorch GEMM over the whole batch: fast, but the last bits depend on the batch size. */
     FOLDED("linear_folded.ts");
 
     final String source;
@@ -85,7 +94,21 @@ public final class ClipTowers implements AutoCloseable {
     }
   }
 
-  /** What the public build methods use: batch invariance is part of the contract. */
+  /**
+   * System property: {@code false} makes batch-invariant towers use {@link Gemm#PER_SAMPLE}
+   * instead of clip4j's packed GEMM (to compare, or to rule it out).
+   */
+  public static final String PACKED_GEMM_PROPERTY = "clip4j.packedGemm";
+
+  /** The batch-invariant GEMM for {@code device} and {@code precision}: PACKED where it runs, else PER_SAMPLE. */
+  static Gemm invariantGemm(Device device, Precision precision) {
+    boolean packed = device.is_cpu() && precision == Precision.FP32
+        && !"false".equalsIgnoreCase(System.getProperty(PACKED_GEMM_PROPERTY))
+        && dev.clip4j.internal.GemmPool.supported();
+    return packed ? Gemm.PACKED : Gemm.PER_SAMPLE;
+  }
+
+  /** What the TorchScript build methods use when asked for batch invariance. */
   static final Gemm DEFAULT_GEMM = Gemm.PER_SAMPLE;
 
   private static final Cleaner CLEANER = Cleaner.create();
@@ -103,15 +126,17 @@ public final class ClipTowers implements AutoCloseable {
 
   /** The native objects; closed by close(), or by the cleaner (with a warning) if leaked. */
   private static final class State implements Runnable {
-    final JitModule visual;
-    final JitModule text;
+    final JitModule visual; // null with Gemm.PACKED
+    final JitModule text; // null with Gemm.PACKED
+    final PackedTowers packed; // only with Gemm.PACKED
     final Tensor visualProj;
     final Tensor textProj;
     volatile boolean closedExplicitly;
 
-    State(JitModule visual, JitModule text, Tensor visualProj, Tensor textProj) {
+    State(JitModule visual, JitModule text, PackedTowers packed, Tensor visualProj, Tensor textProj) {
       this.visual = visual;
       this.text = text;
+      this.packed = packed;
       this.visualProj = visualProj;
       this.textProj = textProj;
     }
@@ -122,8 +147,12 @@ public final class ClipTowers implements AutoCloseable {
         System.getLogger(ClipTowers.class.getName())
             .log(System.Logger.Level.WARNING, "ClipTowers was not closed; releasing its modules");
       }
-      visual.close();
-      text.close();
+      if (packed != null) {
+        packed.close();
+      } else {
+        visual.close();
+        text.close();
+      }
       visualProj.close();
       textProj.close();
     }
@@ -148,7 +177,8 @@ public final class ClipTowers implements AutoCloseable {
    * @see #build(ModelConfig, Activation, Map, Device)
    */
   public static ClipTowers build(ModelConfig config, Activation activation, Map<String, Tensor> stateDict) {
-    return build(config, activation, stateDict, new Device("cpu"), DEFAULT_OPTIMIZATION, DEFAULT_GEMM);
+    Device cpu = new Device("cpu");
+    return build(config, activation, stateDict, cpu, DEFAULT_OPTIMIZATION, invariantGemm(cpu, Precision.FP32));
   }
 
   /**
@@ -166,7 +196,8 @@ public final class ClipTowers implements AutoCloseable {
    */
   public static ClipTowers build(
       ModelConfig config, Activation activation, Map<String, Tensor> stateDict, Device device) {
-    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION, DEFAULT_GEMM, Precision.FP32);
+    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION, invariantGemm(device, Precision.FP32),
+        Precision.FP32);
   }
 
   /**
@@ -192,7 +223,24 @@ public final class ClipTowers implements AutoCloseable {
       Precision precision,
       boolean batchInvariant) {
     return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION,
-        batchInvariant ? Gemm.PER_SAMPLE : Gemm.FOLDED, precision);
+        batchInvariant ? invariantGemm(device, precision) : Gemm.FOLDED, precision);
+  }
+
+  /**
+   * Builds the towers with an explicit {@link Gemm} (benchmarks and comparisons; the other build
+   * methods choose it). PACKED requires fp32 on a CPU with AVX2 and FMA.
+   *
+   * @throws dev.clip4j.Clip4jException with {@link dev.clip4j.ErrorCode#UNSUPPORTED} where the
+   *     GEMM or the precision cannot run
+   */
+  public static ClipTowers build(
+      ModelConfig config,
+      Activation activation,
+      Map<String, Tensor> stateDict,
+      Device device,
+      Precision precision,
+      Gemm gemm) {
+    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION, gemm, precision);
   }
 
   static ClipTowers build(
@@ -227,6 +275,31 @@ public final class ClipTowers implements AutoCloseable {
     checkPrecision(precision, device);
     StateDictSchema.of(config).validate(stateDict, config.source());
     Builder b = new Builder(stateDict, device, activation, gemm, precision.scalarType());
+    Tensor visualProj = b.weight("visual.proj", ScalarType.Float);
+    Tensor textProj = b.weight("text_projection", ScalarType.Float);
+    float logitScale;
+    try (Tensor ls = b.weight("logit_scale", ScalarType.Float)) {
+      logitScale = ls.item_float();
+    }
+    if (gemm == Gemm.PACKED) {
+      if (!device.is_cpu() || precision != Precision.FP32 || !dev.clip4j.internal.GemmPool.supported()) {
+        visualProj.close();
+        textProj.close();
+        throw new Clip4jException(ErrorCode.UNSUPPORTED, "the packed GEMM runs fp32 on x86-64 CPUs with AVX2 and FMA ("
+            + CpuFeatures.describe() + "); asked for " + precision + " on " + device.str().getString());
+      }
+      PackedTowers packed;
+      try {
+        packed = new PackedTowers(config, activation, b::weight, Engine.ensureInitialized().blasThreads());
+      } catch (RuntimeException e) {
+        visualProj.close();
+        textProj.close();
+        throw e instanceof Clip4jException c ? c : new InvalidModelException(
+            config.source() + ": the packed towers could not be built: " + firstLine(e), e);
+      }
+      return new ClipTowers(config, activation, device, precision, gemm,
+          new State(null, null, packed, visualProj, textProj), logitScale);
+    }
     JitModule visual = null;
     JitModule text = null;
     try {
@@ -236,14 +309,13 @@ public final class ClipTowers implements AutoCloseable {
       if (visual != null) {
         visual.close();
       }
+      visualProj.close();
+      textProj.close();
       throw new InvalidModelException(
           config.source() + ": the TorchScript towers could not be built: " + firstLine(e), e);
     }
-    Tensor visualProj = b.weight("visual.proj", ScalarType.Float);
-    Tensor textProj = b.weight("text_projection", ScalarType.Float);
-    float logitScale = b.weight("logit_scale", ScalarType.Float).item_float();
     return new ClipTowers(config, activation, device, precision, gemm,
-        new State(visual, text, visualProj, textProj), logitScale);
+        new State(visual, text, null, visualProj, textProj), logitScale);
   }
 
   /** FP32 anywhere; BF16 on CUDA, or on CPUs with native bf16 GEMMs (or when emulation is allowed). */
@@ -402,6 +474,10 @@ public final class ClipTowers implements AutoCloseable {
    */
   public void saveTower(Tower tower, java.nio.file.Path file) {
     try (UseGuard.Use use = guard.enter()) {
+      if (state.packed != null) {
+        throw new IllegalStateException("towers built with Gemm.PACKED run op by op, not as TorchScript: build them "
+            + "with Gemm.PER_SAMPLE or FOLDED to export a tower");
+      }
       (tower == Tower.VISUAL ? state.visual : state.text).save(file.toString());
     }
   }
@@ -426,9 +502,14 @@ public final class ClipTowers implements AutoCloseable {
     return precision;
   }
 
-  /** True when each sample's features are bitwise independent of its batch (per-sample GEMMs). */
+  /** True when each sample's features are bitwise independent of its batch (PACKED or PER_SAMPLE GEMMs). */
   public boolean batchInvariant() {
-    return gemm == Gemm.PER_SAMPLE;
+    return gemm != Gemm.FOLDED;
+  }
+
+  /** How the linear layers run. */
+  public Gemm gemm() {
+    return gemm;
   }
 
   /**
@@ -450,7 +531,7 @@ public final class ClipTowers implements AutoCloseable {
       requireDevice(pixels, want);
       try (Engine.InferenceScope scope = Engine.inference()) {
         if (pt == precision.scalarType()) {
-          return run(state.visual, pixels);
+          return state.packed != null ? state.packed.encodeImage(pixels) : run(state.visual, pixels);
         }
         try (Tensor x = pixels.to(precision.scalarType())) {
           return run(state.visual, x);
@@ -485,7 +566,7 @@ public final class ClipTowers implements AutoCloseable {
         int vocab = config.text().vocabSize();
         require(min >= 0 && max < vocab,
             "token ids must be in [0, " + vocab + "), got values in [" + min + ", " + max + "]");
-        return run(state.text, ids);
+        return state.packed != null ? state.packed.encodeText(ids) : run(state.text, ids);
       }
     }
   }
