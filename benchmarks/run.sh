@@ -4,8 +4,9 @@
 #   benchmarks/run.sh            first run generates a random-weight ViT-B-32 under benchmarks/work
 #   BENCH_MKL=0 benchmarks/run.sh   skip the MKL rows (otherwise org.bytedeco:mkl, 156 MB, is resolved)
 #   BENCH_SMOKE=1 benchmarks/run.sh check the harness in about a minute (small model; figures meaningless)
-# Every JVM runs the same TorchScript-source towers; each row of the configuration table says its
-# BLAS library, OPENBLAS_CORETYPE, thread layout (intra-op x BLAS threads) and GEMM mode.
+# Every JVM runs the same model; each row of the configuration table says its BLAS library,
+# OPENBLAS_CORETYPE, thread layout (intra-op x BLAS threads) and GEMM mode (packed: clip4j's native
+# kernels, the default; per-sample / folded: LibTorch GEMMs in the TorchScript-source towers).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -54,10 +55,11 @@ with_coretype() { # with_coretype VALUE cmd...: runs cmd with OPENBLAS_CORETYPE=
 }
 LAYOUTS="dev.clip4j.bench.ThroughputBench layouts $WORK"
 N=$(nproc)
-# 1. OpenBLAS, the machine's OPENBLAS_CORETYPE: the default layout (per-sample, folded, bf16), one
+# 1. OpenBLAS, the machine's OPENBLAS_CORETYPE: the default layout (packed = the default, LibTorch
+#    per-sample = the previous default, folded, bf16), one
 #    BLAS thread with all-core intra-op (the previous default), and both pools at all cores.
 with_coretype "$MACHINE_CORETYPE" java "${JOPTS[@]}" -Dbench.rounds=2 -cp "$CP" $LAYOUTS "$WORK/layouts-openblas.json" \
-  "openblas, OPENBLAS_CORETYPE=${MACHINE_CORETYPE:-unset}" "default:per-sample+folded+bf16,${N}x1:per-sample,${N}x${N}:per-sample"
+  "openblas, OPENBLAS_CORETYPE=${MACHINE_CORETYPE:-unset}" "default:packed+per-sample+folded+bf16,${N}x1:per-sample,${N}x${N}:per-sample"
 # 2. The other OPENBLAS_CORETYPE, default layout (a separate JVM: OpenBLAS reads it at load).
 with_coretype "$OTHER_CORETYPE" java "${JOPTS[@]}" -Dbench.rounds=1 -cp "$CP" $LAYOUTS \
   "$WORK/layouts-openblas-coretype.json" "openblas, OPENBLAS_CORETYPE=${OTHER_CORETYPE:-unset}" "default:per-sample+folded"

@@ -59,7 +59,7 @@ static void test_values(clip4j_gemm_pool* pool) {
     auto w = random_vec(size_t(n * k), 2, 0.05f);
     auto bias = random_vec(size_t(n), 3, 0.1f);
     Packed p(w, n, k);
-    std::vector<float> c(size_t(m * ldc), 12345.0f);
+    std::vector<float> c(static_cast<size_t>(m * ldc), 12345.0f);
     CHECK(gemm(pool, a.data(), m, lda, p, bias.data(), c.data(), ldc) == CLIP4J_OK, "%s", clip4j_last_error());
     double worst = 0;
     bool padding_kept = true;
@@ -105,7 +105,7 @@ static void test_invariance() {
   auto w = random_vec(size_t(n * k), 7, 0.05f);
   auto bias = random_vec(size_t(n), 8, 0.1f);
   Packed p(w, n, k);
-  std::vector<float> alone(size_t(rows * n));
+  std::vector<float> alone(static_cast<size_t>(rows * n));
   for (int64_t i = 0; i < rows; ++i) {
     CHECK(gemm(nullptr, a.data() + i * k, 1, k, p, bias.data(), alone.data() + i * n, n) == CLIP4J_OK, "%s",
           clip4j_last_error());
@@ -116,7 +116,7 @@ static void test_invariance() {
     const int64_t batches[][2] = {{0, 203}, {0, 50}, {3, 50}, {1, 7}, {121, 82}, {5, 121}, {60, 143}};
     for (const auto& b : batches) {
       const int64_t off = b[0], m = b[1];
-      std::vector<float> c(size_t(m * n));
+      std::vector<float> c(static_cast<size_t>(m * n));
       CHECK(gemm(pool, a.data() + off * k, m, k, p, bias.data(), c.data(), n) == CLIP4J_OK, "%s",
             clip4j_last_error());
       CHECK(memcmp(c.data(), alone.data() + off * n, sizeof(float) * size_t(m * n)) == 0,
@@ -177,7 +177,7 @@ static double gflops_of(clip4j_gemm_pool* pool, int64_t m, int64_t n, int64_t k,
   auto w = random_vec(size_t(n * k), 10, 0.05f);
   auto bias = random_vec(size_t(n), 11, 0.1f);
   Packed p(w, n, k);
-  std::vector<float> c(size_t(m * n));
+  std::vector<float> c(static_cast<size_t>(m * n));
   gemm(pool, a.data(), m, k, p, bias.data(), c.data(), n);
   double best = 1e30;
   for (int r = 0; r < reps; ++r) {
@@ -187,6 +187,237 @@ static double gflops_of(clip4j_gemm_pool* pool, int64_t m, int64_t n, int64_t k,
     if (s < best) best = s;
   }
   return 2.0 * double(m) * double(n) * double(k) / best / 1e9;
+}
+
+static double quick_gelu_ref(double x) {
+  double t = double(float(1.702f * float(x)));
+  return x / (1.0 + exp(-t));
+}
+static double gelu_ref(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
+
+// The activations alone, on a dense grid: relative error against double precision.
+static void test_activations() {
+  const int64_t n = 24 * 200;
+  std::vector<float> xs(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) xs[size_t(i)] = -12.0f + 24.0f * float(i) / float(n - 1);
+  // W = identity-like: a [n, 1] input times a 1 x n weight of ones would mix; use k = 1, w = 1.
+  std::vector<float> w(static_cast<size_t>(n), 1.0f);
+  Packed p(w, n, 1);
+  std::vector<float> one(1, 1.0f), out(static_cast<size_t>(n));
+  for (int act : {CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+    // out[j] = act(1 * 1 + bias[j]) with bias = x - 1 (exact for these values).
+    std::vector<float> bias(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) bias[size_t(j)] = xs[size_t(j)] - 1.0f;
+    CHECK(clip4j_gemm_ex_f32(nullptr, one.data(), 1, 1, 1, p.data.data(), int64_t(p.data.size()), n, bias.data(), act,
+                             nullptr, 0, nullptr, 0, out.data(), n) == CLIP4J_OK, "%s", clip4j_last_error());
+    double worst = 0, worst_abs = 0, worst_x = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      double x = double(1.0f + bias[size_t(j)]);
+      double ref = act == CLIP4J_ACT_GELU ? gelu_ref(x) : quick_gelu_ref(x);
+      double err = fabs(out[size_t(j)] - ref);
+      worst_abs = err > worst_abs ? err : worst_abs;
+      double rel = err / (fabs(ref) + 1e-30);
+      // Relative error where the value matters (|f(x)| > 1e-6; below, exp(-x^2/2) magnifies the
+      // rounding of x^2 and only the absolute error, ~1e-12 there, is meaningful).
+      if (fabs(ref) > 1e-6 && rel > worst) {
+        worst = rel;
+        worst_x = x;
+      }
+    }
+    printf("activation %d: max relative error %.3g (at x = %g), max absolute %.3g over [-12, 12] (relative where |f| > 1e-6)\n", act, worst,
+           worst_x, worst_abs);
+    CHECK(worst < 2e-6, "activation %d: relative error %.3g", act, worst);
+    CHECK(worst_abs < 2e-6, "activation %d: absolute error %.3g", act, worst_abs);
+  }
+}
+
+// Epilogue: act(x W^T + b) * scale, added into c, against double; partial buffer for k > 192.
+static void test_epilogue(clip4j_gemm_pool* pool) {
+  const int64_t shapes[][3] = {{50, 72, 768}, {13, 25, 100}, {130, 49, 385}};
+  for (const auto& s : shapes) {
+    const int64_t m = s[0], n = s[1], k = s[2];
+    auto a = random_vec(size_t(m * k), 21, 1.0f);
+    auto w = random_vec(size_t(n * k), 22, 0.05f);
+    auto bias = random_vec(size_t(n), 23, 0.5f);
+    auto scale = random_vec(size_t(n), 24, 1.0f);
+    auto resid = random_vec(size_t(m * n), 25, 1.0f);
+    Packed p(w, n, k);
+    for (int act : {CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+      std::vector<float> c = resid, partial(static_cast<size_t>(m * n), -7.0f);
+      CHECK(clip4j_gemm_ex_f32(pool, a.data(), m, k, k, p.data.data(), int64_t(p.data.size()), n, bias.data(), act,
+                               scale.data(), 1, partial.data(), n, c.data(), n) == CLIP4J_OK, "%s", clip4j_last_error());
+      double worst = 0;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double z = bias[size_t(j)];
+          for (int64_t q = 0; q < k; ++q) z += double(a[size_t(i * k + q)]) * w[size_t(j * k + q)];
+          double v = act == CLIP4J_ACT_GELU ? gelu_ref(z) : act == CLIP4J_ACT_QUICK_GELU ? quick_gelu_ref(z) : z;
+          double ref = resid[size_t(i * n + j)] + v * scale[size_t(j)];
+          double e = fabs(c[size_t(i * n + j)] - ref);
+          worst = e > worst ? e : worst;
+        }
+      CHECK(worst < 2e-5, "epilogue act=%d m=%ld n=%ld k=%ld: abs error %.3g", act, long(m), long(n), long(k), worst);
+    }
+  }
+  // accumulate with k > 192 and no partial buffer is refused.
+  auto w = random_vec(8 * 200, 26, 1.0f);
+  Packed p(w, 8, 200);
+  std::vector<float> a(200, 1.0f), c(8);
+  CHECK(clip4j_gemm_ex_f32(nullptr, a.data(), 1, 200, 200, p.data.data(), int64_t(p.data.size()), 8, nullptr,
+                           CLIP4J_ACT_IDENTITY, nullptr, 1, nullptr, 0, c.data(), 8) == CLIP4J_ERR_INVALID_ARGUMENT,
+        "accumulate without partial accepted");
+  CHECK(clip4j_gemm_ex_f32(nullptr, a.data(), 1, 200, 200, p.data.data(), int64_t(p.data.size()), 8, nullptr,
+                           CLIP4J_ACT_TANH, nullptr, 0, nullptr, 0, c.data(), 8) == CLIP4J_ERR_INVALID_ARGUMENT,
+        "tanh accepted");
+}
+
+// The fused epilogue keeps rows batch-invariant (rows in edge tiles go through the same code).
+static void test_epilogue_invariance() {
+  const int64_t n = 3072 + 5, k = 768, rows = 57;
+  auto a = random_vec(size_t(rows * k), 31, 1.0f);
+  auto w = random_vec(size_t(n * k), 32, 0.05f);
+  auto bias = random_vec(size_t(n), 33, 0.1f);
+  auto scale = random_vec(size_t(n), 34, 1.0f);
+  auto resid = random_vec(size_t(rows * n), 35, 1.0f);
+  Packed p(w, n, k);
+  clip4j_gemm_pool* pool = nullptr;
+  clip4j_gemm_pool_create(2, &pool);
+  for (int act : {CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+    std::vector<float> alone = resid, partial(static_cast<size_t>(n));
+    for (int64_t i = 0; i < rows; ++i) {
+      clip4j_gemm_ex_f32(nullptr, a.data() + i * k, 1, k, k, p.data.data(), int64_t(p.data.size()), n, bias.data(), act,
+                         scale.data(), 1, partial.data(), n, alone.data() + i * n, n);
+    }
+    std::vector<float> all = resid, partials(static_cast<size_t>(rows * n));
+    clip4j_gemm_ex_f32(pool, a.data(), rows, k, k, p.data.data(), int64_t(p.data.size()), n, bias.data(), act,
+                       scale.data(), 1, partials.data(), n, all.data(), n);
+    CHECK(memcmp(all.data(), alone.data(), sizeof(float) * size_t(rows * n)) == 0,
+          "act=%d: batched rows differ from rows computed alone", act);
+  }
+  clip4j_gemm_pool_destroy(pool);
+}
+
+static void test_layer_norm(clip4j_gemm_pool* pool) {
+  const int64_t m = 37, n = 771;
+  auto x = random_vec(size_t(m * n), 41, 2.0f);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) x[size_t(i * n + j)] += float(i) * 10.0f;  // offset rows
+  auto w = random_vec(size_t(n), 42, 1.0f);
+  auto b = random_vec(size_t(n), 43, 1.0f);
+  std::vector<float> y(static_cast<size_t>(m * n));
+  CHECK(clip4j_layer_norm_f32(pool, x.data(), m, n, n, w.data(), b.data(), 1e-5f, y.data(), n) == CLIP4J_OK, "%s",
+        clip4j_last_error());
+  double worst = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    double mean = 0, var = 0;
+    for (int64_t j = 0; j < n; ++j) mean += x[size_t(i * n + j)];
+    mean /= double(n);
+    for (int64_t j = 0; j < n; ++j) var += (x[size_t(i * n + j)] - mean) * (x[size_t(i * n + j)] - mean);
+    var /= double(n);
+    for (int64_t j = 0; j < n; ++j) {
+      double ref = (x[size_t(i * n + j)] - mean) / sqrt(var + 1e-5) * w[size_t(j)] + b[size_t(j)];
+      double e = fabs(y[size_t(i * n + j)] - ref);
+      worst = e > worst ? e : worst;
+    }
+  }
+  CHECK(worst < 5e-6, "layer norm: abs error %.3g", worst);
+  for (int64_t i = 0; i < m; i += 7) {
+    std::vector<float> one(static_cast<size_t>(n));
+    clip4j_layer_norm_f32(nullptr, x.data() + i * n, 1, n, n, w.data(), b.data(), 1e-5f, one.data(), n);
+    CHECK(memcmp(one.data(), y.data() + i * n, sizeof(float) * size_t(n)) == 0, "layer norm row %ld not invariant",
+          long(i));
+  }
+  CHECK(clip4j_layer_norm_f32(pool, x.data(), m, n, n - 1, w.data(), b.data(), 1e-5f, y.data(), n) ==
+            CLIP4J_ERR_INVALID_ARGUMENT, "ldx < n accepted");
+  CHECK(clip4j_layer_norm_f32(pool, x.data(), m, n, n, w.data(), b.data(), 0.0f, y.data(), n) ==
+            CLIP4J_ERR_INVALID_ARGUMENT, "eps 0 accepted");
+}
+
+static void test_attention(clip4j_gemm_pool* pool) {
+  const int64_t batch = 3, seq = 77, heads = 4, dim = 20;  // dim not a multiple of 8: the tails too
+  const int64_t width = heads * dim;
+  auto qkv = random_vec(size_t(batch * seq * 3 * width), 51, 1.5f);
+  for (int causal = 0; causal <= 1; ++causal) {
+    std::vector<float> out(static_cast<size_t>(batch * seq * width));
+    CHECK(clip4j_attention_f32(pool, qkv.data(), batch, seq, heads, dim, causal, out.data()) == CLIP4J_OK, "%s",
+          clip4j_last_error());
+    double worst = 0;
+    for (int64_t s = 0; s < batch; ++s)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < seq; ++i) {
+          const float* q = qkv.data() + (s * seq + i) * 3 * width + h * dim;
+          int64_t keys = causal ? i + 1 : seq;
+          std::vector<double> sc(static_cast<size_t>(keys));
+          double mx = -1e300;
+          for (int64_t t = 0; t < keys; ++t) {
+            const float* kk = qkv.data() + (s * seq + t) * 3 * width + width + h * dim;
+            double d = 0;
+            for (int64_t e = 0; e < dim; ++e) d += double(q[e]) * kk[e];
+            sc[size_t(t)] = d / sqrt(double(dim));
+            mx = sc[size_t(t)] > mx ? sc[size_t(t)] : mx;
+          }
+          double sum = 0;
+          for (auto& v : sc) sum += (v = exp(v - mx));
+          for (int64_t e = 0; e < dim; ++e) {
+            double o = 0;
+            for (int64_t t = 0; t < keys; ++t) o += sc[size_t(t)] * qkv[size_t((s * seq + t) * 3 * width + 2 * width + h * dim + e)];
+            double err = fabs(out[size_t((s * seq + i) * width + h * dim + e)] - o / sum);
+            worst = err > worst ? err : worst;
+          }
+        }
+    CHECK(worst < 1e-5, "attention causal=%d: abs error %.3g", causal, worst);
+    // Sample 2 alone gives the same bits as inside the batch.
+    std::vector<float> one(static_cast<size_t>(seq * width));
+    clip4j_attention_f32(nullptr, qkv.data() + 2 * seq * 3 * width, 1, seq, heads, dim, causal, one.data());
+    CHECK(memcmp(one.data(), out.data() + 2 * seq * width, sizeof(float) * size_t(seq * width)) == 0,
+          "attention causal=%d: sample not batch-invariant", causal);
+  }
+  std::vector<float> out(16);
+  CHECK(clip4j_attention_f32(pool, qkv.data(), 1, 0, heads, dim, 0, out.data()) == CLIP4J_ERR_INVALID_ARGUMENT,
+        "seq 0 accepted");
+  CHECK(clip4j_attention_f32(pool, qkv.data(), 1, seq, heads, dim, 2, out.data()) == CLIP4J_ERR_INVALID_ARGUMENT,
+        "causal 2 accepted");
+}
+
+// Times the kernels of one ViT-B/32 block at batch n (L = 50, W = 768, F = 3072, 12 heads).
+static void bench_block(clip4j_gemm_pool* pool, int64_t n) {
+  const int64_t l = 50, w = 768, f = 3072, m = n * l;
+  auto x = random_vec(size_t(m * w), 61, 1.0f);
+  auto lw = random_vec(size_t(w), 62, 1.0f), lb = random_vec(size_t(w), 63, 0.1f);
+  auto wqkv = random_vec(size_t(3 * w * w), 64, 0.03f), bq = random_vec(size_t(3 * w), 65, 0.1f);
+  auto wo = random_vec(size_t(w * w), 66, 0.03f), wfc = random_vec(size_t(f * w), 67, 0.03f);
+  auto wpr = random_vec(size_t(w * f), 68, 0.02f), bf = random_vec(size_t(f), 69, 0.1f);
+  Packed pq(wqkv, 3 * w, w), po(wo, w, w), pf(wfc, f, w), pp(wpr, w, f);
+  std::vector<float> h(size_t(m * w)), qkv(size_t(m * 3 * w)), at(size_t(m * w)), hid(size_t(m * f)), part(size_t(m * w));
+  double t[6] = {1e30, 1e30, 1e30, 1e30, 1e30, 1e30};  // best of the repetitions (the machine is shared)
+  const int reps = 12;
+  for (int r = 0; r < reps + 1; ++r) {
+    auto c0 = std::chrono::steady_clock::now();
+    clip4j_layer_norm_f32(pool, x.data(), m, w, w, lw.data(), lb.data(), 1e-5f, h.data(), w);
+    auto c1 = std::chrono::steady_clock::now();
+    clip4j_gemm_ex_f32(pool, h.data(), m, w, w, pq.data.data(), int64_t(pq.data.size()), 3 * w, bq.data(), 0, nullptr, 0, nullptr, 0, qkv.data(), 3 * w);
+    auto c2 = std::chrono::steady_clock::now();
+    clip4j_attention_f32(pool, qkv.data(), n, l, 12, 64, 0, at.data());
+    auto c3 = std::chrono::steady_clock::now();
+    clip4j_gemm_ex_f32(pool, at.data(), m, w, w, po.data.data(), int64_t(po.data.size()), w, lb.data(), 0, nullptr, 1, part.data(), w, x.data(), w);
+    auto c4 = std::chrono::steady_clock::now();
+    clip4j_gemm_ex_f32(pool, h.data(), m, w, w, pf.data.data(), int64_t(pf.data.size()), f, bf.data(), CLIP4J_ACT_QUICK_GELU, nullptr, 0, nullptr, 0, hid.data(), f);
+    auto c5 = std::chrono::steady_clock::now();
+    clip4j_gemm_ex_f32(pool, hid.data(), m, f, f, pp.data.data(), int64_t(pp.data.size()), w, lb.data(), 0, nullptr, 1, part.data(), w, x.data(), w);
+    auto c6 = std::chrono::steady_clock::now();
+    if (r == 0) continue;
+    auto d = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+    double v[6] = {d(c0, c1), d(c1, c2), d(c2, c3), d(c3, c4), d(c4, c5), d(c5, c6)};
+    for (int i = 0; i < 6; ++i) t[i] = v[i] < t[i] ? v[i] : t[i];
+  }
+  const char* names[] = {"ln", "qkv", "attn", "out+res", "fc+act", "proj+res"};
+  double total = 0;
+  printf("block n=%ld (ms per image per block):", long(n));
+  for (int i = 0; i < 6; ++i) {
+    printf(" %s %.3f", names[i], t[i] / double(n));
+    total += t[i] / double(n);
+  }
+  printf(" | total %.3f -> %.1f img/s for 12 blocks\n", total, 1000.0 / (12 * total));
 }
 
 int main(int argc, char** argv) {
@@ -208,6 +439,7 @@ int main(int argc, char** argv) {
       printf("m=%5ld n=%5ld k=%5ld  %7.1f GFLOP/s (%d threads)\n", long(s[0]), long(s[1]), long(s[2]),
              gflops_of(pool, s[0], s[1], s[2], 10), threads);
     }
+    for (int64_t n : {1, 8, 32}) bench_block(pool, n);
     clip4j_gemm_pool_destroy(pool);
     return 0;
   }
@@ -218,6 +450,16 @@ int main(int argc, char** argv) {
   clip4j_gemm_pool_destroy(pool);
   test_invariance();
   test_validation();
+  test_activations();
+  clip4j_gemm_pool* pool2 = nullptr;
+  clip4j_gemm_pool_create(2, &pool2);
+  test_epilogue(nullptr);
+  test_epilogue(pool2);
+  test_layer_norm(pool2);
+  test_attention(pool2);
+  test_attention(nullptr);
+  clip4j_gemm_pool_destroy(pool2);
+  test_epilogue_invariance();
   if (failures) {
     fprintf(stderr, "%d failure(s)\n", failures);
     return 1;

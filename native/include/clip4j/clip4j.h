@@ -293,6 +293,44 @@ clip4j_status clip4j_gemm_f32(clip4j_gemm_pool* pool, const float* a, int64_t m,
                               const float* packed, int64_t packed_len, int64_t n, const float* bias,
                               float* c, int64_t ldc);
 
+/**
+ * The GEMM with a fused epilogue, applied once per element after the last inner block:
+ *
+ *     v = act(a[i, :] @ W^T + bias) * colscale        (bias, colscale: [n] or NULL)
+ *     c[i, j] = v                  (accumulate = 0)
+ *     c[i, j] = c[i, j] + v        (accumulate = 1: a residual add into c)
+ *
+ * activation  CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU (x * sigmoid(1.702 x)) or
+ *             CLIP4J_ACT_GELU (0.5 x (1 + erf(x / sqrt 2))), vectorised (relative error of
+ *             the activation a few float ulps, about 1e-7).
+ * partial     with accumulate = 1 and k > 192: a scratch [m, ldp >= n] for the partial sums
+ *             (c still holds the residual then); otherwise ignored (may be NULL).
+ * The same batch invariance as clip4j_gemm_f32 holds for every argument combination.
+ */
+clip4j_status clip4j_gemm_ex_f32(clip4j_gemm_pool* pool, const float* a, int64_t m, int64_t k, int64_t lda,
+                                 const float* packed, int64_t packed_len, int64_t n, const float* bias,
+                                 int32_t activation, const float* colscale, int32_t accumulate, float* partial,
+                                 int64_t ldp, float* c, int64_t ldc);
+
+/**
+ * LayerNorm over rows: y[i, :] = (x[i, :] - mean) / sqrt(var + eps) * w + b (biased variance,
+ * two passes, a fixed summation order per row). x [m, ldx >= n], y [m, ldy >= n] (y may be x),
+ * w and b [n]. Rows are independent: a row's result does not depend on m.
+ */
+clip4j_status clip4j_layer_norm_f32(clip4j_gemm_pool* pool, const float* x, int64_t m, int64_t n, int64_t ldx,
+                                    const float* w, const float* b, float eps, float* y, int64_t ldy);
+
+/**
+ * Multi-head self-attention on a packed projection, as nn.MultiheadAttention / SDPA:
+ *     out[s, t, h*d:(h+1)*d] = softmax(q k^T / sqrt(d) [+ causal mask]) v   per sample s, head h
+ * qkv [batch * seq, 3 * heads * head_dim] row-major (per row: all heads' q, then k, then v, as
+ * in_proj's output), out [batch * seq, heads * head_dim], seq and head_dim in [1, 8192]. causal: 1 lets
+ * position t attend to positions <= t only. Each (sample, head) is computed alone, in a fixed
+ * order, so a sample's result does not depend on the batch.
+ */
+clip4j_status clip4j_attention_f32(clip4j_gemm_pool* pool, const float* qkv, int64_t batch, int64_t seq,
+                                   int64_t heads, int64_t head_dim, int32_t causal, float* out);
+
 /* ================================ end of batch-invariant GEMM ========================= */
 
 #ifdef __cplusplus

@@ -14,7 +14,7 @@ import org.bytedeco.javacpp.IntPointer;
  */
 public final class GemmPool implements AutoCloseable {
   private final int threads;
-  private Clip4jNative.clip4j_gemm_pool handle;
+  private volatile Clip4jNative.clip4j_gemm_pool handle;
 
   /** Starts {@code threads - 1} workers (the caller of each GEMM is the first thread). */
   public GemmPool(int threads) {
@@ -43,20 +43,22 @@ public final class GemmPool implements AutoCloseable {
   }
 
   /** The native pool, for {@code clip4j_gemm_f32}. */
-  public synchronized Clip4jNative.clip4j_gemm_pool handle() {
-    if (handle == null) {
+  public Clip4jNative.clip4j_gemm_pool handle() {
+    Clip4jNative.clip4j_gemm_pool h = handle;
+    if (h == null) {
       throw new IllegalStateException("GemmPool is closed");
     }
-    return handle;
+    return h;
   }
 
   /** Joins the workers. Idempotent. */
   @Override
   public synchronized void close() {
-    if (handle != null) {
-      Clip4jNative.clip4j_gemm_pool_destroy(handle);
-      handle.setNull();
+    Clip4jNative.clip4j_gemm_pool h = handle;
+    if (h != null) {
       handle = null;
+      Clip4jNative.clip4j_gemm_pool_destroy(h);
+      h.setNull();
     }
   }
 }

@@ -100,8 +100,12 @@ public final class ClipTowers implements AutoCloseable {
    */
   public static final String PACKED_GEMM_PROPERTY = "clip4j.packedGemm";
 
-  /** The batch-invariant GEMM for {@code device} and {@code precision}: PACKED where it runs, else PER_SAMPLE. */
-  static Gemm invariantGemm(Device device, Precision precision) {
+  /**
+   * The GEMM batch-invariant towers get on {@code device} in {@code precision}: PACKED where it
+   * runs (fp32 on a CPU with AVX2 and FMA, unless {@value #PACKED_GEMM_PROPERTY}=false), else
+   * PER_SAMPLE.
+   */
+  public static Gemm invariantGemm(Device device, Precision precision) {
     boolean packed = device.is_cpu() && precision == Precision.FP32
         && !"false".equalsIgnoreCase(System.getProperty(PACKED_GEMM_PROPERTY))
         && dev.clip4j.internal.GemmPool.supported();

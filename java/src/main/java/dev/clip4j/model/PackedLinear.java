@@ -26,6 +26,9 @@ final class PackedLinear implements AutoCloseable {
   private final Tensor bias;
   private final TensorOptions floats;
   private final MemoryFormatOptional contiguousFormat;
+  // Addresses made once: no JavaCPP object per call on the hot path.
+  private final FloatPointer packedPtr;
+  private final FloatPointer biasPtr;
 
   /**
    * Packs {@code weight} [n, k] (and copies {@code bias} [n], or none when null); both float32 on
@@ -54,6 +57,19 @@ final class PackedLinear implements AutoCloseable {
           new FloatPointer(w.data_ptr()), n, k, new FloatPointer(packed.data_ptr()), packedLength));
     }
     this.bias = bias == null ? null : bias.contiguous().clone();
+    this.packedPtr = new FloatPointer(packed.data_ptr());
+    this.biasPtr = this.bias == null ? null : new FloatPointer(this.bias.data_ptr());
+  }
+
+  /**
+   * The fused form on raw buffers the caller owns and has sized ({@code clip4j_gemm_ex_f32}):
+   * {@code c[i, :] (+)= act(a[i, :] @ W^T + b) * colscale} for i in [0, m). PackedTowers calls it
+   * on its workspaces, whose capacities it checks before.
+   */
+  void apply(GemmPool pool, FloatPointer a, long m, long lda, int activation, FloatPointer colscale,
+      boolean accumulate, FloatPointer partial, long ldp, FloatPointer c, long ldc) {
+    NativeLib.check(Clip4jNative.clip4j_gemm_ex_f32(pool == null ? null : pool.handle(), a, m, k, lda, packedPtr,
+        packedLength, n, biasPtr, activation, colscale, accumulate ? 1 : 0, partial, ldp, c, ldc));
   }
 
   /** Output features. */
@@ -86,8 +102,8 @@ final class PackedLinear implements AutoCloseable {
     Tensor out = torch.empty(shape, floats, contiguousFormat);
     try {
       NativeLib.check(Clip4jNative.clip4j_gemm_f32(pool == null ? null : pool.handle(),
-          new FloatPointer(x.data_ptr()), m, k, k, new FloatPointer(packed.data_ptr()), packedLength, n,
-          bias == null ? null : new FloatPointer(bias.data_ptr()), new FloatPointer(out.data_ptr()), n));
+          new FloatPointer(x.data_ptr()), m, k, k, packedPtr, packedLength, n, biasPtr,
+          new FloatPointer(out.data_ptr()), n));
     } catch (RuntimeException e) {
       out.close();
       throw e;

@@ -2,76 +2,78 @@ package dev.clip4j.model;
 
 import dev.clip4j.head.Activation;
 import dev.clip4j.internal.GemmPool;
+import dev.clip4j.internal.NativeLib;
+import dev.clip4j.jni.Clip4jNative;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.function.Function;
+import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
-import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
-import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * The open_clip ViT towers run op by op from Java, every linear layer (and the patch embedding,
- * as the GEMM it is) through clip4j's packed batch-invariant GEMM ({@link PackedLinear}); the
- * other operators are LibTorch's, the same ones the TorchScript sources call (layer_norm,
- * scaled_dot_product_attention, gelu / x * sigmoid(1.702 x), embedding), so the results are the
- * TorchScript towers' up to the GEMMs' rounding, and each sample's bits do not depend on the
- * batch it is in. fp32 on x86-64 CPUs with AVX2 and FMA ({@link GemmPool#supported()}).
+ * The open_clip ViT towers on clip4j's batch-invariant CPU kernels: every residual block runs
+ * in native code (LayerNorm, the packed GEMMs with bias, activation, LayerScale and the residual
+ * add fused into their epilogue, and multi-head attention), on workspace buffers reused from
+ * call to call; the towers' ends (patch gathering, class and positional embeddings, token
+ * embedding, pooling) are LibTorch operators. Each sample's result is bitwise independent of
+ * the batch it is in, and matches open_clip to float rounding. fp32 on x86-64 CPUs with AVX2 and
+ * FMA ({@link GemmPool#supported()}).
  *
- * <p>Ownership: everything here (packed weights, LayerNorm parameters, embeddings, the GEMM
- * worker threads) is owned by this object and released by {@link #close()}; the state dict it
- * was built from stays the caller's. Thread safety: the encode methods may run concurrently;
- * {@code close()} must not (ClipTowers' guard waits for calls in flight).
+ * <p>Ownership: everything here (packed weights, LayerNorm parameters, embeddings, workspaces,
+ * the worker threads) is owned by this object and released by {@link #close()}; the state dict
+ * it was built from stays the caller's. Thread safety: the encode methods may run concurrently
+ * (each call takes its own workspace); {@code close()} must not (ClipTowers' guard waits for calls
+ * in flight).
  */
 final class PackedTowers implements AutoCloseable {
+  /** Workspaces kept per tower between calls (more are made under concurrency, then dropped). */
+  private static final int KEPT_WORKSPACES = 2;
+
   private final GemmPool pool;
-  private final Activation activation;
+  private final int mlpActivation;
   private final List<AutoCloseable> owned = new ArrayList<>();
   // Arguments made once: creating them per call would allocate native memory per request.
-  private final TensorOptional noMask = own(new TensorOptional());
-  private final DoubleOptional defaultScale = own(new DoubleOptional());
   private final LongOptional lastDim = own(new LongOptional(-1));
-  private final Scalar quickGeluAlpha = own(new Scalar(1.702));
   private final TensorOptions floats = own(new TensorOptions(ScalarType.Float));
   private final MemoryFormatOptional contiguous = own(new MemoryFormatOptional(torch.MemoryFormat.Contiguous));
 
-  // Vision tower.
+  private final Tower vision;
+  private final Tower text;
+
+  // Vision tower ends.
   private final int patch;
   private final int grid;
-  private final int visionWidth;
   private final PackedLinear patchEmbedding;
   private final Tensor classEmbedding;
   private final Tensor visionPositions;
   private final Norm lnPre;
-  private final Block[] visionBlocks;
   private final Norm lnPost;
   private final boolean globalAveragePool;
 
-  // Text tower.
+  // Text tower ends.
   private final Tensor tokenEmbedding;
   private final Tensor textPositions;
-  private final Block[] textBlocks;
   private final Norm lnFinal;
-  private final int textWidth;
 
   /**
    * Builds both towers from float32 CPU tensors given by open_clip name ({@code weights} returns
-   * a tensor the caller owns; it is closed after use here).
+   * a tensor the caller owns; it is closed after use here, or kept and owned).
    */
   PackedTowers(ModelConfig config, Activation activation, Function<String, Tensor> weights, int threads) {
-    this.activation = activation;
+    this.mlpActivation = activation == Activation.QUICK_GELU
+        ? Clip4jNative.CLIP4J_ACT_QUICK_GELU : Clip4jNative.CLIP4J_ACT_GELU;
     boolean ok = false;
     try {
       VisionConfig v = config.vision();
       this.patch = v.patchSize();
       this.grid = v.imageSize() / v.patchSize();
-      this.visionWidth = v.width();
       try (Tensor conv = weights.apply("visual.conv1.weight");
           Tensor flat = conv.reshape(v.width(), 3L * patch * patch)) {
         this.patchEmbedding = own(new PackedLinear(flat, null));
@@ -81,15 +83,16 @@ final class PackedTowers implements AutoCloseable {
       }
       this.visionPositions = own(weights.apply("visual.positional_embedding"));
       this.lnPre = v.lnPre() ? own(new Norm(weights, "visual.ln_pre")) : null;
-      this.visionBlocks = blocks(weights, "visual.transformer", v.layers(), v.heads(), v.width(), v.layerScale());
+      this.vision = own(new Tower(weights, "visual.transformer", v.layers(), v.heads(), v.width(), v.mlpWidth(),
+          v.layerScale(), false));
       this.lnPost = own(new Norm(weights, "visual.ln_post"));
       this.globalAveragePool = v.globalAveragePool();
 
       TextConfig t = config.text();
-      this.textWidth = t.width();
       this.tokenEmbedding = own(weights.apply("token_embedding.weight"));
       this.textPositions = own(weights.apply("positional_embedding"));
-      this.textBlocks = blocks(weights, "transformer", t.layers(), t.heads(), t.width(), t.layerScale());
+      this.text = own(new Tower(weights, "transformer", t.layers(), t.heads(), t.width(), t.mlpWidth(),
+          t.layerScale(), true));
       this.lnFinal = own(new Norm(weights, "ln_final"));
       this.pool = own(new GemmPool(threads));
       ok = true;
@@ -100,58 +103,56 @@ final class PackedTowers implements AutoCloseable {
     }
   }
 
-  private Block[] blocks(Function<String, Tensor> weights, String prefix, int layers, int heads, int width,
-      boolean layerScale) {
-    Block[] b = new Block[layers];
-    for (int i = 0; i < layers; i++) {
-      b[i] = own(new Block(weights, prefix + ".resblocks." + i, heads, width, layerScale));
-    }
-    return b;
-  }
-
   private <T extends AutoCloseable> T own(T resource) {
     owned.add(resource);
     return resource;
   }
 
-  /** Threads of the GEMM pool. */
+  /** Threads of the kernels' pool. */
   int threads() {
     return pool.threads();
   }
 
-  /** pixels float32 [N, 3, S, S] on the CPU; returns [N, vision width] (before ln_post's projection). */
+  /** pixels float32 [N, 3, S, S] on the CPU (validated by the caller); returns [N, vision width]. */
   Tensor encodeImage(Tensor pixels) {
     long n = pixels.size(0);
     long tokens = (long) grid * grid;
-    Tensor x = torch.empty(new long[] {n, tokens + 1, visionWidth}, floats, contiguous);
+    long l = tokens + 1;
+    Workspace w = vision.take(n * l);
     try {
-      // conv1 (kernel = stride = patch, no bias) is a GEMM over the patches, each flattened as
-      // (channel, row, column) like the kernel [width, 3, P, P].
-      try (Tensor px = pixels.contiguous();
-          Tensor r = px.reshape(n, 3, grid, patch, grid, patch);
-          Tensor pr = r.permute(0, 2, 4, 1, 3, 5);
-          Tensor pc = pr.contiguous();
-          Tensor patches = pc.reshape(n, tokens, 3L * patch * patch);
-          Tensor emb = patchEmbedding.forward(pool, patches);
-          Tensor head = x.narrow(1, 0, 1);
-          Tensor rest = x.narrow(1, 1, tokens)) {
-        head.copy_(classEmbedding); // returns this same object: not closed
-        rest.copy_(emb); // returns this same object: not closed
+      try (Tensor x = w.x(n, l)) {
+        // conv1 (kernel = stride = patch, no bias) is a GEMM over the patches, each flattened as
+        // (channel, row, column) like the kernel [width, 3, P, P].
+        try (Tensor px = pixels.contiguous();
+            Tensor r = px.reshape(n, 3, grid, patch, grid, patch);
+            Tensor pr = r.permute(0, 2, 4, 1, 3, 5);
+            Tensor pc = pr.contiguous();
+            Tensor patches = pc.reshape(n, tokens, 3L * patch * patch);
+            Tensor emb = patchEmbedding.forward(pool, patches);
+            Tensor head = x.narrow(1, 0, 1);
+            Tensor rest = x.narrow(1, 1, tokens)) {
+          head.copy_(classEmbedding); // in-place ops return this same Java object: never closed here
+          rest.copy_(emb);
+        }
+        x.add_(visionPositions);
       }
-      x.add_(visionPositions); // returns this same object: not closed
       if (lnPre != null) {
-        Tensor y = lnPre.apply(x);
-        x.close();
-        x = y;
+        lnPre.apply(pool, w.xPtr, n * l, vision.width, w.xPtr, vision.width);
       }
-      for (Block b : visionBlocks) {
-        b.forward(x, false);
+      vision.forward(w, n, l);
+      Tensor out = torch.empty(new long[] {n, vision.width}, floats, contiguous);
+      FloatPointer o = new FloatPointer(out.data_ptr());
+      if (globalAveragePool) {
+        try (Tensor x = w.x(n, l); Tensor mean = x.mean(1L)) {
+          lnPost.apply(pool, new FloatPointer(mean.data_ptr()), n, vision.width, o, vision.width);
+        }
+      } else {
+        // The class token of each sample: rows 0, L, 2L, ...
+        lnPost.apply(pool, w.xPtr, n, l * vision.width, o, vision.width);
       }
-      try (Tensor pooled = globalAveragePool ? x.mean(1L) : x.select(1, 0)) {
-        return lnPost.apply(pooled);
-      }
+      return out;
     } finally {
-      x.close();
+      vision.give(w);
     }
   }
 
@@ -159,23 +160,30 @@ final class PackedTowers implements AutoCloseable {
   Tensor encodeText(Tensor ids) {
     long n = ids.size(0);
     long l = ids.size(1);
-    try (Tensor x = torch.embedding(tokenEmbedding, ids)) {
-      try (Tensor pos = textPositions.narrow(0, 0, l)) {
-        x.add_(pos); // returns this same object: not closed
+    Workspace w = text.take(n * l);
+    try {
+      try (Tensor x = w.x(n, l); Tensor e = torch.embedding(tokenEmbedding, ids);
+          Tensor pos = textPositions.narrow(0, 0, l)) {
+        x.copy_(e);
+        x.add_(pos);
       }
-      for (Block b : textBlocks) {
-        b.forward(x, true);
-      }
-      try (Tensor y = lnFinal.apply(x);
-          Tensor rows = y.reshape(n * l, textWidth);
+      text.forward(w, n, l);
+      try (Tensor x = w.x(n, l);
+          Tensor rows = x.reshape(n * l, text.width);
           Tensor at = ids.argmax(lastDim, false)) {
         // Row i pools at its end-of-text token (the largest id), as open_clip: x[arange(N), argmax].
         LongPointer p = new LongPointer(at.data_ptr());
         for (long i = 0; i < n; i++) {
           p.put(i, p.get(i) + i * l);
         }
-        return torch.index_select(rows, 0, at);
+        Tensor out = torch.index_select(rows, 0, at);
+        FloatPointer o = new FloatPointer(out.data_ptr());
+        // LayerNorm is row by row: the pooled rows normalised are the normalised rows pooled.
+        lnFinal.apply(pool, o, n, text.width, o, text.width);
+        return out;
       }
+    } finally {
+      text.give(w);
     }
   }
 
@@ -183,113 +191,184 @@ final class PackedTowers implements AutoCloseable {
   private static final class Norm implements AutoCloseable {
     final Tensor weight;
     final Tensor bias;
-    final TensorOptional w;
-    final TensorOptional b;
-    final long[] shape;
+    final FloatPointer w;
+    final FloatPointer b;
+    final long width;
 
     Norm(Function<String, Tensor> weights, String prefix) {
       weight = weights.apply(prefix + ".weight");
       bias = weights.apply(prefix + ".bias");
-      w = new TensorOptional(weight);
-      b = new TensorOptional(bias);
-      shape = new long[] {weight.size(0)};
+      w = new FloatPointer(weight.data_ptr());
+      b = new FloatPointer(bias.data_ptr());
+      width = weight.size(0);
     }
 
-    Tensor apply(Tensor x) {
-      return torch.layer_norm(x, shape, w, b, 1e-5, true);
+    void apply(GemmPool pool, FloatPointer x, long m, long ldx, FloatPointer y, long ldy) {
+      NativeLib.check(Clip4jNative.clip4j_layer_norm_f32(pool.handle(), x, m, width, ldx, w, b, 1e-5f, y, ldy));
     }
 
     @Override
     public void close() {
-      w.close();
-      b.close();
       weight.close();
       bias.close();
     }
   }
 
-  /** open_clip's ResidualAttentionBlock, updating x [N, L, D] in place. */
-  private final class Block implements AutoCloseable {
-    final Norm ln1;
-    final Norm ln2;
-    final PackedLinear qkv;
-    final PackedLinear out;
-    final PackedLinear fc;
-    final PackedLinear proj;
-    final Tensor ls1;
-    final Tensor ls2;
-    final int heads;
-    final int width;
+  /** Buffers for one forward of up to {@code rows} = N * L tokens through one tower. */
+  private final class Workspace implements AutoCloseable {
+    final long rows;
+    final long width;
+    final Tensor buffer;
+    final FloatPointer xPtr; // residual stream [rows, W]
+    final FloatPointer hPtr; // LayerNorm output [rows, W]
+    final FloatPointer qkvPtr; // [rows, 3W]
+    final FloatPointer attnPtr; // [rows, W]
+    final FloatPointer fPtr; // MLP hidden [rows, F]
+    final FloatPointer partialPtr; // partial sums of the accumulating GEMMs [rows, W]
 
-    Block(Function<String, Tensor> weights, String p, int heads, int width, boolean layerScale) {
-      this.heads = heads;
+    Workspace(long rows, long width, long mlpWidth) {
+      this.rows = rows;
       this.width = width;
-      ln1 = new Norm(weights, p + ".ln_1");
-      ln2 = new Norm(weights, p + ".ln_2");
-      qkv = linear(weights, p + ".attn.in_proj_weight", p + ".attn.in_proj_bias");
-      out = linear(weights, p + ".attn.out_proj.weight", p + ".attn.out_proj.bias");
-      fc = linear(weights, p + ".mlp.c_fc.weight", p + ".mlp.c_fc.bias");
-      proj = linear(weights, p + ".mlp.c_proj.weight", p + ".mlp.c_proj.bias");
-      ls1 = layerScale ? weights.apply(p + ".ls_1.gamma") : null;
-      ls2 = layerScale ? weights.apply(p + ".ls_2.gamma") : null;
+      long perRow = 7 * width + mlpWidth;
+      this.buffer = torch.empty(new long[] {rows * perRow}, floats, contiguous);
+      FloatPointer base = new FloatPointer(buffer.data_ptr());
+      long off = 0;
+      xPtr = slice(base, off);
+      off += rows * width;
+      hPtr = slice(base, off);
+      off += rows * width;
+      qkvPtr = slice(base, off);
+      off += rows * 3 * width;
+      attnPtr = slice(base, off);
+      off += rows * width;
+      fPtr = slice(base, off);
+      off += rows * mlpWidth;
+      partialPtr = slice(base, off);
     }
 
-    private PackedLinear linear(Function<String, Tensor> weights, String w, String b) {
-      try (Tensor wt = weights.apply(w); Tensor bt = weights.apply(b)) {
-        return new PackedLinear(wt, bt);
-      }
+    private FloatPointer slice(FloatPointer base, long offset) {
+      // A view at `offset` floats (JavaCPP passes address + position to native code).
+      return new FloatPointer(base).position(offset);
     }
 
-    void forward(Tensor x, boolean causal) {
-      long n = x.size(0);
-      long l = x.size(1);
-      try (Tensor h = ln1.apply(x);
-          Tensor q3 = qkv.forward(pool, h);
-          Tensor q5 = q3.reshape(n, l, 3, heads, width / heads);
-          Tensor qp = q5.permute(2, 0, 3, 1, 4);
-          Tensor q = qp.select(0, 0);
-          Tensor k = qp.select(0, 1);
-          Tensor v = qp.select(0, 2);
-          Tensor o = torch.scaled_dot_product_attention(q, k, v, noMask, 0.0, causal, defaultScale, false);
-          Tensor ot = o.transpose(1, 2);
-          Tensor oc = ot.contiguous();
-          Tensor o3 = oc.reshape(n, l, width);
-          Tensor a = out.forward(pool, o3)) {
-        if (ls1 != null) {
-          a.mul_(ls1); // returns this same object: not closed
-        }
-        x.add_(a); // returns this same object: not closed
-      }
-      try (Tensor h = ln2.apply(x); Tensor f = fc.forward(pool, h)) {
-        if (activation == Activation.QUICK_GELU) {
-          // x * sigmoid(1.702 * x), the same three LibTorch kernels as open_clip's QuickGELU.
-          try (Tensor s = f.mul(quickGeluAlpha)) {
-            s.sigmoid_(); // returns this same object: not closed
-            f.mul_(s); // returns this same object: not closed
-          }
-        } else {
-          torch.gelu_(f); // returns f itself: not closed
-        }
-        try (Tensor m = proj.forward(pool, f)) {
-          if (ls2 != null) {
-            m.mul_(ls2); // returns this same object: not closed
-          }
-          x.add_(m); // returns this same object: not closed
-        }
+    /** The residual stream as a [n, l, W] tensor view (the caller closes the view). */
+    Tensor x(long n, long l) {
+      try (Tensor flat = buffer.narrow(0, 0, n * l * width)) {
+        return flat.reshape(n, l, width);
       }
     }
 
     @Override
     public void close() {
-      ln1.close();
-      ln2.close();
-      qkv.close();
-      out.close();
-      fc.close();
-      proj.close();
-      if (ls1 != null) {
-        ls1.close();
-        ls2.close();
+      buffer.close();
+    }
+  }
+
+  /** One tower's residual blocks, and its workspaces. */
+  private final class Tower implements AutoCloseable {
+    final Block[] blocks;
+    final long width;
+    final long mlpWidth;
+    final int heads;
+    final boolean causal;
+    final ConcurrentLinkedDeque<Workspace> spare = new ConcurrentLinkedDeque<>();
+
+    Tower(Function<String, Tensor> weights, String prefix, int layers, int heads, int width, int mlpWidth,
+        boolean layerScale, boolean causal) {
+      this.width = width;
+      this.mlpWidth = mlpWidth;
+      this.heads = heads;
+      this.causal = causal;
+      this.blocks = new Block[layers];
+      for (int i = 0; i < layers; i++) {
+        blocks[i] = new Block(weights, prefix + ".resblocks." + i, layerScale);
+      }
+    }
+
+    /** A workspace of at least {@code rows} rows: a kept one when it is large enough. */
+    Workspace take(long rows) {
+      Workspace w = spare.pollFirst();
+      if (w != null && w.rows >= rows) {
+        return w;
+      }
+      if (w != null) {
+        w.close();
+      }
+      return new Workspace(rows, width, mlpWidth);
+    }
+
+    void give(Workspace w) {
+      spare.addFirst(w);
+      while (spare.size() > KEPT_WORKSPACES) {
+        Workspace extra = spare.pollLast();
+        if (extra != null) {
+          extra.close();
+        }
+      }
+    }
+
+    void forward(Workspace w, long n, long l) {
+      if (n * l > w.rows) {
+        throw new IllegalStateException("workspace of " + w.rows + " rows for " + n + " x " + l);
+      }
+      for (Block b : blocks) {
+        b.forward(w, n, l);
+      }
+    }
+
+    /** open_clip's ResidualAttentionBlock on the workspace's residual stream, in place. */
+    private final class Block {
+      final Norm ln1;
+      final Norm ln2;
+      final PackedLinear qkv;
+      final PackedLinear out;
+      final PackedLinear fc;
+      final PackedLinear proj;
+      final Tensor ls1;
+      final Tensor ls2;
+      final FloatPointer ls1Ptr;
+      final FloatPointer ls2Ptr;
+
+      Block(Function<String, Tensor> weights, String p, boolean layerScale) {
+        ln1 = own(new Norm(weights, p + ".ln_1"));
+        ln2 = own(new Norm(weights, p + ".ln_2"));
+        qkv = own(linear(weights, p + ".attn.in_proj_weight", p + ".attn.in_proj_bias"));
+        out = own(linear(weights, p + ".attn.out_proj.weight", p + ".attn.out_proj.bias"));
+        fc = own(linear(weights, p + ".mlp.c_fc.weight", p + ".mlp.c_fc.bias"));
+        proj = own(linear(weights, p + ".mlp.c_proj.weight", p + ".mlp.c_proj.bias"));
+        ls1 = layerScale ? own(weights.apply(p + ".ls_1.gamma")) : null;
+        ls2 = layerScale ? own(weights.apply(p + ".ls_2.gamma")) : null;
+        ls1Ptr = ls1 == null ? null : new FloatPointer(ls1.data_ptr());
+        ls2Ptr = ls2 == null ? null : new FloatPointer(ls2.data_ptr());
+      }
+
+      private PackedLinear linear(Function<String, Tensor> weights, String w, String b) {
+        try (Tensor wt = weights.apply(w); Tensor bt = weights.apply(b)) {
+          return new PackedLinear(wt, bt);
+        }
+      }
+
+      void forward(Workspace w, long n, long l) {
+        long m = n * l;
+        // x = x + out_proj(attention(ln_1(x))) * ls_1
+        ln1.apply(pool, w.xPtr, m, width, w.hPtr, width);
+        qkv.apply(pool, w.hPtr, m, width, Clip4jNative.CLIP4J_ACT_IDENTITY, null, false, null, 0, w.qkvPtr, 3 * width);
+        NativeLib.check(Clip4jNative.clip4j_attention_f32(pool.handle(), w.qkvPtr, n, l, heads, width / heads,
+            causal ? 1 : 0, w.attnPtr));
+        out.apply(pool, w.attnPtr, m, width, Clip4jNative.CLIP4J_ACT_IDENTITY, ls1Ptr, true, w.partialPtr, width,
+            w.xPtr, width);
+        // x = x + c_proj(act(c_fc(ln_2(x)))) * ls_2
+        ln2.apply(pool, w.xPtr, m, width, w.hPtr, width);
+        fc.apply(pool, w.hPtr, m, width, mlpActivation, null, false, null, 0, w.fPtr, mlpWidth);
+        proj.apply(pool, w.fPtr, m, mlpWidth, Clip4jNative.CLIP4J_ACT_IDENTITY, ls2Ptr, true, w.partialPtr, width,
+            w.xPtr, width);
+      }
+    }
+
+    @Override
+    public void close() {
+      for (Workspace w; (w = spare.pollFirst()) != null; ) {
+        w.close();
       }
     }
   }
