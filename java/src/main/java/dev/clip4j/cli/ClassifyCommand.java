@@ -20,7 +20,9 @@ import java.util.Deque;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
+import dev.clip4j.corpus.CorpusItem;
+import dev.clip4j.corpus.ImageWalk;
+import dev.clip4j.corpus.ItemSource;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -28,7 +30,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -53,8 +54,6 @@ import picocli.CommandLine.Spec;
 final class ClassifyCommand implements Callable<Integer> {
   /** Exit code: completed, but some inputs failed (error lines printed). */
   static final int COMPLETED_WITH_ERRORS = 3;
-  /** File extensions picked up when walking a directory (lower case). */
-  static final Set<String> IMAGE_EXTENSIONS = Set.of("jpg", "jpeg", "png", "bmp", "gif", "webp");
 
   @Mixin ModelOptions model;
 
@@ -82,8 +81,12 @@ final class ClassifyCommand implements Callable<Integer> {
   @Option(names = "--batch-size", defaultValue = "32", description = "Images per forward pass (default ${DEFAULT-VALUE}).")
   int batchSize;
 
-  @Parameters(arity = "1..*", paramLabel = "IMAGE|DIR", description = "Image files, or directories walked recursively.")
+  @Parameters(arity = "1..*", paramLabel = "IMAGE|DIR", description = "Image files, or directories walked recursively "
+      + "(sorted, hidden entries skipped, symbolic-link loops walked once), as embed-images walks them.")
   List<Path> inputs;
+
+  @Option(names = "--ext", split = ",", description = "Extensions kept when walking directories (default: jpg,jpeg,jpe,jfif,png,bmp,gif,webp).")
+  List<String> extensions;
 
   @Spec CommandSpec spec;
 
@@ -97,8 +100,10 @@ final class ClassifyCommand implements Callable<Integer> {
     if (batchSize < 1) {
       throw usage("--batch-size must be >= 1");
     }
-    List<Path> images = expand(inputs);
+    ImageWalk walk = new ImageWalk(inputs.stream().map(Path::toString).toList(), extensions, null,
+        w -> System.err.println("clip4j: " + w));
     Engine.ensureInitialized();
+    int total = 0;
     PrintStream out = System.out;
     int errors = 0;
     try (ScoringModel m = ScoringModel.load(model, textModel, vocab)) {
@@ -110,10 +115,16 @@ final class ClassifyCommand implements Callable<Integer> {
             m.paired != null ? m::embedTexts : texts -> embedTexts(embedder, texts), m.logitScale());
         int window = Math.max(2 * batchSize, 64); // bounded in flight, results printed in input order
         Deque<Pending> pending = new ArrayDeque<>();
-        for (Path p : images) {
-          pending.add(new Pending(p, submit(embedder, p)));
-          if (pending.size() >= window) {
-            errors += print(out, pending.poll(), zs);
+        try (ItemSource.Items items = walk.open()) {
+          while (items.hasNext()) {
+            CorpusItem item = items.next();
+            total++;
+            // An unreadable directory or list file is an error line, like a bad image.
+            pending.add(new Pending(item.name(),
+                item.error() != null ? CompletableFuture.failedFuture(item.error()) : submit(embedder, item.path())));
+            if (pending.size() >= window) {
+              errors += print(out, pending.poll(), zs);
+            }
           }
         }
         while (!pending.isEmpty()) {
@@ -122,11 +133,11 @@ final class ClassifyCommand implements Callable<Integer> {
       }
     }
     out.flush();
-    System.err.printf("clip4j: classified %d of %d images (%d errors)%n", images.size() - errors, images.size(), errors);
+    System.err.printf("clip4j: classified %d of %d images (%d errors)%n", total - errors, total, errors);
     return errors == 0 ? 0 : COMPLETED_WITH_ERRORS;
   }
 
-  private record Pending(Path path, CompletableFuture<float[]> result) {}
+  private record Pending(String path, CompletableFuture<float[]> result) {}
 
   /** Embeds prompts through the embedder's text lanes, a bounded number in flight; a failure is fatal. */
   private static float[][] embedTexts(ClipEmbedder embedder, List<String> texts) {
@@ -158,7 +169,7 @@ final class ClassifyCommand implements Callable<Integer> {
   /** Prints one result line; returns 1 for an error line. */
   private int print(PrintStream out, Pending p, ZeroShotClassifier zs) throws IOException {
     Map<String, Object> o = new LinkedHashMap<>();
-    o.put("path", p.path().toString());
+    o.put("path", p.path());
     float[] emb;
     try {
       emb = p.result().get();
@@ -242,29 +253,6 @@ final class ClassifyCommand implements Callable<Integer> {
     } catch (IOException e) {
       throw new InvalidInputException(file + ": cannot read: " + e.getMessage(), e);
     }
-  }
-
-  /** Files as given; directories walked recursively, sorted, filtered by image extension. */
-  static List<Path> expand(List<Path> inputs) {
-    List<Path> out = new ArrayList<>();
-    for (Path in : inputs) {
-      if (!Files.isDirectory(in)) {
-        out.add(in); // a missing or non-image file becomes an error line
-        continue;
-      }
-      try (Stream<Path> walk = Files.walk(in)) {
-        walk.filter(Files::isRegularFile).filter(ClassifyCommand::isImage).sorted().forEach(out::add);
-      } catch (IOException | java.io.UncheckedIOException e) {
-        throw new InvalidInputException(in + ": cannot list: " + e.getMessage(), e);
-      }
-    }
-    return out;
-  }
-
-  private static boolean isImage(Path p) {
-    String name = p.getFileName().toString();
-    int dot = name.lastIndexOf('.');
-    return dot > 0 && IMAGE_EXTENSIONS.contains(name.substring(dot + 1).toLowerCase(Locale.ROOT));
   }
 
   private ParameterException usage(String message) {

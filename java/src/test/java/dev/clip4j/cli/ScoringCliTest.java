@@ -297,6 +297,38 @@ class ScoringCliTest {
   }
 
   @Test
+  void classifyWalksDirectoriesAsEmbedImagesDoes(@TempDir Path tmp) throws Exception {
+    Conformance.dir();
+    // Nested directories, a .jfif (a JPEG extension classify used to skip), a hidden file and a
+    // hidden directory (skipped), a text file (not an image extension: skipped).
+    Path root = tmp.resolve("photos");
+    Files.createDirectories(root.resolve("b/inner"));
+    Files.createDirectories(root.resolve(".cache"));
+    Path jpg = c.resolve("images").resolve("rocket.jpg");
+    Path png = c.resolve("images").resolve("chelsea.png");
+    Files.copy(jpg, root.resolve("b/inner/rocket.jfif"));
+    Files.copy(png, root.resolve("a.png"));
+    Files.copy(png, root.resolve(".hidden.png"));
+    Files.copy(png, root.resolve(".cache/c.png"));
+    Files.writeString(root.resolve("notes.txt"), "not an image");
+    Path labels = Files.writeString(tmp.resolve("labels.txt"), "cat\ndog\n");
+    Run r = run("classify", "--model", model.toString(), "--labels-file", labels.toString(), root.toString());
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.lines()).extracting(l -> root.relativize(Path.of(l.get("path").asText())).toString())
+        .containsExactly("a.png", "b/inner/rocket.jfif");
+    // --ext filters the walk (explicit files are always kept), and an unreadable entry is an error line.
+    Run png1 = run("classify", "--model", model.toString(), "--labels-file", labels.toString(), "--ext", "png",
+        root.toString(), tmp.resolve("missing.jpg").toString());
+    assertThat(png1.code()).as(png1.err()).isEqualTo(ClassifyCommand.COMPLETED_WITH_ERRORS);
+    List<JsonNode> lines = png1.lines();
+    assertThat(lines).hasSize(2);
+    assertThat(lines.get(0).get("path").asText()).endsWith("a.png");
+    assertThat(lines.get(0).has("top")).isTrue();
+    assertThat(lines.get(1).get("path").asText()).endsWith("missing.jpg");
+    assertThat(lines.get(1).get("error").asText()).isNotEmpty();
+  }
+
+  @Test
   void classifyWithTheOpenAiTemplatesAndUsageErrors(@TempDir Path tmp) throws Exception {
     Conformance.dir();
     String m = model.toString();
