@@ -13,7 +13,7 @@ cd "$ROOT"
 WORK="$ROOT/benchmarks/work"
 RESULTS="$ROOT/benchmarks/results"
 JOPTS=()
-DJL_SECONDS=6
+DJL_SECONDS=4
 if [[ "${BENCH_SMOKE:-0}" == 1 ]]; then
   # Smoke mode: a small random model and short phases, to check the harness end to end (about a
   # minute); its figures mean nothing and go to benchmarks/work/smoke/results, never results/.
@@ -80,7 +80,7 @@ step "configurations, MKL"
 #    clip4j's rows ran: per-sample (the default) and folded (the throughput mode).
 DJL_CP="benchmarks-djl/target/clip4j-benchmarks-djl-0.1.0-SNAPSHOT.jar:$(cat benchmarks-djl/target/classpath.txt)"
 for f in "" "-folded"; do
-  java -Doffline=true -Dai.djl.pytorch.num_threads="$N" -Dai.djl.pytorch.num_interop_threads=1 \
+  java -Doffline=true -Ddjl.rounds=2 -Dai.djl.pytorch.num_threads="$N" -Dai.djl.pytorch.num_interop_threads=1 \
     -cp "$DJL_CP" dev.clip4j.bench.djl.DjlBench "$WORK/vit-b-32-visual$f.pt" "$WORK/djl$f.json" "$DJL_SECONDS" 1 8 32 || true
 done
 step "DJL"

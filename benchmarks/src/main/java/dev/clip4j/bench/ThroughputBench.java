@@ -293,12 +293,16 @@ public final class ThroughputBench {
     Random rng = new Random(0);
     out.put("default_gemm", ClipTowers.invariantGemm(new org.bytedeco.pytorch.Device("cpu"), dev.clip4j.model.Precision.FP32).name());
     try (ClipModel model = ClipModel.load(work.resolve("vit-b-32"))) {
+      // Two interleaved rounds, the best kept, as the DJL peer (-Ddjl.rounds=2) and the configuration rows.
       ObjectNode img = out.putObject("vit_b32_images_per_s");
-      for (int bs : new int[] {1, 8, 32}) {
-        Tensor px = torch.randn(bs, 3, 224, 224);
-        double r = rate(() -> model.embedImages(px).close(), bs, bs == 32 ? 10 : 6);
-        img.put(Integer.toString(bs), r);
-        System.err.printf("clip4j images bs %d: %.2f img/s%n", bs, r);
+      for (int round = 0; round < 2; round++) {
+        for (int bs : new int[] {1, 8, 32}) {
+          Tensor px = torch.randn(bs, 3, 224, 224);
+          double r = rate(() -> model.embedImages(px).close(), bs, 4); // 4 s as the DJL peer
+          img.put(Integer.toString(bs), Math.max(r, img.path(Integer.toString(bs)).asDouble(0)));
+          System.err.printf("clip4j images round %d bs %d: %.2f img/s%n", round, bs, r);
+          px.close();
+        }
       }
       // Texts: short queries (8 tokens) trimmed vs padded to 77; and full 77-token texts.
       Tensor shortTrim = ids(32, 8, 8, rng);
