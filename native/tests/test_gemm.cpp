@@ -219,14 +219,17 @@ static void test_activations() {
       double rel = err / (fabs(ref) + 1e-30);
       // Relative error where the value matters (|f(x)| > 1e-6; below, exp(-x^2/2) magnifies the
       // rounding of x^2 and only the absolute error, ~1e-12 there, is meaningful).
+      // The rounding of x^2 inside exp(-x^2/2) gives GELU's tail a relative error growing like
+      // x^2 * 2^-24; the bound follows it: 4e-7 * (1 + x^2) (about 3 ulps at 0).
+      rel /= 4e-7 * (1.0 + x * x);
       if (fabs(ref) > 1e-6 && rel > worst) {
         worst = rel;
         worst_x = x;
       }
     }
-    printf("activation %d: max relative error %.3g (at x = %g), max absolute %.3g over [-12, 12] (relative where |f| > 1e-6)\n", act, worst,
+    printf("activation %d: max relative error / 4e-7 (1 + x^2) = %.3g (at x = %g), max absolute %.3g over [-12, 12] (relative where |f| > 1e-6)\n", act, worst,
            worst_x, worst_abs);
-    CHECK(worst < 2e-6, "activation %d: relative error %.3g", act, worst);
+    CHECK(worst < 1.0, "activation %d: relative error %.3g x its bound 4e-7 (1 + x^2)", act, worst);
     CHECK(worst_abs < 2e-6, "activation %d: absolute error %.3g", act, worst_abs);
   }
 }
