@@ -79,33 +79,28 @@ public final class ThroughputBench {
       // bench.spec=small: run.sh's smoke mode (checks the harness end to end in a minute; figures meaningless).
       RandomModels.write(dir, "small".equals(System.getProperty("bench.spec")) ? RandomModels.small() : RandomModels.vitB32(), 0);
     }
+    // The per-sample TorchScript graph (LibTorch GEMMs; the default packed towers are not TorchScript),
+    // and the throughput mode's (folded GEMMs), so DJL runs the same files as those rows.
     Path tower = work.resolve("vit-b-32-visual.pt");
-    if (!Files.isRegularFile(tower)) {
-      ModelConfig cfg = ModelConfig.parse(dir.resolve("open_clip_config.json"));
-      Map<String, Tensor> w;
-      try (StateDict sd = CheckpointReader.read(dir.resolve("open_clip_model.safetensors"))) {
-        w = StateDictTensors.toTensors(sd);
-      }
-      // The per-sample TorchScript graph (LibTorch GEMMs): the default packed towers are not TorchScript.
-      try (ClipTowers towers = ClipTowers.build(cfg, Activation.QUICK_GELU, w, new org.bytedeco.pytorch.Device("cpu"),
-          dev.clip4j.model.Precision.FP32, ClipTowers.Gemm.PER_SAMPLE)) {
-        towers.saveTower(ClipTowers.Tower.VISUAL, tower);
-      }
-    }
-    // The throughput mode's tower (folded GEMMs), so DJL can run the same file as that row.
-    Path folded = work.resolve("vit-b-32-visual-folded.pt");
-    if (!Files.isRegularFile(folded)) {
-      ModelConfig cfg = ModelConfig.parse(dir.resolve("open_clip_config.json"));
-      Map<String, Tensor> w;
-      try (StateDict sd = CheckpointReader.read(dir.resolve("open_clip_model.safetensors"))) {
-        w = StateDictTensors.toTensors(sd);
-      }
-      try (ClipTowers towers = ClipTowers.build(cfg, Activation.QUICK_GELU, w, new org.bytedeco.pytorch.Device("cpu"),
-          dev.clip4j.model.Precision.FP32, false)) {
-        towers.saveTower(ClipTowers.Tower.VISUAL, folded);
-      }
-    }
+    exportVisualTower(dir, tower, ClipTowers.Gemm.PER_SAMPLE);
+    exportVisualTower(dir, work.resolve("vit-b-32-visual-folded.pt"), ClipTowers.Gemm.FOLDED);
     System.err.println("prepared " + dir + " and " + tower);
+  }
+
+  /** Writes the image tower of the model in {@code dir}, built with {@code gemm}, unless {@code file} exists. */
+  private static void exportVisualTower(Path dir, Path file, ClipTowers.Gemm gemm) throws IOException {
+    if (Files.isRegularFile(file)) {
+      return;
+    }
+    ModelConfig cfg = ModelConfig.parse(dir.resolve("open_clip_config.json"));
+    Map<String, Tensor> w;
+    try (StateDict sd = CheckpointReader.read(dir.resolve("open_clip_model.safetensors"))) {
+      w = StateDictTensors.toTensors(sd);
+    }
+    try (ClipTowers towers = ClipTowers.build(cfg, Activation.QUICK_GELU, w, new org.bytedeco.pytorch.Device("cpu"),
+        dev.clip4j.model.Precision.FP32, gemm)) {
+      towers.saveTower(ClipTowers.Tower.VISUAL, file);
+    }
   }
 
   static double gemmGflops() {

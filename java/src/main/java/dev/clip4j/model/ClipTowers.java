@@ -25,8 +25,9 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * The two towers of an open_clip ViT CLIP, compiled from clip4j's TorchScript sources with the
- * checkpoint's weights: pixels to image features, token ids to text features, both
+ * The two towers of an open_clip ViT CLIP, built from the checkpoint's weights (on clip4j's
+ * native CPU kernels, {@link Gemm#PACKED}, or compiled from clip4j's TorchScript sources for the
+ * LibTorch GEMM modes): pixels to image features, token ids to text features, both
  * <em>before</em> the projection. The projection and the L2 normalisation are a separate stage
  * (clip4j's fused {@link dev.clip4j.head.EmbeddingHead}, fed with {@link #projection}); together
  * they reproduce open_clip 2.20.0's {@code encode_image}/{@code encode_text(normalize=True)}.
@@ -73,8 +74,8 @@ public final class ClipTowers implements AutoCloseable {
     /**
      * clip4j's native GEMM over weights packed at load ({@code clip4j_gemm_f32}): the whole batch
      * in one GEMM per layer, and still every sample's features bitwise independent of its batch
-     * (each output is summed in one fixed order). The towers run op by op from Java. fp32 on
-     * x86-64 CPUs with AVX2 and FMA; the default there.
+     * (each output is summed in one fixed order); every residual block runs in clip4j's native
+     * kernels (see PackedTowers). fp32 on x86-64 CPUs with AVX2 and FMA; the default there.
      */
     PACKED(null),
     /**
@@ -106,10 +107,13 @@ public final class ClipTowers implements AutoCloseable {
    * PER_SAMPLE.
    */
   public static Gemm invariantGemm(Device device, Precision precision) {
-    boolean packed = device.is_cpu() && precision == Precision.FP32
-        && !"false".equalsIgnoreCase(System.getProperty(PACKED_GEMM_PROPERTY))
-        && dev.clip4j.internal.GemmPool.supported();
+    boolean packed = packedRuns(device, precision) && !"false".equalsIgnoreCase(System.getProperty(PACKED_GEMM_PROPERTY));
     return packed ? Gemm.PACKED : Gemm.PER_SAMPLE;
+  }
+
+  /** Where {@link Gemm#PACKED} can run: fp32 on a CPU with AVX2 and FMA. */
+  private static boolean packedRuns(Device device, Precision precision) {
+    return device.is_cpu() && precision == Precision.FP32 && dev.clip4j.internal.GemmPool.supported();
   }
 
   /** What the TorchScript build methods use when asked for batch invariance. */
@@ -286,7 +290,7 @@ public final class ClipTowers implements AutoCloseable {
       logitScale = ls.item_float();
     }
     if (gemm == Gemm.PACKED) {
-      if (!device.is_cpu() || precision != Precision.FP32 || !dev.clip4j.internal.GemmPool.supported()) {
+      if (!packedRuns(device, precision)) {
         visualProj.close();
         textProj.close();
         throw new Clip4jException(ErrorCode.UNSUPPORTED, "the packed GEMM runs fp32 on x86-64 CPUs with AVX2 and FMA ("

@@ -101,9 +101,8 @@ final class PackedLinear implements AutoCloseable {
     shape[shape.length - 1] = n;
     Tensor out = torch.empty(shape, floats, contiguousFormat);
     try {
-      NativeLib.check(Clip4jNative.clip4j_gemm_f32(pool == null ? null : pool.handle(),
-          new FloatPointer(x.data_ptr()), m, k, k, packedPtr, packedLength, n, biasPtr,
-          new FloatPointer(out.data_ptr()), n));
+      apply(pool, new FloatPointer(x.data_ptr()), m, k, Clip4jNative.CLIP4J_ACT_IDENTITY, null, false, null, 0,
+          new FloatPointer(out.data_ptr()), n);
     } catch (RuntimeException e) {
       out.close();
       throw e;
