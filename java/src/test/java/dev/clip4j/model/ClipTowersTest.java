@@ -38,12 +38,9 @@ class ClipTowersTest {
     ids = ModelFixtures.tokenIds();
   }
 
-  private static ModelConfig config(String model) {
-    return ModelConfig.parse(ModelFixtures.model(model).resolve("open_clip_config.json"));
-  }
 
   private static ClipTowers towers(String model, Activation act) {
-    return ClipTowers.build(config(model), act, ModelFixtures.stateDict(model));
+    return ClipTowers.build(ModelFixtures.config(model), act, ModelFixtures.stateDict(model));
   }
 
   private static float[] project(Tensor features, Tensor proj) {
@@ -101,7 +98,7 @@ class ClipTowersTest {
     float[][] txt = new float[3][];
     ClipTowers.Optimization[] opts = ClipTowers.Optimization.values();
     for (int i = 0; i < opts.length; i++) {
-      try (ClipTowers t = ClipTowers.build(config("tiny-gelu"), Activation.GELU,
+      try (ClipTowers t = ClipTowers.build(ModelFixtures.config("tiny-gelu"), Activation.GELU,
           ModelFixtures.stateDict("tiny-gelu"), new Device("cpu"), opts[i], ClipTowers.DEFAULT_GEMM)) {
         img[i] = toFloats(t.encodeImageFeatures(pixels));
         txt[i] = toFloats(t.encodeTextFeatures(ids));
@@ -117,7 +114,7 @@ class ClipTowersTest {
 
   @Test
   void foldedGemmsAlsoMatchOpenClip() throws Exception {
-    try (ClipTowers t = ClipTowers.build(config("tiny-gelu"), Activation.GELU, ModelFixtures.stateDict("tiny-gelu"),
+    try (ClipTowers t = ClipTowers.build(ModelFixtures.config("tiny-gelu"), Activation.GELU, ModelFixtures.stateDict("tiny-gelu"),
         new Device("cpu"), ClipTowers.DEFAULT_OPTIMIZATION, ClipTowers.Gemm.FOLDED)) {
       assertThat(maxAbsDiff(project(t.encodeImageFeatures(pixels), t.projection(ClipTowers.Tower.VISUAL)),
           ModelFixtures.expected("tiny-gelu", "expected_image_features_unnormalized.npy"))).isLessThanOrEqualTo(1e-5);
@@ -300,7 +297,7 @@ class ClipTowersTest {
   @Test
   void ownsCopiesOfTheWeightsAndRefusesUseAfterClose() {
     Map<String, Tensor> sd = ModelFixtures.stateDict("tiny-gelu");
-    ClipTowers t = ClipTowers.build(config("tiny-gelu"), Activation.GELU, sd);
+    ClipTowers t = ClipTowers.build(ModelFixtures.config("tiny-gelu"), Activation.GELU, sd);
     float[] before = toFloats(t.encodeTextFeatures(ids));
     float[] proj = toFloats(sd.get("text_projection"));
     try (Engine.InferenceScope s = Engine.inference()) {
@@ -323,12 +320,12 @@ class ClipTowersTest {
     sd.remove("positional_embedding");
     sd.remove("text_projection");
     sd.put("text_model.embeddings.position_ids", fromFloats(new float[77], 1, 77));
-    assertThatThrownBy(() -> ClipTowers.build(config("tiny-gelu"), Activation.GELU, sd))
+    assertThatThrownBy(() -> ClipTowers.build(ModelFixtures.config("tiny-gelu"), Activation.GELU, sd))
         .isInstanceOf(InvalidModelException.class)
         .hasMessageContaining("positional_embedding")
         .hasMessageContaining("text_projection")
         .hasMessageContaining("text_model.embeddings.position_ids");
-    assertThatThrownBy(() -> ClipTowers.build(config("tiny-gelu"), Activation.IDENTITY, ModelFixtures.stateDict("tiny-gelu")))
+    assertThatThrownBy(() -> ClipTowers.build(ModelFixtures.config("tiny-gelu"), Activation.IDENTITY, ModelFixtures.stateDict("tiny-gelu")))
         .isInstanceOf(IllegalArgumentException.class);
   }
 }

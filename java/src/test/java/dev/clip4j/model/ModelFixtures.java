@@ -30,6 +30,11 @@ final class ModelFixtures {
     return Conformance.dir().resolve("models").resolve(name);
   }
 
+  /** The fixture model's open_clip_config.json, parsed. */
+  static ModelConfig config(String name) {
+    return ModelConfig.parse(model(name).resolve("open_clip_config.json"));
+  }
+
   /**
    * open_clip's state dict, from the fixture's {@code torch.jit.script} file: the scripted CLIP's
    * parameters carry open_clip's state_dict names.

@@ -47,9 +47,6 @@ class PackedTowersTest {
     ids = ModelFixtures.tokenIds();
   }
 
-  private static ModelConfig config(String model) {
-    return ModelConfig.parse(ModelFixtures.model(model).resolve("open_clip_config.json"));
-  }
 
   @Test
   void packedIsTheDefaultForCpuFp32AndCanBeSwitchedOff() throws Exception {
@@ -59,13 +56,13 @@ class PackedTowersTest {
     System.setProperty(ClipTowers.PACKED_GEMM_PROPERTY, "false");
     try {
       assertThat(ClipTowers.invariantGemm(cpu, Precision.FP32)).isEqualTo(ClipTowers.Gemm.PER_SAMPLE);
-      try (ClipTowers t = ClipTowers.build(config("tiny-gelu"), Activation.GELU, ModelFixtures.stateDict("tiny-gelu"))) {
+      try (ClipTowers t = ClipTowers.build(ModelFixtures.config("tiny-gelu"), Activation.GELU, ModelFixtures.stateDict("tiny-gelu"))) {
         assertThat(t.gemm()).isEqualTo(ClipTowers.Gemm.PER_SAMPLE);
       }
     } finally {
       System.clearProperty(ClipTowers.PACKED_GEMM_PROPERTY);
     }
-    try (ClipTowers t = ClipTowers.build(config("tiny-gelu"), Activation.GELU, ModelFixtures.stateDict("tiny-gelu"))) {
+    try (ClipTowers t = ClipTowers.build(ModelFixtures.config("tiny-gelu"), Activation.GELU, ModelFixtures.stateDict("tiny-gelu"))) {
       assertThat(t.gemm()).isEqualTo(ClipTowers.Gemm.PACKED);
       assertThat(t.batchInvariant()).isTrue();
       assertThatThrownBy(() -> t.saveTower(ClipTowers.Tower.VISUAL, Files.createTempFile("tower", ".pt")))
@@ -76,7 +73,7 @@ class PackedTowersTest {
   @ParameterizedTest
   @CsvSource({"tiny-gelu, GELU", "tiny-quickgelu, QUICK_GELU"})
   void everySampleIsBitwiseIndependentOfItsBatch(String model, Activation act) throws Exception {
-    try (ClipTowers t = ClipTowers.build(config(model), act, ModelFixtures.stateDict(model))) {
+    try (ClipTowers t = ClipTowers.build(ModelFixtures.config(model), act, ModelFixtures.stateDict(model))) {
       int nImg = (int) pixels.size(0);
       int wImg = (int) t.config().vision().width();
       float[] all = toFloats(t.encodeImageFeatures(pixels));
@@ -107,7 +104,7 @@ class PackedTowersTest {
 
   @Test
   void concurrentCallersGetTheSingleThreadedBits() throws Exception {
-    try (ClipTowers t = ClipTowers.build(config("tiny-quickgelu"), Activation.QUICK_GELU,
+    try (ClipTowers t = ClipTowers.build(ModelFixtures.config("tiny-quickgelu"), Activation.QUICK_GELU,
         ModelFixtures.stateDict("tiny-quickgelu"))) {
       float[] img = toFloats(t.encodeImageFeatures(pixels));
       float[] txt = toFloats(t.encodeTextFeatures(ids));
@@ -159,7 +156,7 @@ class PackedTowersTest {
       assertThat(di).isLessThanOrEqualTo(1e-5);
       assertThat(dt).isLessThanOrEqualTo(1e-5);
       // And LayerScale matters here (the check above is not vacuous).
-      try (ClipTowers noLs = ClipTowers.build(config("tiny-gelu"), Activation.GELU, ModelFixtures.stateDict("tiny-gelu"))) {
+      try (ClipTowers noLs = ClipTowers.build(ModelFixtures.config("tiny-gelu"), Activation.GELU, ModelFixtures.stateDict("tiny-gelu"))) {
         assertThat(maxAbsDiff(toFloats(noLs.encodeTextFeatures(ids)), toFloats(packed.encodeTextFeatures(ids))))
             .isGreaterThan(1e-3);
       }

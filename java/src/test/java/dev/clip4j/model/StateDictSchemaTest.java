@@ -22,7 +22,7 @@ class StateDictSchemaTest {
   @BeforeAll
   static void load() {
     Engine.ensureInitialized();
-    config = ModelConfig.parse(ModelFixtures.model("tiny-gelu").resolve("open_clip_config.json"));
+    config = ModelFixtures.config("tiny-gelu");
     stateDict = ModelFixtures.stateDict("tiny-gelu");
     shapes = ModelFixtures.shapes(stateDict);
   }

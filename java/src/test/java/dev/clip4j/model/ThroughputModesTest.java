@@ -57,7 +57,7 @@ class ThroughputModesTest {
 
   @Test
   void theModeIsRecordedOnTheTowers() throws Exception {
-    ModelConfig cfg = ModelConfig.parse(ModelFixtures.model("tiny-gelu").resolve("open_clip_config.json"));
+    ModelConfig cfg = ModelFixtures.config("tiny-gelu");
     try (ClipTowers t = ClipTowers.build(cfg, dev.clip4j.head.Activation.GELU, ModelFixtures.stateDict("tiny-gelu"),
         new org.bytedeco.pytorch.Device("cpu"), Precision.FP32, false)) {
       assertThat(t.batchInvariant()).isFalse();
