@@ -326,6 +326,12 @@ class ScoringCliTest {
     assertThat(lines.get(0).has("top")).isTrue();
     assertThat(lines.get(1).get("path").asText()).endsWith("missing.jpg");
     assertThat(lines.get(1).get("error").asText()).isNotEmpty();
+    // An @listfile lists files and directories, as for embed-images.
+    Path list = Files.writeString(tmp.resolve("list.txt"), root.resolve("b") + "\n" + root.resolve("a.png") + "\n");
+    Run fromList = run("classify", "--model", model.toString(), "--labels-file", labels.toString(), "@" + list);
+    assertThat(fromList.code()).as(fromList.err()).isZero();
+    assertThat(fromList.lines()).extracting(l -> root.relativize(Path.of(l.get("path").asText())).toString())
+        .containsExactly("b/inner/rocket.jfif", "a.png");
   }
 
   @Test
