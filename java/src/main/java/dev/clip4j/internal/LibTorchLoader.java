@@ -46,10 +46,15 @@ import org.bytedeco.pytorch.global.torch;
  * torch}.
  */
 public final class LibTorchLoader {
-  /** Leaves first: each library's dependencies come before it. */
-  private static final String[] TORCH_ORDER = {"libgomp.so.1", "libc10.so", "libtorch_cpu.so", "libtorch.so"};
-
-  private static final String[] GPU_ORDER = {"libc10_cuda.so", "libtorch_cuda.so"};
+  /**
+   * Leaves first: each library's dependencies come before it. The CUDA ones exist only in the GPU
+   * jar (in that build {@code libtorch.so} also needs {@code libtorch_cuda.so}); files that are
+   * not there are skipped, and one that fails to load (no CUDA runtime on the host) is left to
+   * the preset's own load to report.
+   */
+  private static final String[] TORCH_ORDER = {
+    "libgomp.so.1", "libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so"
+  };
 
   private LibTorchLoader() {}
 
@@ -68,20 +73,17 @@ public final class LibTorchLoader {
     List<File> torchDirs = extractAll();
     // OpenBLAS (or MKL, when Blas.selectMkl ran) first: libtorch_cpu.so needs libopenblas.so.0.
     Loader.load(openblas.class);
-    for (File dir : torchDirs) {
-      preload(dir, TORCH_ORDER);
-    }
+    // One directory only (two copies of libtorch_cpu.so must never both load): the GPU build when
+    // its jar is on the class path, as the preset itself prefers its -gpu extension.
+    torchDirs.stream().filter(d -> d.getName().endsWith("-gpu")).findFirst()
+        .or(() -> torchDirs.stream().findFirst())
+        .ifPresent(dir -> preload(dir, TORCH_ORDER));
     try {
       Loader.load(torch.class);
     } catch (UnsatisfiedLinkError e) {
       throw new Clip4jException(ErrorCode.UNSUPPORTED,
           "LibTorch's native libraries could not be loaded for platform " + Loader.getPlatform() + " (cache "
               + cacheDirForMessage() + "): " + e.getMessage(), e);
-    }
-    for (File dir : torchDirs) {
-      if (dir.getName().endsWith("-gpu")) {
-        preload(dir, GPU_ORDER); // normally already loaded by the preset; harmless when so
-      }
     }
   }
 
