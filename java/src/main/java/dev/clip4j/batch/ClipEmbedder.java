@@ -160,12 +160,12 @@ public final class ClipEmbedder implements AutoCloseable {
    * @throws IllegalStateException if the model is closed
    */
   public static ClipEmbedder create(ClipModel model) {
-    return create(model, EmbedderConfig.defaults(), null);
+    return create(model, EmbedderConfig.defaults());
   }
 
   /** An embedder for {@code model}; see {@link #create(ClipModel, EmbedderConfig, MeterRegistry)}. */
   public static ClipEmbedder create(ClipModel model, EmbedderConfig config) {
-    return create(model, config, null);
+    return build(model, config, lanes -> Embedder.create(config, lanes));
   }
 
   /**
@@ -175,6 +175,12 @@ public final class ClipEmbedder implements AutoCloseable {
    * @throws IllegalStateException if the model is closed
    */
   public static ClipEmbedder create(ClipModel model, EmbedderConfig config, MeterRegistry registry) {
+    return build(model, config, lanes -> Embedder.create(config, lanes, registry));
+  }
+
+  /** The lanes of {@code model}, run by the engine {@code engine} makes (with or without metrics). */
+  private static ClipEmbedder build(ClipModel model, EmbedderConfig config,
+      java.util.function.Function<List<Embedder.Lane<?>>, Embedder> engine) {
     Objects.requireNonNull(model, "model");
     Objects.requireNonNull(config, "config");
     if (model.isClosed()) {
@@ -214,7 +220,7 @@ public final class ClipEmbedder implements AutoCloseable {
             maskedIds(ctx, tokenizer.padId()), forward, true, dim, device));
       }
     }
-    return new ClipEmbedder(Embedder.create(config, lanes, registry), model, tokenizer, buckets, config);
+    return new ClipEmbedder(engine.apply(lanes), model, tokenizer, buckets, config);
   }
 
   /** Embeds one image. */

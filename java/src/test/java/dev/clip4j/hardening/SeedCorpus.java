@@ -8,8 +8,9 @@ import java.util.Map;
 
 /**
  * Writes the fuzz seed corpora (valid files from {@link Seeds}) under {@code
- * java/src/test/resources}: {@code java -cp <test class path> dev.clip4j.hardening.SeedCorpus
- * java/src/test/resources}. The files are committed; crashers found later go beside them.
+ * java/src/test/resources} (and the CLI's under {@code cli/src/test/resources}): {@code java -cp
+ * <test class path> dev.clip4j.hardening.SeedCorpus java/src/test/resources}. The files are
+ * committed; crashers found later go beside them.
  */
 public final class SeedCorpus {
   private SeedCorpus() {}
@@ -40,7 +41,9 @@ public final class SeedCorpus {
     for (Map.Entry<String, byte[]> e : Seeds.images().entrySet()) {
       put(res.resolve("dev/clip4j/hardening/ImageFuzzTestInputs/image"), "seed-" + e.getKey().replace('.', '-'), e.getValue());
     }
-    put(res.resolve("dev/clip4j/cli/TextInputsFuzzTestInputs/jsonl"), "seed-texts",
+    // The CLI's target lives in the cli module: res is .../java/src/test/resources.
+    Path cliRes = res.toAbsolutePath().getParent().getParent().getParent().resolveSibling("cli/src/test/resources");
+    put(cliRes.resolve("dev/clip4j/cli/TextInputsFuzzTestInputs/jsonl"), "seed-texts",
         Seeds.jsonl().getBytes(StandardCharsets.UTF_8));
     Files.delete(scratch);
   }
