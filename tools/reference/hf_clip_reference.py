@@ -297,7 +297,8 @@ def model_weights(seed, towers, dtype=np.float32):
 def torch_save(path, tensors):
     sd = {}
     for k, v in tensors.items():
-        sd[k] = v if isinstance(v, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(v))
+        # (np.ascontiguousarray would turn logit_scale's 0-d array into shape [1])
+        sd[k] = v if isinstance(v, torch.Tensor) else torch.from_numpy(np.require(v, requirements="C"))
     torch.save(sd, path)  # torch 1.13: the zip format, _rebuild_tensor_v2
 
 
@@ -397,18 +398,22 @@ def synthetic_images(d):
         a = (a + rng.integers(0, 40, size=a.shape)) % 256
         return a.astype(np.uint8)
 
-    rgb = gradient(55, 48, 3)  # resized 55x48 -> crop offset (55 - 48) / 2 = 3.5: floor 3, round 4
+    # For a 48 px processor. Each non-RGB image is resized (its short side is not 48), so the
+    # conversion order matters; the crop offsets differ where noted.
+    rgb = gradient(55, 48, 3)  # no resize; crop excess 7: floor 3, round(3.5) = 4
     imgs["rgb_55x48.png"] = Image.fromarray(rgb, "RGB")
-    rgba = np.concatenate([gradient(51, 48, 3), gradient(51, 48, 1)[..., :1]], -1)
+    imgs["rgb_46x43.png"] = Image.fromarray(gradient(46, 43, 3), "RGB")  # 46x43 -> 51x48: excess 3, 1 vs 2
+    rgba = np.concatenate([gradient(41, 37, 3), gradient(41, 37, 1)[..., :1]], -1)
     rgba[:5, :5, 3] = 0  # fully transparent pixels keep a colour: alpha is dropped, not composited
-    imgs["rgba_51x48.png"] = Image.fromarray(rgba, "RGBA")
-    la = np.concatenate([gradient(48, 53, 1), gradient(48, 53, 2)[..., 1:]], -1)
-    imgs["la_48x53.png"] = Image.fromarray(la, "LA")
-    imgs["l_48x55.png"] = Image.fromarray(gradient(48, 55, 1)[..., 0], "L")
-    imgs["p_31x20.png"] = Image.fromarray(gradient(31, 20, 3), "RGB").quantize(colors=16)
-    imgs["bilevel_48x51.png"] = Image.fromarray(gradient(48, 51, 1)[..., 0], "L").convert("1")
-    i16 = (gradient(49, 48, 1)[..., 0].astype(np.int32) * 3)  # 0..765: convert('RGB') clips at 255
-    imgs["i16_49x48.png"] = Image.fromarray(i16.astype(np.uint16), "I;16")
+    imgs["rgba_41x37.png"] = Image.fromarray(rgba, "RGBA")  # -> 53x48, excess 5: 2 either way
+    la = np.concatenate([gradient(40, 45, 1), gradient(40, 45, 2)[..., 1:]], -1)
+    la[-4:, :, 1] = 0
+    imgs["la_40x45.png"] = Image.fromarray(la, "LA")  # -> 48x54, excess 6: 3 either way
+    imgs["l_48x55.png"] = Image.fromarray(gradient(48, 55, 1)[..., 0], "L")  # no resize; excess 7
+    imgs["p_31x20.png"] = Image.fromarray(gradient(31, 20, 3), "RGB").quantize(colors=16)  # -> 74x48
+    imgs["bilevel_30x33.png"] = Image.fromarray(gradient(30, 33, 1)[..., 0], "L").convert("1")  # -> 48x52
+    i16 = (gradient(35, 39, 1)[..., 0].astype(np.int32) * 3)  # 0..765: convert('RGB') clips at 255
+    imgs["i16_35x39.png"] = Image.fromarray(i16.astype(np.uint16), "I;16")  # -> 48x53
     modes = {}
     os.makedirs(d, exist_ok=True)
     for name, im in imgs.items():
@@ -472,7 +477,7 @@ def preprocess(out):
     modes = synthetic_images(os.path.join(d, "images"))
     for img in modes:
         case("p48-" + img, os.path.join(d, "images", img), procs["p48"], "p48")
-    for img in ("rgb_55x48.png", "rgba_51x48.png", "p_31x20.png"):
+    for img in ("rgb_55x48.png", "rgba_41x37.png", "p_31x20.png"):
         for pname in ("p48-bilinear", "p48-squash", "p48-nearest-no-normalize"):
             case(pname + "-" + img, os.path.join(d, "images", img), procs[pname], pname)
     # do_normalize=False: the processor's output is rescale(u8) alone; record its table too.
