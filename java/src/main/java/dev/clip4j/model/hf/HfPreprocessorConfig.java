@@ -246,8 +246,9 @@ public final class HfPreprocessorConfig {
   };
 
   /**
-   * A decimal that numpy's float32 (and Java's (float)) reads back as {@code f}: the usual
-   * published constant when {@code f} is one, else the float's own shortest representation.
+   * A number that numpy's float32 (and Java's (float)) reads back as exactly {@code f}: the usual
+   * published constant when {@code f} is one, else {@code f}'s exact value as a double (JSON
+   * writes its shortest representation, which reads back to that double, whose float32 is f).
    */
   static double decimal(float f) {
     for (double d : CANONICAL) {
@@ -255,7 +256,7 @@ public final class HfPreprocessorConfig {
         return d;
       }
     }
-    return Double.parseDouble(Float.toString(f));
+    return f;
   }
 
   /**
@@ -304,8 +305,6 @@ public final class HfPreprocessorConfig {
     ArrayNode mean = root.putArray("image_mean");
     ArrayNode std = root.putArray("image_std");
     for (int c = 0; c < 3; c++) {
-      // The shortest decimal that reads back as the same float32 (what Python's repr of the
-      // float32-exact double would not give, and numpy rounds back to the same float32).
       mean.add(decimal(config.mean()[c]));
       std.add(decimal(config.std()[c]));
     }
