@@ -4,7 +4,9 @@ import dev.clip4j.Clip4jException;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ClipModel;
 import dev.clip4j.model.ModelConfig;
+import dev.clip4j.model.hf.HfClipDirectory;
 import dev.clip4j.model.io.CheckpointReader;
+import dev.clip4j.model.io.LazyTensor;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.TensorData;
 import dev.clip4j.preprocess.DecodeOptions;
@@ -67,6 +69,16 @@ public final class CorruptionHarness {
         break;
       case "hfvocab":
         ClipTokenizer.fromDirectory(p).encode("a photo of the red cat");
+        break;
+      case "hfdir":
+        try (HfClipDirectory d = HfClipDirectory.open(p)) {
+          for (LazyTensor t : d.openClipWeights()) {
+            t.load().toFloatArray();
+          }
+          if (d.config().hasText()) {
+            d.tokenizer().encode("a photo of the red cat");
+          }
+        }
         break;
       case "tokenizer-json":
         StTokenizerAccess.encode(p, "a photo of a cat");

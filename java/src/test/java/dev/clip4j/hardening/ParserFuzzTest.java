@@ -5,7 +5,11 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.clip4j.Clip4jException;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ModelConfig;
+import dev.clip4j.model.hf.HfClipConfig;
+import dev.clip4j.model.hf.HfClipWeights;
+import dev.clip4j.model.hf.HfPreprocessorConfig;
 import dev.clip4j.model.io.CheckpointReader;
+import dev.clip4j.model.io.ShardedCheckpoint;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.TensorData;
 import dev.clip4j.preprocess.PreprocessConfig;
@@ -122,6 +126,69 @@ class ParserFuzzTest {
       }
     } catch (Clip4jException expected) {
       // typed: fine
+    }
+  }
+
+  /** Hugging Face config.json: parsed, mapped to open_clip's config and to the tensor table. */
+  @FuzzTest(maxDuration = "10s")
+  void hfConfig(byte[] data) {
+    try {
+      HfClipConfig cfg = HfClipConfig.parse(data, "config.json");
+      cfg.toString();
+      cfg.activation();
+      if (cfg.hasVision() && cfg.hasText()) {
+        cfg.toModelConfig().describe();
+      }
+      HfClipWeights.of(cfg).hfShapes();
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  /** Hugging Face preprocessor_config.json: parsed, then written back and parsed again. */
+  @FuzzTest(maxDuration = "10s")
+  void hfPreprocessorConfig(byte[] data) {
+    try {
+      PreprocessConfig cfg = HfPreprocessorConfig.parse(data, "preprocessor_config.json");
+      byte[] back = HfPreprocessorConfig.toJson(cfg).toString().getBytes(StandardCharsets.UTF_8);
+      if (!HfPreprocessorConfig.parse(back, "written").equals(cfg)) {
+        throw new IllegalStateException("preprocessor_config.json does not read back: " + cfg);
+      }
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  private static final Path SHARDS = shardDir();
+
+  private static Path shardDir() {
+    try {
+      Path dir = Files.createDirectories(SCRATCH.resolve("shards"));
+      for (Map.Entry<String, byte[]> e : Seeds.shards().entrySet()) {
+        Files.write(dir.resolve(e.getKey()), e.getValue());
+        dir.resolve(e.getKey()).toFile().deleteOnExit();
+      }
+      dir.toFile().deleteOnExit();
+      return dir;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** model.safetensors.index.json beside two valid shards: parsed, names checked, shards read and matched. */
+  @FuzzTest(maxDuration = "10s")
+  void shardIndex(byte[] data) {
+    try {
+      Path index = SHARDS.resolve(ShardedCheckpoint.SAFETENSORS_INDEX);
+      Files.write(index, data);
+      index.toFile().deleteOnExit();
+      try (StateDict sd = CheckpointReader.readSharded(index)) {
+        touch(sd);
+      }
+    } catch (Clip4jException expected) {
+      // typed: fine
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
   }
 

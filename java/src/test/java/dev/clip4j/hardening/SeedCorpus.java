@@ -24,6 +24,12 @@ public final class SeedCorpus {
     put(p.resolve("torchPickle"), "seed-small", Seeds.pickle());
     put(p.resolve("npy"), "seed-f32-2x3", Seeds.npy(scratch));
     put(p.resolve("modelConfig"), "seed-tiny", Seeds.config().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfConfig"), "seed-clip", Seeds.hfConfig(534).getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfConfig"), "seed-vision", Seeds.hfVisionConfig().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfConfig"), "seed-legacy-dict", Seeds.hfLegacyConfig().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfPreprocessorConfig"), "seed-clip", Seeds.hfPreprocessorConfig().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfPreprocessorConfig"), "seed-legacy", Seeds.hfLegacyPreprocessorConfig().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("shardIndex"), "seed-two-shards", Seeds.shardIndex().getBytes(StandardCharsets.UTF_8));
     put(p.resolve("bpeVocab"), "seed-gz", Seeds.bpeGz());
     put(p.resolve("bpeVocab"), "seed-plain", Seeds.bpeText());
     // FuzzedDataProvider layout: the int that splits vocab from merges is read from the end.

@@ -111,6 +111,38 @@ final class Variants {
     return m;
   }
 
+  // ---- Hugging Face CLIP -------------------------------------------------------------------
+
+  /** config.json files clip4j must refuse: hostile values and settings it does not compute. */
+  static Map<String, String> hostileHfConfigs(String valid) {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("gelu-new", valid.replaceFirst("\"quick_gelu\"", "\"gelu_new\""));
+    m.put("towers-disagree", valid.replaceFirst("\"quick_gelu\"", "\"gelu\""));
+    m.put("eps-1e-6", valid.replaceFirst("1\\.0E-5", "1.0E-6"));
+    m.put("width-huge", valid.replaceFirst("\"hidden_size\" : 64", "\"hidden_size\" : 6" + "4".repeat(400)));
+    m.put("layers-2^31", valid.replaceFirst("\"num_hidden_layers\" : 1", "\"num_hidden_layers\" : 2147483648"));
+    m.put("heads-string", valid.replaceFirst("\"num_attention_heads\" : 4", "\"num_attention_heads\" : \"4\""));
+    m.put("siglip", valid.replace("\"model_type\" : \"clip\"", "\"model_type\" : \"siglip\""));
+    m.put("unknown-key", valid.replaceFirst("\\{", "{\"rope_scaling\":{},"));
+    m.put("deep", "{\"model_type\":\"clip\",\"text_config\":" + "[".repeat(100_000));
+    m.put("duplicate-key", valid.replaceFirst("\\{", "{\"model_type\":\"clip\","));
+    m.put("not-object", "[1,2,3]");
+    return m;
+  }
+
+  /** preprocessor_config.json files clip4j must refuse. */
+  static Map<String, String> hostileHfPreprocessorConfigs(String valid) {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("lanczos", valid.replace("\"resample\" : 3", "\"resample\" : 1"));
+    m.put("crop-differs", valid.replaceFirst("\"height\" : 32", "\"height\" : 30"));
+    m.put("size-huge", valid.replace("\"shortest_edge\" : 32", "\"shortest_edge\" : 9" + "9".repeat(30)));
+    m.put("std-zero", valid.replaceFirst("0\\.26862954", "0"));
+    m.put("rescale-half", valid.replaceFirst("\"rescale_factor\" : [0-9.Ee-]+", "\"rescale_factor\" : 0.5"));
+    m.put("fast", valid.replace("\"CLIPImageProcessor\"", "\"CLIPImageProcessorFast\""));
+    m.put("deep", "{\"size\":" + "{\"a\":".repeat(100_000));
+    return m;
+  }
+
   // ---- torch.save zip ---------------------------------------------------------------------
 
   /** A zip member as the local/central records describe it (method 0 stored or 8 deflated). */
