@@ -5,6 +5,7 @@ import dev.clip4j.model.ClipModel;
 import dev.clip4j.model.LoadOptions;
 import dev.clip4j.model.ModelFormat;
 import dev.clip4j.model.Precision;
+import dev.clip4j.model.PreprocessRules;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
@@ -39,6 +40,11 @@ final class ModelOptions {
       + " (bpe_simple_vocab_16e6.txt.gz, or a directory with it or with vocab.json + merges.txt).")
   Path vocab;
 
+  @Option(names = "--preprocess-rules", defaultValue = "open_clip", description = "Whose implementation of the model's"
+      + " preprocessing runs: open_clip (default: the same weights give open_clip's embeddings in any format) or"
+      + " transformers (Hugging Face directories: CLIPImageProcessor's crop rounding and RGB conversion).")
+  String preprocessRules;
+
   @Option(names = "--throughput", description = "Throughput mode: one GEMM per batch instead of per sample (faster; "
       + "embeddings then depend on the batch in the last bits, ~1e-6, still within 1e-5 of open_clip).")
   boolean throughput;
@@ -52,6 +58,7 @@ final class ModelOptions {
         .activation(activation == null ? null : Activation.fromId(activation))
         .modelName(modelName)
         .vocabulary(vocab)
+        .preprocessRules(PreprocessRules.parse(preprocessRules))
         .batchInvariant(!throughput)
         .build();
   }

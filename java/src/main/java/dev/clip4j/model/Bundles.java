@@ -68,6 +68,11 @@ final class Bundles {
           + (d == null ? "a pair of models" : d.architecture().describe() + ", read as " + d.format().id())
           + ") cannot be saved as a bundle: only CLIP models whose weights clip4j reads can");
     }
+    if (d.preprocess().cropRounding() != dev.clip4j.preprocess.CropRounding.HALF_EVEN
+        || d.preprocess().rgbConversion() != dev.clip4j.preprocess.RgbConversion.AFTER_RESIZE) {
+      throw new InvalidModelException("a bundle keeps open_clip's preprocessing rules; this model was loaded with"
+          + " transformers' (load it with PreprocessRules.OPEN_CLIP to bundle it, or convert it --to hf)");
+    }
     ObjectNode manifest = JSON.createObjectNode();
     manifest.put("clip4j_bundle_version", FORMAT_VERSION);
     manifest.set("model_cfg", clip.config().toModelCfgJson());

@@ -18,6 +18,7 @@ public final class LoadOptions {
   private final String modelName;
   private final boolean batchInvariant;
   private final java.nio.file.Path vocabulary;
+  private final PreprocessRules preprocessRules;
 
   private LoadOptions(Builder b) {
     this.device = b.device;
@@ -28,6 +29,7 @@ public final class LoadOptions {
     this.modelName = b.modelName;
     this.batchInvariant = b.batchInvariant;
     this.vocabulary = b.vocabulary;
+    this.preprocessRules = b.preprocessRules;
   }
 
   /**
@@ -87,6 +89,11 @@ public final class LoadOptions {
     return Optional.ofNullable(vocabulary);
   }
 
+  /** Whose implementation of the stated preprocessing to follow (default {@link PreprocessRules#OPEN_CLIP}). */
+  public PreprocessRules preprocessRules() {
+    return preprocessRules;
+  }
+
   /**
    * Whether every embedding is bitwise independent of the batch it is computed in (default
    * true). See {@link Builder#batchInvariant(boolean)}.
@@ -105,6 +112,7 @@ public final class LoadOptions {
     private String modelName;
     private boolean batchInvariant = true;
     private java.nio.file.Path vocabulary;
+    private PreprocessRules preprocessRules = PreprocessRules.OPEN_CLIP;
 
     public Builder device(String device) {
       this.device = Objects.requireNonNull(device, "device");
@@ -158,6 +166,12 @@ public final class LoadOptions {
     /** See {@link LoadOptions#vocabulary()}; null = the model's own. */
     public Builder vocabulary(java.nio.file.Path vocabulary) {
       this.vocabulary = vocabulary;
+      return this;
+    }
+
+    /** See {@link LoadOptions#preprocessRules()}. */
+    public Builder preprocessRules(PreprocessRules rules) {
+      this.preprocessRules = Objects.requireNonNull(rules, "rules");
       return this;
     }
 

@@ -26,6 +26,7 @@ final class ModelReaders {
 
   static {
     register(new OpenClipHubReader());
+    register(new HfClipReader());
     register(new SentenceTransformersReader());
     register(new TorchScriptReader());
     register(Bundles.READER);
