@@ -92,4 +92,39 @@ class FormatsCliTest {
     assertThat(run("embed-images", "--model", c.resolve("multilingual").toString(), "--out",
         tmp.resolve("i.npy").toString(), c.resolve("images/chelsea.png").toString())).isEqualTo(1);
   }
+
+  /**
+   * convert --to hf / open_clip / bundle, chained: every output reloads to the same embeddings
+   * bit for bit (images from files, texts from strings).
+   */
+  @Test
+  void convertRoundTripsBitIdentically(@TempDir Path tmp) throws Exception {
+    Path c = Conformance.dir();
+    Path src = c.resolve("models/tiny-quickgelu");
+    Path hf = tmp.resolve("as-hf");
+    Path oc = tmp.resolve("back-to-open_clip");
+    Path bundle = tmp.resolve("m.clip4j");
+    assertThat(run("convert", "--model", src.toString(), "--to", "hf", "--out", hf.toString())).isZero();
+    assertThat(run("convert", "--model", hf.toString(), "--to", "open_clip", "--out", oc.toString())).isZero();
+    assertThat(run("convert", "--model", oc.toString(), "--to", "bundle", "--out", bundle.toString())).isZero();
+    List<String> images = images(c);
+    float[][] ref = null;
+    for (Path m : List.of(src, hf, oc, bundle)) {
+      Path img = tmp.resolve("img-" + m.getFileName() + ".npy");
+      List<String> args = new ArrayList<>(List.of("embed-images", "--model", m.toString(), "--out", img.toString()));
+      args.addAll(images);
+      assertThat(run(args.toArray(new String[0]))).as(m.toString()).isZero();
+      Path txt = tmp.resolve("txt-" + m.getFileName() + ".npy");
+      assertThat(run("embed-texts", "--model", m.toString(), "--texts-jsonl", c.resolve("tokenizer_cases.jsonl").toString(),
+          "--out", txt.toString())).isZero();
+      float[][] got = {Npy.read(img).floats(), Npy.read(txt).floats()};
+      if (ref == null) {
+        ref = got;
+      } else {
+        assertThat(got[0]).as("images through " + m.getFileName()).containsExactly(ref[0]);
+        assertThat(got[1]).as("texts through " + m.getFileName()).containsExactly(ref[1]);
+      }
+    }
+    assertThat(Files.readString(hf.resolve("config.json"))).contains("\"quick_gelu\"");
+  }
 }
