@@ -217,6 +217,9 @@ final class Variants {
           + "J\0\0\0\0(J\u0002\0\0\0t(J\u0001\0\0\0t\u0089" + od + "tRs."},
       {"stride-huge", "\u0080\u0002" + od + "X\u0001\0\0\0a" + rebuild + storage
           + "J\0\0\0\0(J\u0002\0\0\0J\u0002\0\0\0t(\u008a\u0008\0\0\0\0\0\0\0\u0040J\u0001\0\0\0t\u0089" + od + "tRs."},
+      // A broadcast view (stride 0) of 2^28 elements of a 6-element storage: would be a 1 GiB copy.
+      {"broadcast-view", "\u0080\u0002" + od + "X\u0001\0\0\0a" + rebuild + storage
+          + "J\0\0\0\0(J\0\0\0\u0010t(J\0\0\0\0t\u0089" + od + "tRs."},
       {"nested-dict", "\u0080\u0002}X\u0005\0\0\0inner}s."},
       {"memo-missing", "\u0080\u0002h\u0007."},
       {"stack-underflow", "\u0080\u0002R."},

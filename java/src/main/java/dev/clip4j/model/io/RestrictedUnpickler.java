@@ -23,9 +23,16 @@ import java.util.Set;
  */
 final class RestrictedUnpickler {
   static final int MAX_OPS = 50_000_000;
-  static final int MAX_MEMO = 10_000_000;
+  /** Memo entries (a CLIP state dict memoizes about 6 per tensor). */
+  static final int MAX_MEMO = 250_000;
   static final int MAX_STACK = 1_000_000;
   static final int MAX_STRING = 1 << 20;
+  /**
+   * Values pushed in all (each is at most one new object of a few dozen bytes): bounds the heap a
+   * pickle can make clip4j allocate, whatever its size. A state dict pushes about 30 per tensor
+   * (ViT-bigG: ~1,000 tensors), so this allows some 30,000 tensors.
+   */
+  static final int MAX_VALUES = 1_000_000;
 
   private static final Set<String> CALLABLES = Set.of(
       "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter");
@@ -54,6 +61,7 @@ final class RestrictedUnpickler {
   private final List<Object> stack = new ArrayList<>();
   private final List<Integer> marks = new ArrayList<>();
   private final Map<Long, Object> memo = new HashMap<>();
+  private int values;
 
   private RestrictedUnpickler(ByteBuffer in, Path file) {
     this.in = in.duplicate().order(ByteOrder.LITTLE_ENDIAN);
@@ -199,7 +207,7 @@ final class RestrictedUnpickler {
         case 's': { // SETITEM
           Object v = pop();
           Object k = pop();
-          dict(peek()).put(k, v);
+          dict(peek()).put(key(k), v);
           break;
         }
         case 'u': { // SETITEMS
@@ -209,7 +217,7 @@ final class RestrictedUnpickler {
           }
           Map<Object, Object> d = dict(peek());
           for (int i = 0; i < items.size(); i += 2) {
-            d.put(items.get(i), items.get(i + 1));
+            d.put(key(items.get(i)), items.get(i + 1));
           }
           break;
         }
@@ -231,7 +239,7 @@ final class RestrictedUnpickler {
           }
           for (Object k : ((Map<?, ?>) state).keySet()) {
             if (!"_metadata".equals(k)) {
-              throw bad(file, "BUILD sets attribute '" + k + "', which a state dict does not have");
+              throw bad(file, "BUILD sets attribute " + describe(k) + ", which a state dict does not have");
             }
           }
           break;
@@ -345,6 +353,9 @@ final class RestrictedUnpickler {
     if (stack.size() >= MAX_STACK) {
       throw bad(file, "pickle stack deeper than " + MAX_STACK);
     }
+    if (++values > MAX_VALUES) {
+      throw bad(file, "the pickle makes more than " + MAX_VALUES + " values");
+    }
     stack.add(o);
   }
 
@@ -394,6 +405,17 @@ final class RestrictedUnpickler {
     return o;
   }
 
+  /**
+   * A dict key: a string, int, float or bool (what state dicts use). A container key is refused:
+   * hashing a list that contains itself would never end.
+   */
+  private Object key(Object k) {
+    if (!(k instanceof String || k instanceof Long || k instanceof Double || k instanceof Boolean)) {
+      throw bad(file, "dict key " + describe(k) + " is not a string or number");
+    }
+    return k;
+  }
+
   @SuppressWarnings("unchecked")
   private Map<Object, Object> dict(Object o) {
     if (!(o instanceof Map)) {
@@ -414,14 +436,39 @@ final class RestrictedUnpickler {
     return o == NONE;
   }
 
-  private static String describe(Object o) {
+  /** A short description of a pickle value; never recurses (values may be deep or cyclic). */
+  static String describe(Object o) {
     if (o instanceof Global g) {
-      return g.qualified();
+      return clip(g.qualified());
     }
     if (o instanceof Tuple t) {
       return "tuple of " + t.items.size();
     }
-    String s = String.valueOf(o);
+    if (o instanceof List<?> l) {
+      return "list of " + l.size();
+    }
+    if (o instanceof Map<?, ?> m) {
+      return "dict of " + m.size();
+    }
+    if (o instanceof TensorRef) {
+      return "tensor";
+    }
+    if (o instanceof StorageRef) {
+      return "storage";
+    }
+    if (o instanceof String str) {
+      return "'" + clip(str) + "'";
+    }
+    if (o == NONE) {
+      return "None";
+    }
+    if (o == MARK) {
+      return "MARK";
+    }
+    return clip(String.valueOf(o));
+  }
+
+  private static String clip(String s) {
     return s.length() > 80 ? s.substring(0, 80) + "..." : s;
   }
 

@@ -161,7 +161,14 @@ final class TorchZipReader {
       src.position((int) (t.offset() * es)).limit((int) ((t.offset() + numel) * es));
       return src.slice().order(ByteOrder.LITTLE_ENDIAN);
     }
-    // A strided view (e.g. a saved transpose): gather it into C order.
+    // A strided view (e.g. a saved transpose): gather it into C order. A view with more elements
+    // than its storage repeats elements (stride 0, overlapping strides): its copy could be far
+    // larger than the file, so it is refused rather than allocated.
+    if (numel > t.storage().numel()) {
+      throw ZipDirectory.bad(file, "tensor '" + key + "' (size " + RestrictedUnpickler.shape(size) + ", stride "
+          + RestrictedUnpickler.shape(stride) + ") has more elements than its storage of " + t.storage().numel()
+          + " (a broadcast or overlapping view); clip4j reads only views that are plain layouts of their storage");
+    }
     if (numel * es > Integer.MAX_VALUE) {
       throw ZipDirectory.bad(file, "tensor '" + key + "' is too large to gather");
     }
