@@ -23,12 +23,15 @@ import java.util.Map;
  */
 final class TorchZipReader {
   static final long MAX_PICKLE = 64L << 20;
+  private static final String KIND = "torch.save archive";
 
   private TorchZipReader() {}
 
   static StateDict read(Path file) {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-      Map<String, ZipDirectory.Member> members = ZipDirectory.read(ch, file);
+      // A TorchScript archive's code/ is deflated: skip it here so the message below can say what it is.
+      Map<String, ZipDirectory.Member> members =
+          ZipDirectory.read(ch, file, JitArchiveReader::isCodeMember, "torch.save archive");
       String prefix = null;
       for (String name : members.keySet()) {
         int slash = name.indexOf('/');
@@ -42,7 +45,7 @@ final class TorchZipReader {
       if (prefix == null) {
         throw ZipDirectory.bad(file, "no data.pkl (not a torch.save archive)");
       }
-      if (members.containsKey(prefix + "code/__torch__.py") || members.keySet().stream().anyMatch(n -> n.contains("/code/"))) {
+      if (members.containsKey(prefix + "constants.pkl") || members.keySet().stream().anyMatch(JitArchiveReader::isCodeMember)) {
         throw ZipDirectory.bad(file, "this is a TorchScript archive, not a state dict; load it as a TorchScript model");
       }
       ZipDirectory.Member bo = members.get(prefix + "byteorder");
@@ -76,10 +79,10 @@ final class TorchZipReader {
         }
         ByteBuffer storage = storages.get(t.storage().key());
         if (storage == null) {
-          storage = storage(ch, members, prefix, t.storage(), file);
+          storage = storage(ch, members, prefix, t.storage(), file, KIND);
           storages.put(t.storage().key(), storage);
         }
-        tensors.put(key, new TensorData(key, t.storage().dtype(), t.size(), view(t, storage, key, file)));
+        tensors.put(key, new TensorData(key, t.storage().dtype(), t.size(), view(t, storage, key, file, KIND)));
       }
       return new StateDict(file, "torch-zip", tensors, Map.of());
     } catch (IOException e) {
@@ -96,33 +99,41 @@ final class TorchZipReader {
     return b.array();
   }
 
-  private static ByteBuffer storage(FileChannel ch, Map<String, ZipDirectory.Member> members, String prefix,
-      StorageRef ref, Path file) throws IOException {
+  /**
+   * The bytes of one storage ({@code <prefix>data/<key>}), memory-mapped, after checking that the
+   * member holds all {@code numel} elements; {@code kind} names the format in messages.
+   */
+  static ByteBuffer storage(FileChannel ch, Map<String, ZipDirectory.Member> members, String prefix,
+      StorageRef ref, Path file, String kind) throws IOException {
     ZipDirectory.Member m = members.get(prefix + "data/" + ref.key());
     if (m == null) {
-      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' is missing from the archive");
+      throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' is missing from the archive");
     }
     long bytes;
     try {
       bytes = Math.multiplyExact(ref.numel(), ref.dtype().byteSize());
     } catch (ArithmeticException e) {
-      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' size overflows");
+      throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' size overflows");
     }
     if (m.size() < bytes) {
-      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' holds " + m.size() + " bytes but " + ref.numel()
+      throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' holds " + m.size() + " bytes but " + ref.numel()
           + " " + ref.dtype() + " elements need " + bytes);
     }
     if (bytes > Integer.MAX_VALUE) {
-      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' is larger than 2 GiB");
+      throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' is larger than 2 GiB");
     }
     return bytes == 0 ? ByteBuffer.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, m.dataOffset(), bytes);
   }
 
-  private static ByteBuffer view(TensorRef t, ByteBuffer storage, String key, Path file) {
+  /**
+   * The C-ordered bytes of tensor {@code t} in its storage: a zero-copy slice when contiguous, a
+   * gathered copy when strided; every element is checked to lie inside the storage.
+   */
+  static ByteBuffer view(TensorRef t, ByteBuffer storage, String key, Path file, String kind) {
     long[] size = t.size();
     long[] stride = t.stride();
     if (size.length != stride.length) {
-      throw ZipDirectory.bad(file, "tensor '" + key + "' has " + size.length + " sizes but " + stride.length + " strides");
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' has " + size.length + " sizes but " + stride.length + " strides");
     }
     int es = t.storage().dtype().byteSize();
     long numel;
@@ -135,16 +146,16 @@ final class TorchZipReader {
         }
       }
     } catch (ArithmeticException e) {
-      throw ZipDirectory.bad(file, "tensor '" + key + "' shape overflows");
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' shape overflows");
     }
     if (t.offset() < 0) {
-      throw ZipDirectory.bad(file, "tensor '" + key + "' has a negative storage offset " + t.offset());
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' has a negative storage offset " + t.offset());
     }
     if (numel == 0) {
       return ByteBuffer.allocate(0);
     }
     if (extent >= t.storage().numel() || t.offset() > t.storage().numel() - extent - 1) { // no overflow
-      throw ZipDirectory.bad(file, "tensor '" + key + "' (offset " + t.offset() + ", size "
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' (offset " + t.offset() + ", size "
           + RestrictedUnpickler.shape(size) + ", stride " + RestrictedUnpickler.shape(stride)
           + ") reaches past its storage of " + t.storage().numel() + " elements");
     }
@@ -165,12 +176,12 @@ final class TorchZipReader {
     // than its storage repeats elements (stride 0, overlapping strides): its copy could be far
     // larger than the file, so it is refused rather than allocated.
     if (numel > t.storage().numel()) {
-      throw ZipDirectory.bad(file, "tensor '" + key + "' (size " + RestrictedUnpickler.shape(size) + ", stride "
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' (size " + RestrictedUnpickler.shape(size) + ", stride "
           + RestrictedUnpickler.shape(stride) + ") has more elements than its storage of " + t.storage().numel()
           + " (a broadcast or overlapping view); clip4j reads only views that are plain layouts of their storage");
     }
     if (numel * es > Integer.MAX_VALUE) {
-      throw ZipDirectory.bad(file, "tensor '" + key + "' is too large to gather");
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' is too large to gather");
     }
     ByteBuffer out = ByteBuffer.allocateDirect((int) (numel * es)).order(ByteOrder.LITTLE_ENDIAN);
     long[] idx = new long[size.length];

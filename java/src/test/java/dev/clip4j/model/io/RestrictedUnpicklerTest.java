@@ -24,10 +24,17 @@ class RestrictedUnpicklerTest {
   }
 
   private static void refused(byte[] pickle, String message) {
-    assertThatThrownBy(() -> RestrictedUnpickler.load(ByteBuffer.wrap(pickle), FILE))
-        .isInstanceOf(InvalidModelException.class)
-        .hasMessageStartingWith("x.bin: invalid torch.save archive")
-        .hasMessageContaining(message);
+    for (boolean script : new boolean[] {false, true}) {
+      assertThatThrownBy(() -> {
+        if (script) {
+          RestrictedUnpickler.loadTorchScript(ByteBuffer.wrap(pickle), FILE);
+        } else {
+          RestrictedUnpickler.load(ByteBuffer.wrap(pickle), FILE);
+        }
+      }).isInstanceOf(InvalidModelException.class)
+          .hasMessageStartingWith("x.bin: invalid " + (script ? "TorchScript archive" : "torch.save archive"))
+          .hasMessageContaining(message);
+    }
   }
 
   @Test
