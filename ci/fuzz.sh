@@ -24,6 +24,8 @@ targets=(
   "dev.clip4j.hardening.ParserFuzzTest safetensors"
   "dev.clip4j.hardening.ParserFuzzTest torchZip"
   "dev.clip4j.hardening.ParserFuzzTest torchPickle"
+  "dev.clip4j.hardening.ParserFuzzTest jitArchive"
+  "dev.clip4j.hardening.ParserFuzzTest jitPickle"
   "dev.clip4j.hardening.ParserFuzzTest npy"
   "dev.clip4j.hardening.ParserFuzzTest modelConfig"
   "dev.clip4j.hardening.ParserFuzzTest bpeVocab"
