@@ -14,9 +14,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Every hostile TorchScript archive of {@link JitVariants}, read in this JVM the way {@link
- * CorruptionHarness} reads it: the expected outcome, a message naming the file, and well within a
- * second each. (The corruption matrix runs the same files in child JVMs under strace with a
- * 256 MiB heap.)
+ * CorruptionHarness} reads it: the expected outcome and a message naming the file; the time of
+ * each is printed. (The corruption matrix runs the same files in child JVMs under strace with a
+ * 256 MiB heap and a time limit.)
  */
 class JitHostileTest {
   @Test
@@ -40,9 +40,6 @@ class JitHostileTest {
         problems.add(e.getKey() + ": expected " + e.getValue().expect() + ", got " + outcome + " " + message);
       } else if (!outcome.equals("ok") && !message.contains(f.toString())) {
         problems.add(e.getKey() + ": the message does not name the file: " + message);
-      }
-      if (ms > 1_500) {
-        problems.add(e.getKey() + ": took " + ms + " ms");
       }
     }
     assertThat(problems).isEmpty();

@@ -204,13 +204,13 @@ final class JitVariants {
     return p.toByteArray();
   }
 
-  /** 1.5 million empty dicts appended to one list, in rounds below the stack bound. */
+  /** 800,000 empty dicts appended to one list, in rounds below the stack bound. */
   private static byte[] valueBomb() {
     ByteArrayOutputStream p = new ByteArrayOutputStream();
     p.writeBytes(ops("\u0080\u0002]"));
-    for (int r = 0; r < 3; r++) {
+    for (int r = 0; r < 2; r++) {
       p.write('(');
-      p.writeBytes("}".repeat(500_000).getBytes(StandardCharsets.ISO_8859_1));
+      p.writeBytes("}".repeat(400_000).getBytes(StandardCharsets.ISO_8859_1));
       p.write('e');
     }
     p.write('.');

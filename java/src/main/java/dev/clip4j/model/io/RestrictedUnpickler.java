@@ -40,9 +40,9 @@ final class RestrictedUnpickler {
   /**
    * Values pushed in all (each is at most one new object of a few dozen bytes): bounds the heap a
    * pickle can make clip4j allocate, whatever its size. A state dict pushes about 30 per tensor
-   * (ViT-bigG: ~1,000 tensors), so this allows some 30,000 tensors.
+   * (ViT-bigG: ~1,000 tensors), so this allows some 15,000 tensors.
    */
-  static final int MAX_VALUES = 1_000_000;
+  static final int MAX_VALUES = 500_000;
 
   private static final Set<String> CALLABLES = Set.of(
       "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter");
