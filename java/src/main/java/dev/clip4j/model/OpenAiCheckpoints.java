@@ -35,6 +35,8 @@ import java.util.regex.Pattern;
 public final class OpenAiCheckpoints {
   /** open_clip's {@code CLIPVisionCfg.head_width}, and OpenAI's {@code heads = width // 64}. */
   static final int OPENAI_HEAD_WIDTH = 64;
+  /** Largest image side accepted (pixels). */
+  static final int MAX_IMAGE = 1 << 16;
 
   private static final Pattern VISION_BLOCK = Pattern.compile("^visual\\.transformer\\.resblocks\\.(\\d+)\\.attn\\.in_proj_weight$");
   private static final Pattern MANGLE = Pattern.compile("\\.___torch_mangle_\\d+(?=\\.)");
@@ -113,9 +115,14 @@ public final class OpenAiCheckpoints {
     }
     if (vpos != null) {
       long tokens = vpos[0];
-      grid = (int) Math.round(Math.sqrt(Math.max(0, tokens - 1)));
-      if (tokens < 2 || (long) grid * grid + 1 != tokens) {
+      long g = Math.round(Math.sqrt(Math.max(0, tokens - 1)));
+      if (tokens < 2 || g * g + 1 != tokens) {
         problems.add("visual.positional_embedding has " + tokens + " rows, not a square grid of patches plus the class token");
+      } else if (patch > 0 && g * patch > MAX_IMAGE) {
+        problems.add("the image size " + g * patch + " (a " + g + "x" + g + " grid of " + patch + " px patches) is larger than "
+            + MAX_IMAGE);
+      } else {
+        grid = (int) g;
       }
       if (conv != null && vpos[1] != conv[0]) {
         problems.add("visual.positional_embedding is " + vpos[1] + " wide but visual.conv1.weight makes " + conv[0] + " channels");

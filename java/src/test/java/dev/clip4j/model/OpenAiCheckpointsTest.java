@@ -158,6 +158,10 @@ class OpenAiCheckpointsTest {
         .hasMessageContaining("visual.positional_embedding has 51 rows, not a square grid")
         .hasMessageContaining("visual.proj projects to 512 but text_projection to 256")
         .hasMessageContaining("transformer.resblocks indices are 13 values from 0 to 13, not 0..12");
+    Map<String, long[]> huge = shapes(all.get("ViT-B-32").get("state_dict"));
+    huge.put("visual.positional_embedding", new long[] {4096L * 4096 + 1, 768});
+    assertThatThrownBy(() -> OpenAiCheckpoints.inferConfig(huge, "b32"))
+        .hasMessageContaining("the image size 131072 (a 4096x4096 grid of 32 px patches) is larger than 65536");
     Map<String, long[]> noVisual = new HashMap<>(s);
     noVisual.keySet().removeIf(k -> k.startsWith("visual."));
     assertThatThrownBy(() -> OpenAiCheckpoints.inferConfig(noVisual, "t"))
