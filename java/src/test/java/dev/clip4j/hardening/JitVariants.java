@@ -117,6 +117,7 @@ final class JitVariants {
     m.put("storage-numel-huge", new Case(withPickle(tensorPickle("FloatStorage", "0", Long.MAX_VALUE / 2, "J\u0002\0\0\0", "J\u0001\0\0\0")), INVALID));
     m.put("view-past-storage", new Case(withPickle(tensorPickle("FloatStorage", "0", 2, "J\u0000\u0001\0\0", "J\u0001\0\0\0")), INVALID));
     m.put("broadcast-view", new Case(withPickle(tensorPickle("FloatStorage", "0", 1, "J\0\0\0\u0010", "J\0\0\0\0")), INVALID));
+    m.put("storage-two-sizes", new Case(withPickle(twoSizes()), INVALID));
     m.put("storage-qint8", new Case(withPickle(tensorPickle("QInt8Storage", "0", 2, "J\u0002\0\0\0", "J\u0001\0\0\0")), INVALID));
     m.put("storage-complex", new Case(withPickle(tensorPickle("ComplexFloatStorage", "0", 2, "J\u0002\0\0\0", "J\u0001\0\0\0")), INVALID));
 
@@ -201,6 +202,35 @@ final class JitVariants {
     p.writeBytes(ops("tQJ\0\0\0\0(" + size + "t(" + stride + "t\u0089"));
     TorchScriptWriter.global(p, "collections", "OrderedDict");
     p.writeBytes(ops(")RtRub."));
+    return p.toByteArray();
+  }
+
+  /**
+   * Two tensors of one storage key, declared with 2 and then 6 elements (found by fuzzing: the
+   * storage mapped for the first served the second, whose view then ran past the mapping).
+   */
+  private static byte[] twoSizes() {
+    ByteArrayOutputStream p = new ByteArrayOutputStream();
+    p.writeBytes(ops("\u0080\u0002"));
+    object(p, "__torch__.m.M");
+    p.writeBytes(ops("}("));
+    int[] numel = {2, 6};
+    for (int i = 0; i < 2; i++) {
+      TorchScriptWriter.unicode(p, i == 0 ? "logit_scale" : "x");
+      TorchScriptWriter.global(p, "torch._utils", "_rebuild_tensor_v2");
+      p.writeBytes(ops("(("));
+      TorchScriptWriter.unicode(p, "storage");
+      TorchScriptWriter.global(p, "torch", "FloatStorage");
+      TorchScriptWriter.unicode(p, "0");
+      TorchScriptWriter.unicode(p, "cpu");
+      TorchScriptWriter.binint(p, numel[i]);
+      p.writeBytes(ops("tQJ\0\0\0\0("));
+      TorchScriptWriter.binint(p, numel[i]);
+      p.writeBytes(ops("t(J\u0001\0\0\0t\u0089"));
+      TorchScriptWriter.global(p, "collections", "OrderedDict");
+      p.writeBytes(ops(")RtR"));
+    }
+    p.writeBytes(ops("ub."));
     return p.toByteArray();
   }
 

@@ -12,7 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -160,10 +159,11 @@ public final class JitArchiveReader {
       walk(root, "", 0);
 
       // Root scalars of OpenAI's archives: metadata, not weights.
+      TorchZipReader.Storages storages = new TorchZipReader.Storages(ch, members, prefix, file, KIND);
       for (String name : OPENAI_SCALARS) {
         TensorRef t = tensors.get(name);
         if (t != null) {
-          ints.put(name, scalar(ch, members, prefix, name, t));
+          ints.put(name, scalar(storages, name, t));
           tensors.remove(name);
           leftOut.put(name, "OpenAI's metadata scalar (clip's build_model and open_clip's"
               + " build_model_from_openai_state_dict drop it from the state dict)");
@@ -171,10 +171,9 @@ public final class JitArchiveReader {
       }
 
       // Every tensor checked against its storage and mapped, before deciding what the archive is.
-      Map<String, ByteBuffer> storages = new HashMap<>();
       Map<String, TensorData> data = new LinkedHashMap<>();
       for (Map.Entry<String, TensorRef> e : tensors.entrySet()) {
-        data.put(e.getKey(), tensor(ch, members, prefix, storages, e.getKey(), e.getValue()));
+        data.put(e.getKey(), tensor(storages, e.getKey(), e.getValue()));
       }
       if (data.isEmpty()) {
         throw new NotAClipStateException(file + ": the TorchScript archive's module data (root class "
@@ -250,24 +249,18 @@ public final class JitArchiveReader {
       return path;
     }
 
-    private TensorData tensor(FileChannel ch, Map<String, ZipDirectory.Member> members, String prefix,
-        Map<String, ByteBuffer> storages, String name, TensorRef t) throws IOException {
+    private TensorData tensor(TorchZipReader.Storages storages, String name, TensorRef t) throws IOException {
       String key = t.storage().key();
       if (key.isEmpty() || key.length() > 64 || key.contains("/") || key.equals("..")) {
         throw bad(file, "tensor '" + name + "' names storage '" + clip(key) + "', which is not a storage key");
       }
-      ByteBuffer storage = storages.get(key);
-      if (storage == null) {
-        storage = TorchZipReader.storage(ch, members, prefix, t.storage(), file, KIND);
-        storages.put(key, storage);
-      }
+      ByteBuffer storage = storages.get(t.storage());
       return new TensorData(name, t.storage().dtype(), t.size(), TorchZipReader.view(t, storage, name, file, KIND));
     }
 
     /** The value of a 0-dim (one-element) integer tensor, or an exactly integral float one. */
-    private long scalar(FileChannel ch, Map<String, ZipDirectory.Member> members, String prefix, String name,
-        TensorRef t) throws IOException {
-      TensorData d = tensor(ch, members, prefix, new HashMap<>(), name, t);
+    private long scalar(TorchZipReader.Storages storages, String name, TensorRef t) throws IOException {
+      TensorData d = tensor(storages, name, t);
       if (d.numel() != 1) {
         throw bad(file, "root tensor '" + name + "' has shape " + RestrictedUnpickler.shape(d.shape())
             + "; OpenAI's archives hold it as a 0-dim integer");

@@ -63,7 +63,7 @@ final class TorchZipReader {
       if (!(top instanceof Map<?, ?> dict)) {
         throw ZipDirectory.bad(file, "the pickle is not a dict of tensors");
       }
-      Map<String, ByteBuffer> storages = new HashMap<>();
+      Storages storages = new Storages(ch, members, prefix, file, KIND);
       Map<String, TensorData> tensors = new LinkedHashMap<>();
       for (Map.Entry<?, ?> e : dict.entrySet()) {
         if (!(e.getKey() instanceof String key)) {
@@ -77,11 +77,7 @@ final class TorchZipReader {
         if (!(e.getValue() instanceof TensorRef t)) {
           throw ZipDirectory.bad(file, "entry '" + key + "' is not a tensor");
         }
-        ByteBuffer storage = storages.get(t.storage().key());
-        if (storage == null) {
-          storage = storage(ch, members, prefix, t.storage(), file, KIND);
-          storages.put(t.storage().key(), storage);
-        }
+        ByteBuffer storage = storages.get(t.storage());
         tensors.put(key, new TensorData(key, t.storage().dtype(), t.size(), view(t, storage, key, file, KIND)));
       }
       return new StateDict(file, "torch-zip", tensors, Map.of());
@@ -97,6 +93,43 @@ final class TorchZipReader {
     ByteBuffer b = ByteBuffer.allocate((int) m.size());
     SafetensorsReader.readFully(ch, b, m.dataOffset(), file);
     return b.array();
+  }
+
+  /**
+   * The storages of one archive, each mapped once. Every reference to a storage key must agree on
+   * its dtype and element count: a view is checked against the element count of its own
+   * reference, so a storage mapped for a smaller one must not serve it.
+   */
+  static final class Storages {
+    private final FileChannel ch;
+    private final Map<String, ZipDirectory.Member> members;
+    private final String prefix;
+    private final Path file;
+    private final String kind;
+    private final Map<String, StorageRef> refs = new HashMap<>();
+    private final Map<String, ByteBuffer> buffers = new HashMap<>();
+
+    Storages(FileChannel ch, Map<String, ZipDirectory.Member> members, String prefix, Path file, String kind) {
+      this.ch = ch;
+      this.members = members;
+      this.prefix = prefix;
+      this.file = file;
+      this.kind = kind;
+    }
+
+    ByteBuffer get(StorageRef ref) throws IOException {
+      StorageRef first = refs.putIfAbsent(ref.key(), ref);
+      if (first != null && !first.equals(ref)) {
+        throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' is referenced as " + first.numel() + " "
+            + first.dtype() + " elements and as " + ref.numel() + " " + ref.dtype() + " elements");
+      }
+      ByteBuffer b = buffers.get(ref.key());
+      if (b == null) {
+        b = storage(ch, members, prefix, ref, file, kind);
+        buffers.put(ref.key(), b);
+      }
+      return b;
+    }
   }
 
   /**
