@@ -29,6 +29,8 @@ targets=(
   "java dev.clip4j.hardening.ParserFuzzTest safetensors"
   "java dev.clip4j.hardening.ParserFuzzTest torchZip"
   "java dev.clip4j.hardening.ParserFuzzTest torchPickle"
+  "java dev.clip4j.hardening.ParserFuzzTest jitArchive"
+  "java dev.clip4j.hardening.ParserFuzzTest jitPickle"
   "java dev.clip4j.hardening.ParserFuzzTest npy"
   "java dev.clip4j.hardening.ParserFuzzTest modelConfig"
   "java dev.clip4j.hardening.ParserFuzzTest hfConfig"

@@ -4,8 +4,13 @@ import dev.clip4j.Clip4jException;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ClipModel;
 import dev.clip4j.model.ModelConfig;
+import dev.clip4j.model.OpenAiCheckpoints;
+import dev.clip4j.model.StateDictSchema;
 import dev.clip4j.model.hf.HfClipDirectory;
 import dev.clip4j.model.io.CheckpointReader;
+import dev.clip4j.model.io.DType;
+import dev.clip4j.model.io.JitArchive;
+import dev.clip4j.model.io.JitArchiveReader;
 import dev.clip4j.model.io.LazyTensor;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.TensorData;
@@ -50,6 +55,20 @@ public final class CorruptionHarness {
           for (TensorData t : sd.tensors().values()) {
             t.toFloatArray();
           }
+        }
+        break;
+      case "jit":
+        try (JitArchive a = JitArchiveReader.read(p)) {
+          for (TensorData t : a.stateDict().tensors().values()) {
+            if (t.dtype() == DType.F32 || t.dtype() == DType.F16 || t.dtype() == DType.BF16 || t.dtype() == DType.F64) {
+              t.toFloatArray();
+            } else if (t.numel() > 0) {
+              t.data().get(t.data().limit() - 1);
+            }
+          }
+          ModelConfig cfg = OpenAiCheckpoints.inferConfig(a.shapes(), a.intAttributes(), p.toString());
+          StateDictSchema.of(cfg).validateShapes(a.shapes(), p.toString());
+          OpenAiCheckpoints.activationFromModuleTypes(a.moduleTypes(), p.toString());
         }
         break;
       case "model":

@@ -139,6 +139,7 @@ class CorruptionMatrixTest {
     file("image", "bmp-negative", "neg.bmp", Variants.bmpDeclaring(-5, Integer.MIN_VALUE), "InvalidInputException");
 
     modelCases(tmp);
+    jitCases();
 
     Set<String> before = listing(work);
     Map<String, String[]> results = run(logs);
@@ -386,6 +387,24 @@ class CorruptionMatrixTest {
     String bigId = Seeds.tokenizerJson().replace("\"cat\":4", "\"cat\":4294967296000");
     cases.add(new Case("tokenizer-json", put("tokenizer-json", "id-huge", "tokenizer.json",
         bigId.getBytes(StandardCharsets.UTF_8)).getParent(), "any"));
+  }
+
+  /**
+   * TorchScript archives read as CLIP states (JitArchiveReader + OpenAiCheckpoints, no LibTorch):
+   * generic corruptions of a seed archive, truncation at every zip record, hostile archives.
+   */
+  private void jitCases() throws IOException {
+    byte[] seed = JitSeeds.archive();
+    fileSet("jit", "model.pt", seed, 24, 8);
+    int k = 0;
+    for (Map.Entry<String, byte[]> v : Variants.zipBoundaries(seed).entrySet()) {
+      if (k++ % 7 == 0) { // a sample: the seed has ~70 members
+        file("jit", v.getKey(), "model.pt", v.getValue(), "InvalidModelException");
+      }
+    }
+    for (Map.Entry<String, JitVariants.Case> v : JitVariants.hostile().entrySet()) {
+      file("jit", "hostile-" + v.getKey(), "model.pt", v.getValue().bytes(), v.getValue().expect());
+    }
   }
 
   /** Full model directories loaded with ClipModel.load (LibTorch included) in the child. */

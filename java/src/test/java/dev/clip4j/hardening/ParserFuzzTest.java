@@ -5,10 +5,14 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.clip4j.Clip4jException;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ModelConfig;
+import dev.clip4j.model.OpenAiCheckpoints;
+import dev.clip4j.model.StateDictSchema;
 import dev.clip4j.model.hf.HfClipConfig;
 import dev.clip4j.model.hf.HfClipWeights;
 import dev.clip4j.model.hf.HfPreprocessorConfig;
 import dev.clip4j.model.io.CheckpointReader;
+import dev.clip4j.model.io.JitArchive;
+import dev.clip4j.model.io.JitArchiveReader;
 import dev.clip4j.model.io.ShardedCheckpoint;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.TensorData;
@@ -97,6 +101,33 @@ class ParserFuzzTest {
     members.put("archive/data/1", new byte[16]);
     try (StateDict sd = CheckpointReader.readTorchZip(file("p.bin", TorchSaveWriter.storedZip(members)))) {
       touch(sd);
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  /** A TorchScript archive read as a CLIP state: reader, architecture inference, activation. */
+  @FuzzTest(maxDuration = "10s")
+  void jitArchive(byte[] data) {
+    readJit(file("f.pt", data));
+  }
+
+  private static final Map<String, byte[]> JIT_MEMBERS = JitSeeds.members();
+
+  /** The fuzzed bytes as data.pkl of the seed TorchScript archive (reaches the TorchScript dialect directly). */
+  @FuzzTest(maxDuration = "10s")
+  void jitPickle(byte[] pickle) {
+    Map<String, byte[]> members = new LinkedHashMap<>(JIT_MEMBERS);
+    members.put("archive/data.pkl", pickle);
+    readJit(file("p.pt", TorchScriptWriter.zip(members, Map.of("archive/code/__torch__/m.py", "x = 1\n".getBytes(StandardCharsets.UTF_8)))));
+  }
+
+  private static void readJit(Path f) {
+    try (JitArchive a = JitArchiveReader.read(f)) {
+      touch(a.stateDict());
+      ModelConfig cfg = OpenAiCheckpoints.inferConfig(a.shapes(), a.intAttributes(), "fuzz");
+      StateDictSchema.of(cfg).validateShapes(a.shapes(), "fuzz");
+      OpenAiCheckpoints.activationFromModuleTypes(a.moduleTypes(), "fuzz");
     } catch (Clip4jException expected) {
       // typed: fine
     }

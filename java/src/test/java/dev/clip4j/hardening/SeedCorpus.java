@@ -22,6 +22,8 @@ public final class SeedCorpus {
     put(p.resolve("safetensors"), "seed-small", Seeds.safetensors());
     put(p.resolve("torchZip"), "seed-small", Seeds.torchZip());
     put(p.resolve("torchPickle"), "seed-small", Seeds.pickle());
+    put(p.resolve("jitArchive"), "seed-tiny-clip", JitSeeds.archive());
+    put(p.resolve("jitPickle"), "seed-tiny-clip", JitSeeds.pickle());
     put(p.resolve("npy"), "seed-f32-2x3", Seeds.npy(scratch));
     put(p.resolve("modelConfig"), "seed-tiny", Seeds.config().getBytes(StandardCharsets.UTF_8));
     put(p.resolve("hfConfig"), "seed-clip", Seeds.hfConfig(534).getBytes(StandardCharsets.UTF_8));

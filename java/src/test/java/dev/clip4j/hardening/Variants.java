@@ -249,6 +249,15 @@ final class Variants {
           + "J\0\0\0\0(J\u0002\0\0\0t(J\u0001\0\0\0t\u0089" + od + "tRs."},
       {"stride-huge", "\u0080\u0002" + od + "X\u0001\0\0\0a" + rebuild + storage
           + "J\0\0\0\0(J\u0002\0\0\0J\u0002\0\0\0t(\u008a\u0008\0\0\0\0\0\0\0\u0040J\u0001\0\0\0t\u0089" + od + "tRs."},
+      // A broadcast view (stride 0) of 2^28 elements of a 6-element storage: would be a 1 GiB copy.
+      {"broadcast-view", "\u0080\u0002" + od + "X\u0001\0\0\0a" + rebuild + storage
+          + "J\0\0\0\0(J\0\0\0\u0010t(J\0\0\0\0t\u0089" + od + "tRs."},
+      // One storage key declared with 2 and then 6 elements (found by fuzzing the archive reader):
+      // the mapping made for the first must not serve the second.
+      {"storage-two-sizes", "\u0080\u0002" + od + "X\u0001\0\0\0a" + rebuild
+          + "((X\u0007\0\0\0storagectorch\nFloatStorage\nX\u0001\0\0\u00000X\u0003\0\0\0cpuJ\u0002\0\0\0tQ"
+          + "J\0\0\0\0(J\u0002\0\0\0t(J\u0001\0\0\0t\u0089" + od + "tRsX\u0001\0\0\0b" + rebuild + storage
+          + "J\0\0\0\0(J\u0006\0\0\0t(J\u0001\0\0\0t\u0089" + od + "tRs."},
       {"nested-dict", "\u0080\u0002}X\u0005\0\0\0inner}s."},
       {"memo-missing", "\u0080\u0002h\u0007."},
       {"stack-underflow", "\u0080\u0002R."},
