@@ -82,6 +82,15 @@ class FormatsCliTest {
   }
 
   @Test
+  void openAiFp16Archives(@TempDir Path tmp) throws Exception {
+    for (String name : new String[] {"tiny-gelu", "tiny-quickgelu"}) {
+      Path dir = Conformance.dir().resolve("models").resolve(name);
+      embedsAsTheReference(Files.createDirectories(tmp.resolve(name)), dir, "_fp16w", "--model",
+          dir.resolve("openai_jit_fp16.pt").toString());
+    }
+  }
+
+  @Test
   void aSentenceTransformersDirectoryEmbedsTextsAloneAndRefusesImages(@TempDir Path tmp) throws Exception {
     Path c = Conformance.dir();
     Path out = tmp.resolve("t.npy");

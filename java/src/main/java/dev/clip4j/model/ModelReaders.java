@@ -29,6 +29,7 @@ final class ModelReaders {
     register(new HfClipReader());
     register(new SentenceTransformersReader());
     register(new TorchScriptReader());
+    register(new OpenAiJitReader());
     register(Bundles.READER);
     register(new CheckpointFileReader());
   }
