@@ -125,11 +125,15 @@ final class TextCleaner {
   // ---------------------------------------------------------------- ftfy.fix_text
 
   /**
-   * ftfy 6.1.1 {@code fix_text} with the default configuration, minus mojibake repair: the text
-   * is fixed line by line; HTML unescaping is on until the first line containing '<' and stays
-   * off from then on; each line is fixed repeatedly until it stops changing.
+   * ftfy 6.1.1 {@code fix_text} with the default configuration: the text is fixed in segments,
+   * each a line (ending with its '\n') or at most 1,000,000 code points of one; HTML unescaping
+   * is on until the first segment containing '<' and stays off from then on; each segment is
+   * fixed repeatedly until it stops changing ({@link #fixSegment}).
    */
   static String fixText(String text) {
+    if (isInert(text)) {
+      return text;
+    }
     StringBuilder out = new StringBuilder(text.length());
     boolean unescape = true;
     int pos = 0;
@@ -150,7 +154,27 @@ final class TextCleaner {
     return out.toString();
   }
 
-  /** ftfy's fix_and_explain loop for one segment (fix_encoding omitted). */
+  /**
+   * Whether every fix of {@link #fixText} leaves the text as it is, judged from its characters
+   * alone: ASCII printable characters but '&', and tab, line feed and form feed (no entity, no
+   * mojibake, no escape, control character, carriage return or width/ligature/quote form).
+   */
+  private static boolean isInert(String text) {
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (c >= 0x20 ? (c > 0x7E || c == '&') : (c != '\t' && c != '\n' && c != '\f')) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * ftfy's {@code fix_and_explain} loop for one segment: unescape_html (when on), fix_encoding
+   * ({@link FtfyEncoding}), fix_c1_controls, fix_latin_ligatures, fix_character_width,
+   * uncurl_quotes, fix_line_breaks, fix_surrogates, remove_terminal_escapes,
+   * remove_control_chars, NFC; repeated until a round changes nothing.
+   */
   static String fixSegment(String segment, boolean unescape) {
     String t = segment;
     while (true) {
@@ -158,6 +182,7 @@ final class TextCleaner {
       if (unescape) {
         t = HtmlEntities.ftfyUnescape(t);
       }
+      t = FtfyEncoding.fixEncoding(t);
       t = fixC1Controls(t);
       t = fixLatinLigatures(t);
       t = fixCharacterWidth(t);
