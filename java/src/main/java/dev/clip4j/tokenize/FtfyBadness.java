@@ -138,6 +138,15 @@ final class FtfyBadness {
   /** Per code point (BMP), the alternatives that can start with it, as a bit mask. */
   private static final long[][] START_MASK = new long[256][];
 
+  /** Per code point (BMP), the alternatives whose second element is a set holding it. */
+  private static final long[][] SECOND_MASK = new long[256][];
+
+  /** The alternatives whose second element is a predicate class (checked in full instead). */
+  private static final long SECOND_ANY;
+
+  /** The alternatives of a single element ([c1]). */
+  private static final long SINGLE;
+
   static {
     List<Element[]> alts = new ArrayList<>();
     BmpSet bad = BmpSet.of(BAD);
@@ -277,16 +286,39 @@ final class FtfyBadness {
     // ^[ÃÂ][ ]
     ANCHORED = new Element[] {set(aTilde), set(blank)};
 
+    long secondAny = 0;
+    long single = 0;
     for (int a = 0; a < ALTERNATIVES.length; a++) {
-      BmpSet first = ALTERNATIVES[a][0].set; // every alternative starts with an explicit set
-      for (int cp : first.toArray()) {
-        long[] page = START_MASK[cp >>> 8];
-        if (page == null) {
-          page = START_MASK[cp >>> 8] = new long[256];
-        }
-        page[cp & 0xFF] |= 1L << a;
+      Element[] alt = ALTERNATIVES[a];
+      mark(START_MASK, alt[0].set, a); // every alternative starts with an explicit set
+      if (alt.length == 1) {
+        single |= 1L << a;
+      } else if (alt[1].kind == Element.SET) {
+        mark(SECOND_MASK, alt[1].set, a);
+      } else {
+        secondAny |= 1L << a;
       }
     }
+    SECOND_ANY = secondAny;
+    SINGLE = single;
+  }
+
+  private static void mark(long[][] table, BmpSet set, int alternative) {
+    for (int cp : set.toArray()) {
+      long[] page = table[cp >>> 8];
+      if (page == null) {
+        page = table[cp >>> 8] = new long[256];
+      }
+      page[cp & 0xFF] |= 1L << alternative;
+    }
+  }
+
+  private static long mask(long[][] table, int cp) {
+    if (cp > 0xFFFF) {
+      return 0;
+    }
+    long[] page = table[cp >>> 8];
+    return page == null ? 0 : page[cp & 0xFF];
   }
 
   private static Element set(BmpSet s) {
@@ -337,16 +369,21 @@ final class FtfyBadness {
     if (matchesAt(ANCHORED, text, 0)) {
       return true;
     }
+    // Each position's candidates: alternatives whose first set holds this code point and whose
+    // second element admits the next one; only those are checked in full.
     for (int i = 0; i < n; ) {
       int cp = Character.codePointAt(text, i);
       int next = i + Character.charCount(cp);
-      if (cp <= 0xFFFF) {
-        long[] page = START_MASK[cp >>> 8];
-        if (page != null) {
-          long mask = page[cp & 0xFF];
-          while (mask != 0) {
-            int a = Long.numberOfTrailingZeros(mask);
-            mask &= mask - 1;
+      long candidates = mask(START_MASK, cp);
+      if (candidates != 0) {
+        if ((candidates & SINGLE) != 0) {
+          return true;
+        }
+        if (next < n) {
+          candidates &= mask(SECOND_MASK, Character.codePointAt(text, next)) | SECOND_ANY;
+          while (candidates != 0) {
+            int a = Long.numberOfTrailingZeros(candidates);
+            candidates &= candidates - 1;
             if (matchesAt(ALTERNATIVES[a], 1, text, next)) {
               return true;
             }

@@ -20,20 +20,33 @@ final class FtfyBytes {
 
   /** An alternation of fixed-length sequences of byte sets. */
   static final class Alternation {
-    private final long[][][] alternatives;
+    /** Per value of the first byte, the alternatives that can start with it, in source order. */
+    private final long[][][][] byFirstByte = new long[256][][][];
 
     Alternation(long[][]... alternatives) {
-      this.alternatives = alternatives;
+      for (int v = 0; v < 256; v++) {
+        java.util.List<long[][]> list = new java.util.ArrayList<>();
+        for (long[][] seq : alternatives) {
+          if ((seq[0][v >>> 6] & (1L << v)) != 0) {
+            list.add(seq);
+          }
+        }
+        byFirstByte[v] = list.isEmpty() ? null : list.toArray(new long[0][][]);
+      }
     }
 
     /** Length of the first alternative matching at pos, or -1. */
     int matchAt(byte[] b, int pos) {
+      long[][][] candidates = byFirstByte[b[pos] & 0xFF];
+      if (candidates == null) {
+        return -1;
+      }
       outer:
-      for (long[][] seq : alternatives) {
+      for (long[][] seq : candidates) {
         if (pos + seq.length > b.length) {
           continue;
         }
-        for (int k = 0; k < seq.length; k++) {
+        for (int k = 1; k < seq.length; k++) {
           int v = b[pos + k] & 0xFF;
           if ((seq[k][v >>> 6] & (1L << v)) == 0) {
             continue outer;
@@ -223,81 +236,109 @@ final class FtfyBytes {
     return decode(b, true);
   }
 
+  /**
+   * Decodes in two passes: the first checks the bytes and counts the chars (so a failing decode
+   * stops at the first bad byte without building anything), the second writes them.
+   */
   private static String decode(byte[] b, boolean variants) {
+    int chars = scan(b, variants, null);
+    if (chars < 0) {
+      return null;
+    }
+    char[] out = new char[chars];
+    scan(b, variants, out);
+    return new String(out);
+  }
+
+  /** Checks (out == null) or decodes into out; returns the number of chars, or -1 if invalid. */
+  private static int scan(byte[] b, boolean variants, char[] out) {
     int n = b.length;
-    StringBuilder out = new StringBuilder(n);
+    int o = 0;
     int i = 0;
     while (i < n) {
       int b0 = b[i] & 0xFF;
       if (b0 < 0x80) {
-        out.append((char) b0);
+        if (out != null) {
+          out[o] = (char) b0;
+        }
+        o++;
         i++;
         continue;
       }
+      int cp;
+      int length;
       if (variants && b0 == 0xC0) {
         // 0xC0 0x80, or 0xC0 then a final '\n' (see above); any other 0xC0 is an error.
         if (i + 1 < n && ((b[i + 1] & 0xFF) == 0x80 || (i + 2 == n && b[i + 1] == '\n'))) {
-          out.append('\u0000');
-          i += 2;
-          continue;
+          cp = 0;
+          length = 2;
+        } else {
+          return -1;
         }
-        return null;
-      }
-      if (variants && b0 == 0xED && i + 1 < n && (b[i + 1] & 0xFF) >= 0xA0) {
+      } else if (variants && b0 == 0xED && i + 1 < n && (b[i + 1] & 0xFF) >= 0xA0) {
         // A surrogate: only a complete CESU-8 pair decodes.
         if (n - i >= 6 && isCesu8Pair(b, i, n)) {
-          int cp =
+          cp =
               ((b[i + 1] & 0x0F) << 16)
                   + ((b[i + 2] & 0x3F) << 10)
                   + ((b[i + 4] & 0x0F) << 6)
                   + (b[i + 5] & 0x3F)
                   + 0x10000;
-          out.appendCodePoint(cp);
-          i += 6;
-          continue;
-        }
-        return null;
-      }
-      int need;
-      int cp;
-      int lo = 0x80;
-      int hi = 0xBF;
-      if (b0 >= 0xC2 && b0 <= 0xDF) {
-        need = 1;
-        cp = b0 & 0x1F;
-      } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        need = 2;
-        cp = b0 & 0x0F;
-        if (b0 == 0xE0) {
-          lo = 0xA0; // no overlong forms
-        } else if (b0 == 0xED) {
-          hi = 0x9F; // no surrogates
-        }
-      } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        need = 3;
-        cp = b0 & 0x07;
-        if (b0 == 0xF0) {
-          lo = 0x90;
-        } else if (b0 == 0xF4) {
-          hi = 0x8F; // nothing above U+10FFFF
+          length = 6;
+        } else {
+          return -1;
         }
       } else {
-        return null;
-      }
-      for (int k = 1; k <= need; k++) {
-        if (i + k >= n) {
-          return null;
+        int lo = 0x80;
+        int hi = 0xBF;
+        if (b0 >= 0xC2 && b0 <= 0xDF) {
+          length = 2;
+          cp = b0 & 0x1F;
+        } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+          length = 3;
+          cp = b0 & 0x0F;
+          if (b0 == 0xE0) {
+            lo = 0xA0; // no overlong forms
+          } else if (b0 == 0xED) {
+            hi = 0x9F; // no surrogates
+          }
+        } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+          length = 4;
+          cp = b0 & 0x07;
+          if (b0 == 0xF0) {
+            lo = 0x90;
+          } else if (b0 == 0xF4) {
+            hi = 0x8F; // nothing above U+10FFFF
+          }
+        } else {
+          return -1;
         }
-        int c = b[i + k] & 0xFF;
-        if (k == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xBF)) {
-          return null;
+        if (i + length > n) {
+          return -1;
         }
-        cp = (cp << 6) | (c & 0x3F);
+        for (int k = 1; k < length; k++) {
+          int c = b[i + k] & 0xFF;
+          if (k == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xBF)) {
+            return -1;
+          }
+          cp = (cp << 6) | (c & 0x3F);
+        }
       }
-      out.appendCodePoint(cp);
-      i += need + 1;
+      if (cp >= 0x10000) {
+        if (out != null) {
+          out[o] = Character.highSurrogate(cp);
+          out[o + 1] = Character.lowSurrogate(cp);
+        }
+        o += 2;
+      } else {
+        if (out != null) {
+          out[o] = (char) cp;
+        }
+        o++;
+      }
+      i += length;
     }
-    return out.toString();
+    return o;
   }
 
   /** ED [A0-AF] [80-BF] ED [B0-BF] [80-BF], the last byte also '\n' when it ends the input. */

@@ -33,13 +33,27 @@ final class FtfyCharmaps {
 
   private static final int UNDEFINED = -1;
 
+  /**
+   * Every character above U+007F that some code page here encodes gets a slot number (from 1);
+   * SLOTS[c >>> 8][c & 0xFF] is the slot of c, 0 for none (null page: none on that page).
+   */
+  private static final short[][] SLOTS = new short[256][];
+
+  /** Per slot, the bit (1 << index) of each CHARMAP_ENCODINGS code page that encodes it. */
+  private static short[] slotMask = new short[1];
+
+  /** The bits of all CHARMAP_ENCODINGS code pages, and of those that are sloppy. */
+  private static final int ALL;
+  private static final int SLOPPY;
+
   final String name;
   final boolean sloppy;
+  /** Bit of this code page in masks (0 for WINDOWS_1252, which is not in CHARMAP_ENCODINGS). */
+  final int bit;
   /** Code point of each byte, or UNDEFINED. */
   private final int[] decode;
-  /** Sorted characters above U+007F that encode, and their bytes. */
-  private final char[] encodeChars;
-  private final byte[] encodeBytes;
+  /** Byte of each slot (meaningful where this page's bit is set in slotMask). */
+  private byte[] slotByte = new byte[1];
 
   static {
     List<FtfyCharmaps> pages = new ArrayList<>();
@@ -59,11 +73,10 @@ final class FtfyCharmaps {
         if (cells.length != 128) {
           throw new IllegalStateException("ftfy_charmaps.tsv: " + name + " has " + cells.length + " cells");
         }
-        FtfyCharmaps page = new FtfyCharmaps(name, cells);
         if (name.equals("windows-1252")) {
-          strict1252 = page;
+          strict1252 = new FtfyCharmaps(name, cells, 0);
         } else {
-          pages.add(page);
+          pages.add(new FtfyCharmaps(name, cells, 1 << pages.size()));
         }
       }
     } catch (IOException e) {
@@ -74,11 +87,20 @@ final class FtfyCharmaps {
     }
     CHARMAP_ENCODINGS = List.copyOf(pages);
     WINDOWS_1252 = strict1252;
+    int all = 0;
+    int sloppyBits = 0;
+    for (FtfyCharmaps page : pages) {
+      all |= page.bit;
+      sloppyBits |= page.sloppy ? page.bit : 0;
+    }
+    ALL = all;
+    SLOPPY = sloppyBits;
   }
 
-  private FtfyCharmaps(String name, String[] high) {
+  private FtfyCharmaps(String name, String[] high, int bit) {
     this.name = name;
     this.sloppy = name.startsWith("sloppy-");
+    this.bit = bit;
     decode = new int[256];
     for (int b = 0; b < 0x80; b++) {
       decode[b] = b;
@@ -86,32 +108,65 @@ final class FtfyCharmaps {
     if (sloppy) {
       decode[0x1A] = 0xFFFD;
     }
-    int defined = 0;
     for (int i = 0; i < 128; i++) {
       decode[0x80 + i] = high[i].equals("-") ? UNDEFINED : Integer.parseInt(high[i], 16);
-      defined += decode[0x80 + i] == UNDEFINED ? 0 : 1;
     }
-    // Characters above U+007F (and U+FFFD for byte 0x1A), sorted for binary search.
-    int count = defined + (sloppy ? 1 : 0);
-    long[] pairs = new long[count];
-    int k = 0;
+    if (bit == 0) {
+      return; // decoding only
+    }
     for (int b = 0; b < 256; b++) {
-      if (decode[b] != UNDEFINED && decode[b] >= 0x80) {
-        pairs[k++] = ((long) decode[b] << 8) | b;
+      int c = decode[b];
+      if (c != UNDEFINED && c >= 0x80) {
+        int slot = slotOf(c);
+        if (slot == 0) {
+          slot = newSlot(c);
+        }
+        if ((slotMask[slot] & bit) != 0) {
+          throw new IllegalStateException(name + ": U+" + Integer.toHexString(c) + " from two bytes");
+        }
+        slotMask[slot] |= (short) bit;
+        if (slotByte.length <= slot) {
+          slotByte = Arrays.copyOf(slotByte, Math.max(slot + 1, 2 * slotByte.length));
+        }
+        slotByte[slot] = (byte) b;
       }
-    }
-    Arrays.sort(pairs);
-    encodeChars = new char[count];
-    encodeBytes = new byte[count];
-    for (int i = 0; i < count; i++) {
-      encodeChars[i] = (char) (pairs[i] >>> 8);
-      encodeBytes[i] = (byte) pairs[i];
     }
   }
 
-  /** The character byte b decodes to, or -1 where the code page leaves it undefined. */
-  int decode(int b) {
-    return decode[b & 0xFF];
+  private static int slotOf(int c) {
+    short[] page = SLOTS[c >>> 8];
+    return page == null ? 0 : page[c & 0xFF];
+  }
+
+  private static int newSlot(int c) {
+    int slot = slotMask.length;
+    slotMask = Arrays.copyOf(slotMask, slot + 1);
+    short[] page = SLOTS[c >>> 8];
+    if (page == null) {
+      page = SLOTS[c >>> 8] = new short[256];
+    }
+    page[c & 0xFF] = (short) slot;
+    return slot;
+  }
+
+  /**
+   * The bits of the CHARMAP_ENCODINGS code pages that can encode every char of the text (ftfy's
+   * {@code possible_encoding}, for all of them in one pass).
+   */
+  static int encodableMask(CharSequence text) {
+    int mask = ALL;
+    int n = text.length();
+    for (int i = 0; i < n && mask != 0; i++) {
+      char c = text.charAt(i);
+      if (c < 0x80) {
+        if (c == 0x1A) {
+          mask &= ~SLOPPY; // the sloppy pages use byte 0x1A for U+FFFD
+        }
+      } else {
+        mask &= slotMask[slotOf(c)]; // slot 0 (none) has mask 0
+      }
+    }
+    return mask;
   }
 
   /**
@@ -129,26 +184,19 @@ final class FtfyCharmaps {
         }
         out[i] = (byte) c;
       } else {
-        int at = Arrays.binarySearch(encodeChars, c);
-        if (at < 0) {
+        int slot = slotOf(c);
+        if ((slotMask[slot] & bit) == 0) {
           return null; // includes every surrogate: no code page here has them
         }
-        out[i] = encodeBytes[at];
+        out[i] = slotByte[slot];
       }
     }
     return out;
   }
 
-  /** Whether every char of the text can be encoded (ftfy's {@code possible_encoding}). */
-  boolean canEncode(CharSequence text) {
-    int n = text.length();
-    for (int i = 0; i < n; i++) {
-      char c = text.charAt(i);
-      if (c < 0x80 ? (c == 0x1A && sloppy) : Arrays.binarySearch(encodeChars, c) < 0) {
-        return false;
-      }
-    }
-    return true;
+  /** The character byte b decodes to, or -1 where the code page leaves it undefined. */
+  int decode(int b) {
+    return decode[b & 0xFF];
   }
 
   /** Decodes every byte; null if one is undefined (Python's strict decode failing). */

@@ -51,6 +51,9 @@ final class FtfyEncoding {
   /** ... from lead bytes 0xF0 and 0xF3. */
   private static final BmpSet FIRST_OF_4 = BmpSet.of("\u00F0\u00F3\u0111\u011F\u03C0\u03C3\u0440\u0443");
 
+  private static final BmpSet FIRST_OF_ANY =
+      BmpSet.builder().addAll(FIRST_OF_2).addAll(FIRST_OF_3).addAll(FIRST_OF_4).build();
+
   /** ... from continuation bytes 0x80..0xBF, excluding what often stands for itself. */
   private static final String CONTINUATION_STRICT_CHARS =
       "\u0104\u0105\u013D\u013E\u0141\u0142\u0152\u0153\u015A\u015B\u015E\u015F\u0160\u0161"
@@ -75,11 +78,20 @@ final class FtfyEncoding {
     return new BmpSet[] {FIRST_OF_2, FIRST_OF_3, FIRST_OF_4, CONTINUATION, CONTINUATION_STRICT};
   }
 
-  /** ftfy's {@code fix_encoding(text)}: one step at a time until the text stops changing. */
+  /** ftfy's {@code fix_encoding(text)} without a work limit (for tests of this step alone). */
   static String fixEncoding(String text) {
+    return fixEncoding(text, FtfyBudget.unlimited());
+  }
+
+  /**
+   * ftfy's {@code fix_encoding(text)}: one step at a time until the text stops changing.
+   *
+   * @throws dev.clip4j.InvalidInputException when the budget runs out
+   */
+  static String fixEncoding(String text, FtfyBudget budget) {
     String t = text;
     while (true) {
-      String next = fixEncodingStep(t);
+      String next = fixEncodingStep(t, budget);
       if (next.equals(t)) {
         return next;
       }
@@ -88,19 +100,17 @@ final class FtfyEncoding {
   }
 
   /** ftfy's {@code _fix_encoding_one_step_and_explain}, without the explanation. */
-  static String fixEncodingStep(String text) {
+  static String fixEncodingStep(String text, FtfyBudget budget) {
+    budget.spend(text.length());
     if (text.isEmpty() || isAscii(text) || !FtfyBadness.isBad(text)) {
       return text;
     }
-    boolean latin1 = false;
+    int possible = FtfyCharmaps.encodableMask(text);
     for (FtfyCharmaps page : FtfyCharmaps.CHARMAP_ENCODINGS) {
-      byte[] bytes = page.encode(text);
-      if (bytes == null) {
+      if ((possible & page.bit) == 0) {
         continue;
       }
-      if (page.name.equals(FtfyCharmaps.LATIN_1)) {
-        latin1 = true;
-      }
+      byte[] bytes = page.encode(text);
       if (FtfyBytes.ALTERED_UTF8.search(bytes)) {
         bytes = FtfyBytes.restoreByteA0(bytes);
       }
@@ -117,14 +127,15 @@ final class FtfyEncoding {
     }
 
     if (findUtf8Run(text, 0) >= 0) {
-      String fixed = decodeInconsistentUtf8(text);
+      String fixed = decodeInconsistentUtf8(text, budget);
       if (!fixed.equals(text)) {
         return fixed;
       }
     }
 
-    if (latin1) {
-      byte[] bytes = FtfyCharmaps.CHARMAP_ENCODINGS.get(0).encode(text);
+    FtfyCharmaps latin1 = FtfyCharmaps.CHARMAP_ENCODINGS.get(0);
+    if ((possible & latin1.bit) != 0) {
+      byte[] bytes = latin1.encode(text);
       String fixed = FtfyCharmaps.WINDOWS_1252.decode(bytes);
       if (fixed != null && !fixed.equals(text)) {
         return fixed;
@@ -142,7 +153,7 @@ final class FtfyEncoding {
    * UTF-8-looking mojibake not preceded by a strict continuation character) that is shorter than
    * the text and bad on its own is replaced by its {@link #fixEncoding}.
    */
-  static String decodeInconsistentUtf8(String text) {
+  static String decodeInconsistentUtf8(String text, FtfyBudget budget) {
     int n = text.length();
     StringBuilder out = null;
     int copied = 0;
@@ -156,7 +167,7 @@ final class FtfyEncoding {
       if (start > 0 || end < n) {
         String run = text.substring(start, end);
         if (FtfyBadness.isBad(run)) {
-          String fixed = fixEncoding(run);
+          String fixed = fixEncoding(run, budget);
           if (out == null) {
             out = new StringBuilder(n);
           }
@@ -177,7 +188,7 @@ final class FtfyEncoding {
     int n = text.length();
     for (int i = from; i < n; ) {
       int cp = text.codePointAt(i);
-      if ((FIRST_OF_2.contains(cp) || FIRST_OF_3.contains(cp) || FIRST_OF_4.contains(cp))
+      if (FIRST_OF_ANY.contains(cp)
           && (i == 0 || !CONTINUATION_STRICT.contains(text.codePointBefore(i)))
           && oneSequence(text, i) > i) {
         return i;

@@ -131,6 +131,15 @@ final class TextCleaner {
    * fixed repeatedly until it stops changing ({@link #fixSegment}).
    */
   static String fixText(String text) {
+    return fixText(text, FtfyBudget.forText(text.length()));
+  }
+
+  /**
+   * {@link #fixText(String)} spending from the given budget.
+   *
+   * @throws dev.clip4j.InvalidInputException when the budget runs out (see {@link FtfyBudget})
+   */
+  static String fixText(String text, FtfyBudget budget) {
     if (isInert(text)) {
       return text;
     }
@@ -148,7 +157,7 @@ final class TextCleaner {
       if (unescape && segment.indexOf('<') >= 0) {
         unescape = false;
       }
-      out.append(fixSegment(segment, unescape));
+      out.append(fixSegment(segment, unescape, budget));
       pos = end;
     }
     return out.toString();
@@ -175,14 +184,15 @@ final class TextCleaner {
    * uncurl_quotes, fix_line_breaks, fix_surrogates, remove_terminal_escapes,
    * remove_control_chars, NFC; repeated until a round changes nothing.
    */
-  static String fixSegment(String segment, boolean unescape) {
+  static String fixSegment(String segment, boolean unescape, FtfyBudget budget) {
     String t = segment;
     while (true) {
+      budget.spend(t.length());
       String orig = t;
       if (unescape) {
         t = HtmlEntities.ftfyUnescape(t);
       }
-      t = FtfyEncoding.fixEncoding(t);
+      t = FtfyEncoding.fixEncoding(t, budget);
       t = fixC1Controls(t);
       t = fixLatinLigatures(t);
       t = fixCharacterWidth(t);
