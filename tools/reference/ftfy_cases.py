@@ -7,8 +7,9 @@ Writes three test resources into OUT_DIR (java/src/test/resources/dev/clip4j/tok
                        "original" text, ftfy.fix_text(original) and open_clip's token ids.
   ftfy_mojibake.jsonl  generated mojibake (UTF-8 read through single-byte code pages, once or
                        twice, lossy, with flattened no-break spaces, CESU-8, C1 controls,
-                       inconsistent mixtures, HTML, several lines) and random Unicode garbage,
-                       with ftfy.fix_text and open_clip's token ids.
+                       inconsistent mixtures, HTML, several lines, chains where each repair
+                       exposes the next) and random Unicode garbage, with ftfy.fix_text and
+                       open_clip's token ids.
   ftfy_badness.tsv     short random strings over the characters of ftfy's badness heuristic:
                        is_bad (0/1) TAB the string as JSON.
   ftfy_classes.json    the character classes of ftfy's BADNESS_RE (as Python's regex parser
@@ -137,7 +138,7 @@ def mojibake_cases(rng, count):
     rows = []
     kinds = [
         "once", "twice", "cross", "nbsp", "lossy", "cesu", "c1", "mixed", "html", "lines",
-        "ending", "garbage_alphabet", "garbage_bytes", "garbage_unicode",
+        "ending", "garbage_alphabet", "garbage_bytes", "garbage_unicode", "chain",
     ]
     alphabet = sorted(set(alphabet_chars()) | set("abcxyzAEIOU .,!?'-\n&;#<>"))
     while len(rows) < count:
@@ -187,6 +188,11 @@ def mojibake_cases(rng, count):
             n = rng.randint(1, 30)
             raw = bytes(rng.choice([rng.randint(0x80, 0xFF), rng.randint(0x20, 0x7E), 0xC3, 0xC2, 0xE2, 0xED, 0xC0, 0x1A, 0x20, 0xA0]) for _ in range(n))
             s = raw.decode(rng.choice(DECODINGS), "replace")
+        elif kind == "chain":
+            # Mojibake where each repair exposes the next (ftfy needs one round per unit), or HTML
+            # escaped several times over.
+            unit = rng.choice(["Ãƒ©", "Ã©©€", "Ãƒ€", "ÃƒÂ©", "Šƒ©", "Ã©ƒ", "&amp;"])
+            s = rng.choice(["", "x ", t + " "]) + unit * rng.randint(1, 40) + rng.choice(["", " y", "lt;"])
         else:
             s = random_unicode(rng)
         rows.append(record(s, kind=kind))
@@ -339,7 +345,7 @@ def main():
     cases_path, out_dir = sys.argv[1], sys.argv[2]
     rng = random.Random(20261202)
     write_jsonl(os.path.join(out_dir, "ftfy_suite.jsonl"), suite(cases_path))
-    write_jsonl(os.path.join(out_dir, "ftfy_mojibake.jsonl"), mojibake_cases(rng, 560))
+    write_jsonl(os.path.join(out_dir, "ftfy_mojibake.jsonl"), mojibake_cases(rng, 600))
     with open(os.path.join(out_dir, "ftfy_badness.tsv"), "w", encoding="utf-8", newline="\n") as f:
         f.write("# is_bad TAB text (JSON); ftfy 6.1.1 badness.is_bad, tools/reference/ftfy_cases.py\n")
         for bad, s in badness_cases(rng, 4000):

@@ -6,8 +6,8 @@ import java.text.Normalizer;
  * The text cleaning open_clip 2.20.0 applies before BPE: {@code
  * whitespace_clean(basic_clean(text)).lower()}, where {@code basic_clean} is ftfy 6.1.1's {@code
  * fix_text} (default configuration), then Python's {@code html.unescape} twice, then {@code
- * strip()}. See {@link ClipTokenizer} for which ftfy fixes are reproduced. Stateless;
- * thread-safe.
+ * strip()}. ftfy's {@code fix_encoding} is {@link FtfyEncoding}; the other fixes are here.
+ * Stateless; thread-safe.
  */
 final class TextCleaner {
   /** ftfy's max_decode_length: segments are at most this many code points. */
@@ -43,7 +43,12 @@ final class TextCleaner {
     return CP1252_C1.charAt(c1 - 0x80);
   }
 
-  /** The full open_clip cleaning: ftfy, html.unescape twice, strip, whitespace collapse, lower. */
+  /**
+   * The full open_clip cleaning: ftfy, html.unescape twice, strip, whitespace collapse, lower.
+   *
+   * @throws dev.clip4j.InvalidInputException when ftfy's repair exceeds its budget ({@link
+   *     FtfyBudget})
+   */
   static String clean(String text) {
     String t = fixText(text);
     t = HtmlEntities.unescape(HtmlEntities.unescape(t));
