@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# ClipTokenizer.encode throughput (texts/s, one thread, a caption mix: see TokenizerBench) of this
-# checkout against the tokenizer of another git revision, measured in one run: the two alternate,
-# ROUNDS times each, in fresh JVMs. Prints each measurement, the medians and their ratio.
+# ClipTokenizer.encode throughput (texts per CPU-second of one thread, a caption mix: see
+# TokenizerBench) of this checkout against the tokenizer of another git revision, measured in one
+# run: the two alternate, ROUNDS times each, in fresh JVMs. Prints each measurement, the medians
+# and their ratio.
 #   benchmarks/tokenizer.sh [REV (default main)] [SECONDS per measurement (default 5)] [ROUNDS (default 3)]
 # Needs the conformance vocabulary (../shared/conformance or CLIP4J_CONFORMANCE_DIR).
 set -euo pipefail
@@ -33,7 +34,7 @@ done
 python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-before = statistics.median(float(v) for k, v in rows if k.startswith("before"))
-after = statistics.median(float(v) for k, v in rows if k == "after")
-print(f"median texts/s: before {before:.0f}, after {after:.0f}, after/before {after / before:.2f}")
+before = statistics.median(float(r[1]) for r in rows if r[0].startswith("before"))
+after = statistics.median(float(r[1]) for r in rows if r[0] == "after")
+print(f"median texts per CPU-second: before {before:.0f}, after {after:.0f}, after/before {after / before:.2f}")
 EOF

@@ -1,6 +1,8 @@
 package dev.clip4j.bench;
 
 import dev.clip4j.tokenize.ClipTokenizer;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -10,7 +12,8 @@ import java.util.Random;
 /**
  * Texts per second of {@link ClipTokenizer#encode} on one thread over a caption mix like web
  * alt-text: mostly plain English (some with HTML entities), accented Latin, other scripts, emoji
- * and typographic quotes, and a share of mojibake. Prints one line: {@code label texts/s}.
+ * and typographic quotes, and a share of mojibake. Prints one line: {@code label texts/s (wall:
+ * texts/s)}, the first per second of the thread's CPU time.
  * benchmarks/tokenizer.sh runs it on the tokenizer of two git revisions, alternately, in one run.
  *
  * <pre>java -cp ... dev.clip4j.bench.TokenizerBench BPE_GZ LABEL [SECONDS]</pre>
@@ -73,8 +76,12 @@ public final class TokenizerBench {
     for (int i = 0; System.nanoTime() < warmEnd; i++) {
       sink += tok.encode(texts.get(i & 4095)).length;
     }
+    // Rate per second of this thread's CPU time, which other processes on a shared machine
+    // disturb far less than wall time (printed too).
+    ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     long n = 0;
     long t0 = System.nanoTime();
+    long cpu0 = threads.getCurrentThreadCpuTime();
     long end = t0 + (long) (seconds * 1e9);
     long now;
     do {
@@ -83,8 +90,8 @@ public final class TokenizerBench {
       }
       now = System.nanoTime();
     } while (now < end);
-    double rate = n / ((now - t0) / 1e9);
-    System.out.printf(Locale.ROOT, "%s %.0f%n", label, rate);
+    double cpuSeconds = (threads.getCurrentThreadCpuTime() - cpu0) / 1e9;
+    System.out.printf(Locale.ROOT, "%s %.0f (wall: %.0f)%n", label, n / cpuSeconds, n / ((now - t0) / 1e9));
     if (sink == 42) {
       System.out.println(); // keeps the results alive
     }

@@ -21,13 +21,16 @@ final class BmpSet {
     return page != null && (page[(cp >>> 6) & 3] & (1L << cp)) != 0;
   }
 
-  /** The members in increasing order (for tests). */
+  /** The members in increasing order. */
   int[] toArray() {
     int[] out = new int[size()];
     int k = 0;
-    for (int cp = 0; cp <= 0xFFFF; cp++) {
-      if (contains(cp)) {
-        out[k++] = cp;
+    for (int p = 0; p < 256; p++) {
+      long[] page = pages[p];
+      for (int w = 0; page != null && w < 4; w++) {
+        for (long bits = page[w]; bits != 0; bits &= bits - 1) {
+          out[k++] = (p << 8) | (w << 6) | Long.numberOfTrailingZeros(bits);
+        }
       }
     }
     return out;

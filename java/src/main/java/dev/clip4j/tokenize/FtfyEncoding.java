@@ -21,9 +21,10 @@ package dev.clip4j.tokenize;
  *   <li>{@code fix_c1_controls}: remaining C1 controls read as sloppy Windows-1252.
  * </ol>
  *
- * {@code fix_encoding} repeats the step until the text stops changing. Every step that changes the
- * text either shortens it or removes all its C1 controls, so the loop ends after a few rounds; each
- * round is linear in the text. Stateless; thread-safe.
+ * {@code fix_encoding} repeats the step until the text stops changing. Each step is linear in the
+ * text; ordinary mojibake needs a round per layer of encoding, but where each repair exposes the
+ * next ("Ãƒ©" repeated) it takes a round per link, as in ftfy, which {@link FtfyBudget} bounds.
+ * Stateless; thread-safe.
  */
 final class FtfyEncoding {
   private FtfyEncoding() {}
