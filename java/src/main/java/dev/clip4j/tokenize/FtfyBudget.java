@@ -8,16 +8,17 @@ import dev.clip4j.InvalidInputException;
  * works on. ftfy repeats both loops until the text stops changing, and on some inputs each
  * round fixes only a little: chained mojibake, where every repair exposes the next one ("Ãƒ©"
  * repeated), or HTML escaped thousands of times over. There ftfy itself takes time quadratic in
- * the length (Python needs 14 s for 12,000 characters of "Ãƒ©", days for a megabyte). Rather
- * than hang on such a text, clip4j refuses it once the work exceeds {@link #limitFor} of its
- * length: 2^22 characters plus 64 per character of the text. Texts on which ftfy's cost is linear
- * need a few passes of their length (at most about 12 on megabytes of random mojibake), and the
- * whole allowance is seconds of work for a megabyte.
+ * the length (Python needs 14 s for 12,000 characters of "Ãƒ©", about a day for a megabyte by
+ * extrapolation). Rather than hang on such a text, clip4j refuses it once the work exceeds
+ * {@link #limitFor} of its length: 2^22 characters plus 64 per character of the text. Texts on
+ * which ftfy's cost is linear need a few passes of their length (at most about 12 seen, on
+ * megabytes of random mojibake); chains are followed to the end up to a few thousand
+ * characters; spending the whole allowance on a megabyte takes about ten seconds.
  *
  * <p>One instance per {@code fix_text} call; not thread-safe.
  */
 final class FtfyBudget {
-  /** Fixed allowance: short texts may take any number of rounds ftfy takes. */
+  /** Fixed allowance, so that short texts may take as many rounds as ftfy takes on them. */
   static final long BASE = 1L << 22;
   /** Passes over the whole text allowed on top of BASE. */
   static final long PER_CHAR = 64;
