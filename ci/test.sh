@@ -15,6 +15,21 @@ ctest --test-dir build/ctest --output-on-failure
 if [[ -f build/ctest/native/libclip4j_cuda.so ]]; then
   ci/check-cuda-arch.sh build/ctest/native/libclip4j_cuda.so
 fi
+# The device check's harness (ci/device_check.py) on the CPU: its reference against clip4j's CPU
+# head, argument validation, and a dry run of its CUDA checks. The GPU part runs only with a GPU
+# (ci/device-check.sh). Needs a python3 with torch (Debian's python3-torch is enough).
+harness_py=""
+for py in "${CLIP4J_PYTHON:-}" python3 /usr/bin/python3; do
+  if [[ -n "$py" ]] && command -v "$py" >/dev/null && "$py" -c 'import torch' 2>/dev/null; then
+    harness_py="$py"
+    break
+  fi
+done
+if [[ -n "$harness_py" ]]; then
+  "$harness_py" ci/device_check.py --lib build/ctest/native --dry-run
+else
+  echo "NOT RUN: the device-check harness's CPU side (no python3 with torch; set CLIP4J_PYTHON)"
+fi
 
 echo "== JVM: mvn verify"
 mvn -B verify
