@@ -34,6 +34,16 @@ fi
 echo "== JVM: mvn verify"
 mvn -B verify
 
+echo "== launcher: a CUDA device asked of the CPU build is refused, with the way to the GPU build"
+set +e
+out=$(CLIP4J_GPU=0 ./clip4j inspect --model /nonexistent --device cuda:0 2>&1)
+code=$?
+set -e
+if [[ $code -ne 2 ]] || ! grep -q "CLIP4J_GPU=1" <<<"$out"; then
+  echo "launcher: expected exit 2 and the CLIP4J_GPU=1 hint, got $code: $out" >&2
+  exit 1
+fi
+
 echo "== first start: the launcher on an empty native cache"
 ci/first-start.sh
 
