@@ -58,21 +58,25 @@ final class CudaTransfers {
   }
 
   /**
-   * Queues the copy of {@code host} (a pinned [n, ...] batch, possibly trimmed in its last
-   * dimension) into the leading rows of {@code deviceBuffer} on the copy stream and records an
-   * event after it. The pinned buffer and the device buffer must stay leased until the model
-   * thread's {@link #toHost} (or {@link #drain}) has synchronised. Any thread.
+   * Queues the copy of {@code host} (the leading [n, ...] rows of a pinned pooled batch, untrimmed,
+   * so the copy is from pinned memory and asynchronous) into the leading rows of {@code
+   * deviceBuffer} on the copy stream, then, when {@code keepLast} is smaller than the last
+   * dimension, cuts the device rows to their first {@code keepLast} positions (a trimmed text batch,
+   * made contiguous on the device, on the copy stream), and records an event after it all. The
+   * pinned buffer and the device buffer must stay leased until the model thread's {@link #toHost}
+   * (or {@link #drain}) has synchronised. Any thread.
    */
-  Staged stage(Tensor host, Tensor deviceBuffer) {
+  Staged stage(Tensor host, Tensor deviceBuffer, long keepLast) {
     return Devices.cuda(() -> {
       try (CUDAStreamGuard onCopy = new CUDAStreamGuard(copy.unwrap())) {
         Tensor view = deviceBuffer.narrow(0, 0, host.size(0));
-        if (host.dim() > 1 && view.size(host.dim() - 1) != host.size(host.dim() - 1)) {
-          try (Tensor rows = view; Tensor cut = rows.narrow(host.dim() - 1, 0, host.size(host.dim() - 1))) {
-            view = cut.contiguous(); // a trimmed text batch: run it contiguous (a device copy, on the copy stream)
+        view.copy_(host, true); // from pinned memory: asynchronous
+        int last = (int) host.dim() - 1;
+        if (last > 0 && keepLast < host.size(last)) {
+          try (Tensor rows = view; Tensor cut = rows.narrow(last, 0, keepLast)) {
+            view = cut.contiguous();
           }
         }
-        view.copy_(host, true); // from pinned memory: asynchronous
         CUDAEvent done = new CUDAEvent();
         done.record(copy);
         return new Staged(view, done);

@@ -542,19 +542,23 @@ public final class Embedder implements AutoCloseable {
         return null;
       }
       Tensor view = buf.narrow(0, 0, n);
-      if (lane.trim && used < lane.slotShape[lane.slotShape.length - 1]) {
-        try (Tensor rows = view; Tensor cut = rows.narrow(lane.slotShape.length, 0, used)) {
-          view = cut.contiguous();
+      long last = lane.slotShape[lane.slotShape.length - 1];
+      boolean cut = lane.trim && used < last;
+      Tensor staging = cut && lane.cuda() ? buf.narrow(0, 0, n) : null; // the pinned rows, untrimmed
+      if (cut) {
+        try (Tensor rows = view; Tensor trimmed = rows.narrow(lane.slotShape.length, 0, used)) {
+          view = trimmed.contiguous(); // the host batch (pageable): the forward's host copy
         }
       }
       Batch batch = new Batch(this, live, ok, lease, view);
       if (lane.cuda()) {
         // Double buffering: this batch's copy to the device runs on the copy stream now, while the
         // model thread computes the previous batch; the model thread only waits for it on the device.
-        try {
+        // It is copied from the pinned pooled memory (asynchronous) and trimmed on the device.
+        try (Tensor from = staging != null ? staging : new Tensor(view)) {
           batch.transfers = cudaTransfers(lane.device);
           batch.deviceLease = pool.acquire(lane.dtype, batch.transfers.device(), false, shape);
-          batch.staged = batch.transfers.stage(view, batch.deviceLease.tensor());
+          batch.staged = batch.transfers.stage(from, batch.deviceLease.tensor(), cut ? used : last);
         } catch (RuntimeException | Error e) {
           failBatch(batch, e);
           return null;
