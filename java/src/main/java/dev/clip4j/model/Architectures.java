@@ -221,7 +221,7 @@ final class Architectures {
       String arch = "sentence-transformers: " + String.join(" -> ", pipeline.moduleDescriptions());
       ModelInfo info = new ModelInfo(d.format(), arch, pipeline.outputDim(), 0, pipeline.tokenizer().maxLength(),
           pipeline.vocab(), null, "the modules' configs", pipeline.tokenizer().describe(), pipeline.parameterCount(),
-          Precision.FP32, pipeline.device(), d.fileHashes(), null)
+          Precision.FP32, dev.clip4j.internal.Devices.canonical(pipeline.device()), d.fileHashes(), null)
           .withInvariance("batch-invariant: each text runs alone, cut to its own tokens");
       model = new ClipModel(info, null, new StTextTower(pipeline), Float.NaN, d, List.of());
     } catch (RuntimeException e) {

@@ -153,7 +153,9 @@ public final class ClipModel implements AutoCloseable {
             + "-d embeddings; a sentence-transformers CLIP text model needs its Dense projection (check"
             + " modules.json)");
       }
-      if (!imageModel.info.device().equals(textModel.info.device())) {
+      // Canonical names: "cuda" is the current device, so it pairs with "cuda:0" when device 0 is current.
+      if (!dev.clip4j.internal.Devices.canonical(imageModel.info.device())
+          .equals(dev.clip4j.internal.Devices.canonical(textModel.info.device()))) {
         throw new InvalidModelException("cannot pair models on different devices (" + imageModel.info.device() + ", "
             + textModel.info.device() + ")");
       }

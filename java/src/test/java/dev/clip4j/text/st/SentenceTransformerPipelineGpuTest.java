@@ -42,9 +42,11 @@ class SentenceTransformerPipelineGpuTest {
         dev.clip4j.model.ClipModel.load(SentenceTransformerPipelineTest.fixture()))) {
       cpuRows = pair.embedTexts(texts);
     }
+    // "cuda" (the current device) on one side, "cuda:0" on the other: the same device, so they pair.
     dev.clip4j.model.LoadOptions on = dev.clip4j.model.LoadOptions.builder().device(cuda).build();
+    dev.clip4j.model.LoadOptions bare = dev.clip4j.model.LoadOptions.builder().device("cuda").build();
     try (dev.clip4j.model.ClipModel pair = dev.clip4j.model.ClipModel.pair(dev.clip4j.model.ClipModel.load(clip, on),
-        dev.clip4j.model.ClipModel.load(SentenceTransformerPipelineTest.fixture(), on))) {
+        dev.clip4j.model.ClipModel.load(SentenceTransformerPipelineTest.fixture(), bare))) {
       float[][] rows = pair.embedTexts(texts);
       for (int i = 0; i < rows.length; i++) {
         assertThat(Tensors.maxAbsDiff(rows[i], cpuRows[i])).as(texts.get(i)).isLessThanOrEqualTo(1e-4);
