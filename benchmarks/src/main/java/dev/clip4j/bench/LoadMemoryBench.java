@@ -12,9 +12,9 @@ import java.util.Locale;
 
 /**
  * Peak resident memory while loading a model, above the process's baseline (engine initialised,
- * nothing loaded): {@code java -cp ... dev.clip4j.bench.LoadMemoryBench WORKDIR [SPEC] [FORMAT]}.
- * Writes a random-weight model of {@code SPEC} (vit-b-32 by default) in the open_clip layout (or
- * loads WORKDIR/model if present), resets the kernel's peak-RSS mark ({@code /proc/self/clear_refs}
+ * nothing loaded): {@code java -cp ... dev.clip4j.bench.LoadMemoryBench WORKDIR [SPEC] [open_clip|hf]}.
+ * The first run writes a random-weight model of {@code SPEC} (vit-b-32 by default) in the
+ * open_clip layout and its Hugging Face conversion, and exits; later runs load one of them: resets the kernel's peak-RSS mark ({@code /proc/self/clear_refs}
  * 5), loads it, and prints the weights' size, the peak RSS above the baseline (VmHWM - VmRSS before
  * the load, so the page cache of files read through mmap counts too) and its ratio to the weights,
  * and the RSS the loaded model keeps. One JVM per measurement: run it as its own process.
@@ -25,14 +25,25 @@ public final class LoadMemoryBench {
   public static void main(String[] args) throws Exception {
     Path work = Path.of(args[0]);
     String spec = args.length > 1 ? args[1] : "vit-b-32";
-    Path model = work.resolve("model-" + spec);
+    String layout = args.length > 2 ? args[2] : "open_clip";
+    Path openClip = work.resolve("model-" + spec);
+    Path hf = work.resolve("model-" + spec + "-hf");
     Engine.ensureInitialized();
-    if (!Files.isDirectory(model)) {
-      RandomModels.write(model, spec.equals("small") ? RandomModels.small() : RandomModels.vitB32(), 1);
-      System.out.println("wrote " + model + "; run again in a new JVM to measure");
+    if (!Files.isDirectory(openClip) || !Files.isDirectory(hf)) {
+      if (!Files.isDirectory(openClip)) {
+        RandomModels.write(openClip, spec.equals("small") ? RandomModels.small() : RandomModels.vitB32(), 1);
+        // The standard CLIP vocabulary (what real models use) instead of the generated one.
+        Files.deleteIfExists(openClip.resolve("vocab.json"));
+        Files.deleteIfExists(openClip.resolve("merges.txt"));
+      }
+      dev.clip4j.model.ModelExport.write(dev.clip4j.model.ModelDescription.read(openClip),
+          dev.clip4j.model.ModelExport.Target.HF, hf);
+      System.out.println("wrote " + openClip + " and " + hf + "; run again in a new JVM to measure");
       return;
     }
-    long weights = Files.size(model.resolve("open_clip_model.safetensors"));
+    Path model = layout.equals("hf") ? hf : openClip;
+    spec = spec + " (" + layout + ")";
+    long weights = Files.size(openClip.resolve("open_clip_model.safetensors"));
     System.gc();
     long base = status("VmRSS");
     Files.writeString(Path.of("/proc/self/clear_refs"), "5"); // VmHWM := VmRSS

@@ -53,13 +53,17 @@ final class Architectures {
       throw new InvalidModelException(d.path() + ": the tokenizer's context length " + tokenizer.maxLength()
           + " differs from the text tower's " + cfg.text().contextLength());
     }
-    Map<String, Tensor> weights = clip.weights().load();
+    // Streamed: read one tensor at a time as the towers take them (checked finite as read), so
+    // loading holds the built model plus one tensor; see StreamedWeights.
+    Map<String, Tensor> weights = clip.weights().stream();
     ClipTowers towers;
     try {
-      for (Map.Entry<String, Tensor> e : weights.entrySet()) {
-        try (Tensor finite = torch.isfinite(e.getValue()); Tensor all = finite.all()) {
-          if (!all.item_bool()) {
-            throw new InvalidModelException(cfg.source() + ": weight '" + e.getKey() + "' contains NaN or Inf values");
+      if (!(weights instanceof StreamedWeights)) {
+        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+          try (Tensor finite = torch.isfinite(e.getValue()); Tensor all = finite.all()) {
+            if (!all.item_bool()) {
+              throw new InvalidModelException(cfg.source() + ": weight '" + e.getKey() + "' contains NaN or Inf values");
+            }
           }
         }
       }
@@ -67,7 +71,11 @@ final class Architectures {
       towers = ClipTowers.build(cfg, clip.activation().activation(), weights, device, options.precision(),
           options.batchInvariant());
     } finally {
-      OpenClipModels.release(weights);
+      if (weights instanceof StreamedWeights streamed) {
+        streamed.close();
+      } else {
+        OpenClipModels.release(weights);
+      }
     }
     EmbeddingHead imageHead = null;
     EmbeddingHead textHead = null;

@@ -28,7 +28,7 @@ final class CheckpointFileReader implements ModelReader {
     MlpActivation activation = MlpActivation.resolve(config, name, options.activation().orElse(null),
         "LoadOptions.activation");
     java.util.function.Supplier<Map<String, String>> hashes = Hashing.singleFile(file, options);
-    WeightSource weights = () -> OpenClipModels.readWeights(config, file);
+    WeightSource weights = OpenClipModels.fileSource(config, () -> file);
     TokenizerSpec tokenizer = TokenizerSpec.standardClip(config.text().contextLength());
     return new ModelDescription(format(), file, new Architecture.ClipVit(config, activation, weights),
         Architectures.openAiPreprocess(config.vision().imageSize()), tokenizer,

@@ -295,7 +295,11 @@ public final class ClipTowers implements AutoCloseable {
     }
     Engine.ensureInitialized();
     checkPrecision(precision, device);
-    StateDictSchema.of(config).validate(stateDict, config.source());
+    if (stateDict instanceof StreamedWeights streamed) {
+      StateDictSchema.of(config).validateShapes(streamed.shapes(), config.source()); // nothing read yet
+    } else {
+      StateDictSchema.of(config).validate(stateDict, config.source());
+    }
     Builder b = new Builder(stateDict, device, activation, gemm, precision);
     // The projections in the towers' precision (open_clip converts them too); on a CPU the fp32
     // head takes them as float32 holding the rounded values.
@@ -431,6 +435,14 @@ public final class ClipTowers implements AutoCloseable {
     }
 
     Tensor weight(String name, ScalarType type) {
+      if (sd instanceof StreamedWeights) {
+        // Read now and released as soon as the converted copy (or an alias of it) is taken.
+        try (Tensor src = sd.get(name); Tensor t = src.detach();
+            MemoryFormatOptional keep = new MemoryFormatOptional();
+            Tensor moved = t.to(device, type, false, false, keep)) {
+          return moved.contiguous();
+        }
+      }
       Tensor t = sd.get(name).detach();
       return t.to(device, type, false, true, new MemoryFormatOptional()).contiguous();
     }

@@ -14,7 +14,6 @@ import dev.clip4j.preprocess.RgbConversion;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.bytedeco.pytorch.Tensor;
 
 /**
  * A Hugging Face transformers {@code CLIPModel} directory ({@code config.json}, {@code
@@ -66,25 +65,27 @@ final class HfClipReader implements ModelReader {
         }
         return h;
       };
-      WeightSource weights = () -> readWeights(dir);
+      WeightSource weights = WeightSource.streaming(() -> streamWeights(dir));
       return new ModelDescription(format(), dir, new Architecture.ClipVit(config, activation, weights), preprocess,
           tokenizer, hashes);
     }
   }
 
-  /** The weights under open_clip's names, converted one tensor at a time (checked by the reader). */
-  private static Map<String, Tensor> readWeights(Path dir) {
-    try (HfClipDirectory hf = HfClipDirectory.open(dir)) {
-      Map<String, Tensor> out = new LinkedHashMap<>();
-      try {
-        for (LazyTensor t : hf.openClipWeights()) {
-          out.put(t.name(), StateDictTensors.toTensor(t.load()));
-        }
-      } catch (RuntimeException e) {
-        OpenClipModels.release(out);
-        throw e;
+  /** The weights under open_clip's names, each renamed/fused/transposed when the builder asks for it. */
+  private static StreamedWeights streamWeights(Path dir) {
+    HfClipDirectory hf = HfClipDirectory.open(dir);
+    try {
+      Map<String, LazyTensor> byName = new LinkedHashMap<>();
+      Map<String, long[]> shapes = new LinkedHashMap<>();
+      for (LazyTensor t : hf.openClipWeights()) {
+        byName.put(t.name(), t);
+        shapes.put(t.name(), t.shape());
       }
-      return out;
+      return new StreamedWeights(shapes, name -> StateDictTensors.toTensor(byName.get(name).load()), hf::close,
+          dir.toString());
+    } catch (RuntimeException e) {
+      hf.close();
+      throw e;
     }
   }
 }

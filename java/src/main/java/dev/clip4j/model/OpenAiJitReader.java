@@ -41,8 +41,8 @@ final class OpenAiJitReader implements ModelReader {
       return new TorchScriptReader().read(file, options); // a TorchScript program, not a CLIP state
     }
     ModelConfig cfg = config;
-    WeightSource weights = () -> OpenClipModels.readWeights(cfg, () -> JitArchiveReader.read(file).stateDict(),
-        file.toString());
+    WeightSource weights = WeightSource.streaming(() -> OpenClipModels.stream(cfg,
+        () -> JitArchiveReader.read(file).stateDict(), file.toString()));
     return new ModelDescription(format(), file, new Architecture.ClipVit(config, activation, weights),
         Architectures.openAiPreprocess(config.vision().imageSize()),
         TorchScriptReader.besideOrStandard(file, config.text().contextLength()), hashes);

@@ -75,7 +75,7 @@ final class OpenClipHubReader implements ModelReader {
     } catch (IllegalArgumentException e) {
       throw new InvalidModelException(cfgFile + ": preprocess_cfg: " + e.getMessage(), e);
     }
-    WeightSource weights = () -> OpenClipModels.readWeights(config, weightsFile.get());
+    WeightSource weights = OpenClipModels.fileSource(config, weightsFile);
     return new ModelDescription(format(), dir, new Architecture.ClipVit(config, activation, weights), preprocess,
         tokenizer, hashes);
   }

@@ -27,6 +27,37 @@ final class OpenClipModels {
     }
   }
 
+  /**
+   * A checkpoint's weights for streaming: the header's names and shapes validated against the
+   * config and every dtype checked floating point now; each tensor read when the builder asks.
+   */
+  static StreamedWeights stream(ModelConfig config, Supplier<StateDict> open, String source) {
+    StateDict sd = open.get();
+    try {
+      Map<String, long[]> shapes = new LinkedHashMap<>();
+      sd.tensors().forEach((k, t) -> shapes.put(k, t.shape()));
+      StateDictSchema.of(config).validateShapes(shapes, source);
+      sd.tensors().forEach((k, t) -> {
+        if (t.dtype() != DType.F32 && t.dtype() != DType.F16 && t.dtype() != DType.BF16 && t.dtype() != DType.F64) {
+          throw new InvalidModelException(source + ": weight '" + k + "' has dtype " + t.dtype()
+              + "; model weights must be floating point");
+        }
+      });
+      return new StreamedWeights(shapes, name -> StateDictTensors.toTensor(sd.get(name)), sd::close, source);
+    } catch (RuntimeException e) {
+      sd.close();
+      throw e;
+    }
+  }
+
+  /** A checkpoint file's weights (training wrappers and {@code module.} prefixes removed), streamed. */
+  static WeightSource fileSource(ModelConfig config, Supplier<Path> file) {
+    return WeightSource.streaming(() -> {
+      Path f = file.get();
+      return stream(config, () -> CheckpointReader.readModelWeights(f), f.toString());
+    });
+  }
+
   /** Reads a checkpoint file (training wrappers and {@code module.} prefixes removed), validated. */
   static Map<String, Tensor> readWeights(ModelConfig config, Path file) {
     return readWeights(config, () -> CheckpointReader.readModelWeights(file), file.toString());

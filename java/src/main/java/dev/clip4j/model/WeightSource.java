@@ -9,7 +9,6 @@ import org.bytedeco.pytorch.Tensor;
  * builds the towers (and again for {@code save}/{@code convert}, so a loaded model keeps no second
  * copy).
  */
-@FunctionalInterface
 public interface WeightSource {
   /**
    * Reads the weights: every name checked against the architecture's schema (missing, unexpected
@@ -19,4 +18,36 @@ public interface WeightSource {
    * @throws dev.clip4j.InvalidModelException naming the file and every problem found
    */
   Map<String, Tensor> load();
+
+  /**
+   * The weights for building towers, read one tensor at a time by name ({@code StreamedWeights});
+   * the default reads them all with {@link #load()} (for sources that hold them in memory anyway).
+   */
+  default Map<String, Tensor> stream() {
+    return load();
+  }
+
+  /** A source whose {@link #stream()} reads tensor by tensor and {@link #load()} all at once. */
+  static WeightSource streaming(java.util.function.Supplier<StreamedWeights> stream) {
+    return new WeightSource() {
+      @Override
+      public Map<String, Tensor> load() {
+        Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        try (StreamedWeights w = stream.get()) {
+          for (String name : w.shapes().keySet()) {
+            out.put(name, w.get(name));
+          }
+        } catch (RuntimeException e) {
+          OpenClipModels.release(out);
+          throw e;
+        }
+        return out;
+      }
+
+      @Override
+      public Map<String, Tensor> stream() {
+        return stream.get();
+      }
+    };
+  }
 }

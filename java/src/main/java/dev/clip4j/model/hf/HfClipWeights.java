@@ -443,9 +443,7 @@ public final class HfClipWeights {
 
   /** q, k, v concatenated along dim 0 into a new buffer. */
   static TensorData concat(String name, long[] shape, TensorData q, TensorData k, TensorData v) {
-    ByteBuffer dst = ByteBuffer.allocateDirect(Math.toIntExact(q.byteSize() + k.byteSize() + v.byteSize()))
-        .order(ByteOrder.LITTLE_ENDIAN);
-    dst.put(q.data()).put(k.data()).put(v.data()).flip();
-    return TensorData.of(name, q.dtype(), shape, dst);
+    // Nothing copied now: the parts are read (from the file, where they lie in one) when loaded.
+    return TensorData.concat(name, shape, java.util.List.of(q, k, v));
   }
 }

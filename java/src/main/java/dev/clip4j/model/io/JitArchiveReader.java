@@ -255,7 +255,7 @@ public final class JitArchiveReader {
         throw bad(file, "tensor '" + name + "' names storage '" + clip(key) + "', which is not a storage key");
       }
       ByteBuffer storage = storages.get(t.storage());
-      return new TensorData(name, t.storage().dtype(), t.size(), TorchZipReader.view(t, storage, name, file, KIND));
+      return storages.tensor(name, t, storage, TorchZipReader.view(t, storage, name, file, KIND));
     }
 
     /** The value of a 0-dim (one-element) integer tensor, or an exactly integral float one. */

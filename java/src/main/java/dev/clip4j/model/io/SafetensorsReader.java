@@ -112,7 +112,7 @@ final class SafetensorsReader {
         ByteBuffer data = len == 0
             ? ByteBuffer.allocate(0)
             : ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin, len);
-        tensors.put(name, new TensorData(name, e.dtype, e.shape, data));
+        tensors.put(name, new TensorData(name, e.dtype, e.shape, data, len == 0 ? null : file, dataStart + e.begin));
       }
       return new StateDict(file, "safetensors", tensors, metadata);
     } catch (IOException e) {

@@ -30,21 +30,28 @@ public final class StateDictTensors {
     }
   }
 
-  /** Copies one tensor into LibTorch (CPU). */
+  /**
+   * Copies one tensor into LibTorch (CPU): straight into the new tensor's memory, read from the
+   * file when the tensor lies contiguously in one (no page of a memory mapping is touched, so the
+   * file is not held in the resident set beside its copy), else from its buffer.
+   */
   public static Tensor toTensor(TensorData t) {
-    TensorOptions opts = new TensorOptions(scalarType(t.dtype()));
     long[] shape = t.shape();
-    if (t.numel() == 0) {
-      return torch.empty(shape, opts, new org.bytedeco.pytorch.MemoryFormatOptional());
+    try (TensorOptions opts = new TensorOptions(scalarType(t.dtype()))) {
+      Tensor out = torch.empty(shape, opts, new org.bytedeco.pytorch.MemoryFormatOptional());
+      if (t.numel() == 0) {
+        return out;
+      }
+      try {
+        ByteBuffer dst = dev.clip4j.internal.HostTensors.bytes(out, "weight " + t.name()).capacity(t.byteSize())
+            .asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        t.copyTo(dst);
+        return out;
+      } catch (java.io.IOException | RuntimeException e) {
+        out.close();
+        throw new dev.clip4j.InvalidModelException("weight '" + t.name() + "': cannot read: " + e.getMessage(), e);
+      }
     }
-    ByteBuffer data = t.data();
-    if (!data.isDirect()) {
-      ByteBuffer d = ByteBuffer.allocateDirect(data.remaining()).order(ByteOrder.LITTLE_ENDIAN);
-      d.put(data.duplicate()).flip();
-      data = d;
-    }
-    BytePointer p = new BytePointer(data);
-    return torch.from_blob(p, shape, opts).clone();
   }
 
   /** Copies every tensor, in file order. */

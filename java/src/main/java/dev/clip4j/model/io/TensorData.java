@@ -15,12 +15,101 @@ public final class TensorData {
   private final DType dtype;
   private final long[] shape;
   private final ByteBuffer data;
+  private final java.nio.file.Path file; // where the bytes lie contiguously in a file, or null
+  private final long fileOffset;
+  private final java.util.List<TensorData> parts; // a concatenation read part by part, or null
 
   TensorData(String name, DType dtype, long[] shape, ByteBuffer data) {
+    this(name, dtype, shape, data, null, -1);
+  }
+
+  /** A tensor whose bytes also lie contiguously in {@code file} at {@code fileOffset} (see {@link #copyTo}). */
+  TensorData(String name, DType dtype, long[] shape, ByteBuffer data, java.nio.file.Path file, long fileOffset) {
     this.name = name;
     this.dtype = dtype;
     this.shape = shape.clone();
-    this.data = data.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    this.data = data == null ? null : data.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    this.file = file;
+    this.fileOffset = fileOffset;
+    this.parts = null;
+  }
+
+  private TensorData(String name, DType dtype, long[] shape, java.util.List<TensorData> parts) {
+    this.name = name;
+    this.dtype = dtype;
+    this.shape = shape.clone();
+    this.data = null;
+    this.file = null;
+    this.fileOffset = -1;
+    this.parts = java.util.List.copyOf(parts);
+  }
+
+  /**
+   * The concatenation of {@code parts} along dimension 0, as {@code shape} (e.g. a fused attention
+   * projection from q, k and v), without copying anything now: {@link #copyTo} copies part after
+   * part (from their files where they lie in one), {@link #data()} gathers them into a new buffer.
+   *
+   * @throws IllegalArgumentException when the parts' dtypes differ or their sizes do not add up
+   */
+  public static TensorData concat(String name, long[] shape, java.util.List<TensorData> parts) {
+    Objects.requireNonNull(name, "name");
+    if (parts.isEmpty()) {
+      throw new IllegalArgumentException(name + ": nothing to concatenate");
+    }
+    DType dtype = parts.get(0).dtype;
+    long bytes = 0;
+    for (TensorData p : parts) {
+      if (p.dtype != dtype) {
+        throw new IllegalArgumentException(name + ": parts of dtypes " + dtype + " and " + p.dtype);
+      }
+      bytes = Math.addExact(bytes, p.byteSize());
+    }
+    if (Math.multiplyExact(numel(shape), dtype.byteSize()) != bytes) {
+      throw new IllegalArgumentException(name + ": " + Arrays.toString(shape) + " is not the parts' " + bytes + " bytes");
+    }
+    return new TensorData(name, dtype, shape, parts);
+  }
+
+  /**
+   * Copies the bytes into {@code dst} (from its position, {@link #byteSize()} bytes). When the
+   * tensor lies contiguously in a file, they are read from the file with positional reads instead
+   * of through the memory mapping: the mapping's pages would stay in the process's resident set
+   * until the mapping is collected, so a model loaded tensor by tensor would hold its file in
+   * memory a second time (see {@code ModelDescription}'s loading memory figures).
+   *
+   * @throws java.io.IOException when the file cannot be read
+   */
+  public void copyTo(ByteBuffer dst) throws java.io.IOException {
+    int want = Math.toIntExact(byteSize());
+    if (dst.remaining() < want) {
+      throw new IllegalArgumentException(name + ": the destination holds " + dst.remaining() + " bytes, " + want
+          + " needed");
+    }
+    if (parts != null) {
+      for (TensorData p : parts) {
+        p.copyTo(dst);
+      }
+      return;
+    }
+    if (file == null) {
+      ByteBuffer src = data();
+      dst.put(src);
+      return;
+    }
+    ByteBuffer target = dst.slice();
+    target.limit(want);
+    try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
+        java.nio.file.StandardOpenOption.READ)) {
+      long pos = fileOffset;
+      while (target.hasRemaining()) {
+        int n = ch.read(target, pos);
+        if (n < 0) {
+          throw new java.io.EOFException(file + ": ends inside tensor '" + name + "'");
+        }
+        pos += n;
+      }
+    }
+    dst.position(dst.position() + want);
   }
 
   /**
@@ -61,7 +150,11 @@ public final class TensorData {
   /** The same tensor under another name (the data is shared, not copied). */
   public TensorData withName(String newName) {
     Objects.requireNonNull(newName, "newName");
-    return newName.equals(name) ? this : new TensorData(newName, dtype, shape, data.duplicate());
+    if (newName.equals(name)) {
+      return this;
+    }
+    return parts != null ? new TensorData(newName, dtype, shape, parts)
+        : new TensorData(newName, dtype, shape, data.duplicate(), file, fileOffset);
   }
 
   /** Bytes of data, {@code numel * dtype.byteSize()}. */
@@ -97,6 +190,13 @@ public final class TensorData {
 
   /** The data: read-only, little-endian, position 0, limit = numel * byteSize. */
   public ByteBuffer data() {
+    if (parts != null) {
+      ByteBuffer all = ByteBuffer.allocateDirect(Math.toIntExact(byteSize())).order(ByteOrder.LITTLE_ENDIAN);
+      for (TensorData p : parts) {
+        all.put(p.data());
+      }
+      return all.flip().order(ByteOrder.LITTLE_ENDIAN);
+    }
     return data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
   }
 

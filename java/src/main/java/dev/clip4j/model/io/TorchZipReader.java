@@ -85,7 +85,7 @@ final class TorchZipReader {
           throw ZipDirectory.bad(file, "entry '" + key + "' is not a tensor");
         }
         ByteBuffer storage = storages.get(t.storage());
-        tensors.put(key, new TensorData(key, t.storage().dtype(), t.size(), view(t, storage, key, file, KIND)));
+        tensors.put(key, storages.tensor(key, t, storage, view(t, storage, key, file, KIND)));
       }
       return new StateDict(file, "torch-zip", tensors, metadata);
     } catch (IOException e) {
@@ -122,6 +122,28 @@ final class TorchZipReader {
       this.prefix = prefix;
       this.file = file;
       this.kind = kind;
+    }
+
+    /**
+     * A tensor over {@code view}; when the view is a slice of the storage's mapping (a contiguous
+     * layout), it also records where those bytes lie in the file, for positional reads.
+     */
+    TensorData tensor(String name, TensorRef t, ByteBuffer storage, ByteBuffer view) {
+      ZipDirectory.Member m = members.get(prefix + "data/" + t.storage().key());
+      long offset = -1;
+      if (m != null && view.capacity() > 0 && storage.isDirect() && view.isDirect()) {
+        long base = address(storage);
+        long at = address(view);
+        if (at >= base && at + view.remaining() <= base + storage.capacity()) {
+          offset = m.dataOffset() + (at - base);
+        }
+      }
+      return new TensorData(name, t.storage().dtype(), t.size(), view, offset < 0 ? null : file, offset);
+    }
+
+    private static long address(ByteBuffer b) {
+      org.bytedeco.javacpp.BytePointer p = new org.bytedeco.javacpp.BytePointer(b);
+      return p.address() + p.position();
     }
 
     ByteBuffer get(StorageRef ref) throws IOException {
