@@ -38,9 +38,12 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  *       85/17); gray 16-bit is {@code I}; RGB (16-bit: high bytes) is {@code RGB}; palette is
  *       {@code P} (transparency ignored, as convert('RGB') does); gray+alpha 8-bit is {@code
  *       LA}, 16-bit {@code RGBA}; RGBA is {@code RGBA}.
- *   <li>JPEG: {@code L} or {@code RGB}, decoded by the JDK's libjpeg-6b-based decoder (islow
- *       IDCT, fancy upsampling: the same integer arithmetic as libjpeg-turbo) with embedded ICC
- *       profiles ignored, as Pillow ignores them. CMYK/YCCK JPEGs are rejected.
+ *   <li>JPEG: {@code L}, {@code RGB} or {@code CMYK}, decoded by the JDK's libjpeg-6b-based
+ *       decoder (islow IDCT, fancy upsampling: the same integer arithmetic as libjpeg-turbo)
+ *       with embedded ICC profiles ignored, as Pillow ignores them. 4-component JPEGs (CMYK, and
+ *       YCCK when an Adobe APP14 marker says a transform other than 0) are {@code CMYK} with
+ *       Pillow's samples: YCCK converted with libjpeg's integer tables, every sample inverted
+ *       (Adobe's convention, which Pillow assumes for every CMYK JPEG).
  *   <li>GIF: {@code P}, or {@code L} when the palette is the identity gray ramp.
  *   <li>BMP: palette images are {@code 1} (black/white), {@code L} (identity gray ramp) or
  *       {@code P}; others {@code RGB} or {@code RGBA}.
@@ -197,7 +200,7 @@ public final class ImageDecoder {
           image = fromPng(reader.read(0), pngDepth, pngColorType, name);
           break;
         case JPEG:
-          image = fromJpeg(reader, name);
+          image = fromJpeg(reader, JpegHeader.scan(data), name);
           break;
         case GIF:
         case BMP:
@@ -416,7 +419,15 @@ public final class ImageDecoder {
     return new DecodedImage(mode, w, h, out.flip(), null, name);
   }
 
-  private static DecodedImage fromJpeg(ImageReader reader, String name) throws IOException {
+  private static DecodedImage fromJpeg(ImageReader reader, JpegHeader header, String name)
+      throws IOException {
+    if (header.components == 4) {
+      return fromCmykJpeg(reader.readRaster(0, null), header.isYcck(), name);
+    }
+    if (header.components != 0 && header.components != 1 && header.components != 3) {
+      throw new InvalidInputException(name + ": cannot handle " + header.components
+          + "-component JPEGs (Pillow opens 1, 3 and 4)");
+    }
     ImageTypeSpecifier raw = reader.getRawImageType(0);
     int components = raw == null ? 3 : raw.getColorModel().getNumComponents();
     if (components == 1) {
@@ -425,7 +436,7 @@ public final class ImageDecoder {
       return copyBands(r, new int[] {0}, 0, ImageMode.L, name);
     }
     if (components != 3) {
-      throw new InvalidInputException(name + ": CMYK/YCCK JPEGs are not supported");
+      throw new InvalidInputException(name + ": unsupported JPEG colour space");
     }
     // libjpeg converts YCbCr to RGB; the JDK then converts an embedded ICC profile to sRGB
     // unless the destination is that profile's own colour space, which Pillow never applies.
@@ -444,6 +455,69 @@ public final class ImageDecoder {
       throw new InvalidInputException(name + ": unsupported JPEG colour space");
     }
     return copyBands(img.getRaster(), new int[] {0, 1, 2}, 0, ImageMode.RGB, name);
+  }
+
+  // libjpeg's YCC -> RGB tables (jdcolor.c build_ycc_rgb_table, SCALEBITS 16), used by its
+  // ycck_cmyk_convert: R = y + CR_R[cr], G = y + ((CB_G[cb] + CR_G[cr]) >> 16), B = y + CB_B[cb].
+  private static final int[] CR_R = new int[256];
+  private static final int[] CB_B = new int[256];
+  private static final int[] CR_G = new int[256];
+  private static final int[] CB_G = new int[256];
+
+  static {
+    final int half = 1 << 15;
+    for (int i = 0; i < 256; i++) {
+      int x = i - 128;
+      CR_R[i] = (fix(1.40200) * x + half) >> 16;
+      CB_B[i] = (fix(1.77200) * x + half) >> 16;
+      CR_G[i] = -fix(0.71414) * x;
+      CB_G[i] = -fix(0.34414) * x + half;
+    }
+  }
+
+  private static int fix(double v) {
+    return (int) (v * (1 << 16) + 0.5);
+  }
+
+  private static int clip8(int v) {
+    return v < 0 ? 0 : Math.min(v, 255);
+  }
+
+  /**
+   * A 4-component JPEG as Pillow 9.4 opens it: libjpeg's CMYK output (YCCK converted to CMYK by
+   * ycck_cmyk_convert, i.e. the inverted RGB of the YCC triplet with K passed through), read with
+   * Pillow's "CMYK;I" (every sample inverted: Pillow assumes Adobe's convention whatever the
+   * markers say). The JDK's readRaster returns the components as stored, without any colour
+   * conversion or ICC profile; converting here keeps its YCCK handling (none) out of the result.
+   */
+  private static DecodedImage fromCmykJpeg(Raster r, boolean ycck, String name) {
+    if (r.getNumBands() != 4) {
+      throw new InvalidInputException(name + ": decoder returned " + r.getNumBands()
+          + " bands for a 4-component JPEG");
+    }
+    int w = r.getWidth();
+    int h = r.getHeight();
+    int[] row = new int[w * 4];
+    ByteBuffer out = alloc(4L * w * h);
+    for (int y = 0; y < h; y++) {
+      r.getPixels(0, y, w, 1, row);
+      for (int x = 0; x < w; x++) {
+        int a = row[4 * x] & 0xFF;
+        int b = row[4 * x + 1] & 0xFF;
+        int c = row[4 * x + 2] & 0xFF;
+        int k = row[4 * x + 3] & 0xFF;
+        if (ycck) {
+          // libjpeg: C = 255 - clip(R) (likewise M, Y); Pillow inverts back: clip(R).
+          out.put((byte) clip8(a + CR_R[c]));
+          out.put((byte) clip8(a + ((CB_G[b] + CR_G[c]) >> 16)));
+          out.put((byte) clip8(a + CB_B[b]));
+        } else {
+          out.put((byte) (255 - a)).put((byte) (255 - b)).put((byte) (255 - c));
+        }
+        out.put((byte) (255 - k));
+      }
+    }
+    return new DecodedImage(ImageMode.CMYK, w, h, out.flip(), null, name);
   }
 
   /** GIF and BMP: Pillow's rules for palettes; direct colour as RGB(A). */

@@ -30,8 +30,10 @@ import java.util.Objects;
  *
  * <p>Pillow's mode rules are applied: palette ({@code P}) and bilevel ({@code 1}) images are
  * resized with NEAREST whatever the configured interpolation; {@code LA}/{@code RGBA} are
- * resized premultiplied; alpha is dropped without compositing; for {@link ResizeMode#LONGEST} the
- * fill colour of a {@code P} image is its palette entry, as torchvision pads P images.
+ * resized premultiplied; alpha is dropped without compositing; {@code CMYK} is resized as four
+ * channels and converted to RGB after the crop; for {@link ResizeMode#LONGEST} the fill colour of
+ * a {@code P} image is its palette entry, as torchvision pads P images, and that of a {@code CMYK}
+ * image the fill value on all four channels, converted (white for 0).
  *
  * <p>Immutable and thread-safe: any number of threads may preprocess concurrently, into
  * distinct slots. Holds no native resources.
@@ -117,14 +119,29 @@ public final class ImagePreprocessor {
       case RGBA:
         format = Clip4jNative.CLIP4J_PIXEL_RGBA8;
         break;
-      default:
+      case CMYK:
+        format = Clip4jNative.CLIP4J_PIXEL_CMYK8;
+        break;
+      case I:
         format = Clip4jNative.CLIP4J_PIXEL_I32;
         break;
+      default:
+        throw new IllegalStateException("no pixel format for mode " + mode);
     }
     Interpolation filter =
         mode == ImageMode.P || mode == ImageMode.BILEVEL ? Interpolation.NEAREST : config.interpolation();
     int f = config.fillColor();
-    int[] fill = mode == ImageMode.P ? image.paletteColor(f) : new int[] {f, f, f};
+    int[] fill;
+    if (mode == ImageMode.P) {
+      fill = image.paletteColor(f);
+    } else if (mode == ImageMode.CMYK) {
+      // torchvision pads a CMYK image with (f, f, f, f), converted to RGB afterwards like the
+      // rest of it: f = 0 (no ink) pads white.
+      int v = cmykToRgb(f, f);
+      fill = new int[] {v, v, v};
+    } else {
+      fill = new int[] {f, f, f};
+    }
     ByteBuffer fillRgb = ByteBuffer.allocateDirect(3);
     fillRgb.put((byte) fill[0]).put((byte) fill[1]).put((byte) fill[2]).flip();
 
@@ -141,6 +158,13 @@ public final class ImagePreprocessor {
       }
       throw Clip4jException.fromStatus(status, image.source() + ": " + message);
     }
+  }
+
+  /** Pillow 9.4's cmyk2rgb for one colour channel: clip(nk - MULDIV255(ink, nk)), nk = 255 - k. */
+  static int cmykToRgb(int ink, int k) {
+    int nk = 255 - k;
+    int t = ink * nk + 128;
+    return Math.max(0, nk - (((t >> 8) + t) >> 8));
   }
 
   /** Preprocesses a decoded image into a new array of {@code 3 * size * size} floats (CHW). */
