@@ -170,6 +170,33 @@ public final class ImageDecoder {
       pngDepth = data[24] & 0xFF;
       pngColorType = data[25] & 0xFF;
     }
+    if (format == Format.BMP && data.length >= 26) {
+      // The JDK's reader checks the size against the data first; Pillow's bomb check comes first.
+      long headerSize = readU32le(data, 14);
+      if (headerSize == 12) {
+        checkSize(name, readU16le(data, 18), readU16le(data, 20), options);
+      } else if (headerSize >= 40) {
+        checkSize(name, (int) readU32le(data, 18), Math.abs((long) (int) readU32le(data, 22)), options);
+      }
+    }
+    JpegHeader jpeg = null;
+    if (format == Format.JPEG) {
+      // Pillow's bomb check sees the frame header's size before libjpeg's own limits (65500).
+      jpeg = JpegHeader.scan(data);
+      if (jpeg.components != 0) {
+        checkSize(name, jpeg.width, jpeg.height, options);
+      }
+    }
+    GifScreen gif = null;
+    if (format == Format.GIF) {
+      // Pillow's image (and the size its decompression-bomb check sees) is the logical screen,
+      // however small the first frame is.
+      gif = GifScreen.scan(data);
+      if (gif != null) {
+        checkSize(name, gif.width, gif.height, options);
+        checkHeap(name, gif.width, gif.height, 4);
+      }
+    }
 
     ImageReader reader = readerFor(format);
     if (reader == null) {
@@ -200,9 +227,15 @@ public final class ImageDecoder {
           image = fromPng(reader.read(0), pngDepth, pngColorType, name);
           break;
         case JPEG:
-          image = fromJpeg(reader, JpegHeader.scan(data), name);
+          image = fromJpeg(reader, jpeg, name);
           break;
         case GIF:
+          image = fromIndexedOrDirect(onScreen(reader.read(0), gif, name), format, name);
+          if (gif != null) {
+            width = gif.width;
+            height = gif.height;
+          }
+          break;
         case BMP:
           image = fromIndexedOrDirect(reader.read(0), format, name);
           break;
@@ -254,6 +287,15 @@ public final class ImageDecoder {
           + (need >> 20) + " MiB of heap, more than half the JVM's maximum of " + (max >> 20)
           + " MiB (raise -Xmx or lower DecodeOptions.maxPixels)");
     }
+  }
+
+  private static long readU32le(byte[] b, int off) {
+    return (b[off] & 0xFFL) | ((b[off + 1] & 0xFFL) << 8) | ((b[off + 2] & 0xFFL) << 16)
+        | ((b[off + 3] & 0xFFL) << 24);
+  }
+
+  private static int readU16le(byte[] b, int off) {
+    return (b[off] & 0xFF) | ((b[off + 1] & 0xFF) << 8);
   }
 
   private static long readU32(byte[] b, int off) {
@@ -518,6 +560,32 @@ public final class ImageDecoder {
       }
     }
     return new DecodedImage(ImageMode.CMYK, w, h, out.flip(), null, name);
+  }
+
+  /**
+   * A GIF's first frame placed on its logical screen as Pillow 9.4 composes it: the frame at its
+   * offset, every other pixel the fill index (0, or the frame's transparent index).
+   */
+  private static BufferedImage onScreen(BufferedImage frame, GifScreen gif, String name) {
+    if (gif == null || gif.frameIsImage()) {
+      return frame;
+    }
+    if (!(frame.getColorModel() instanceof IndexColorModel)
+        || frame.getWidth() != gif.frameWidth || frame.getHeight() != gif.frameHeight) {
+      throw new InvalidInputException(name + ": decoded GIF frame of " + frame.getWidth() + "x"
+          + frame.getHeight() + " does not match its descriptor (" + gif.frameWidth + "x"
+          + gif.frameHeight + ")");
+    }
+    IndexColorModel icm = (IndexColorModel) frame.getColorModel();
+    java.awt.image.WritableRaster canvas =
+        icm.createCompatibleWritableRaster(gif.width, gif.height);
+    int[] row = new int[gif.width];
+    java.util.Arrays.fill(row, gif.fillIndex);
+    for (int y = 0; y < gif.height; y++) {
+      canvas.setSamples(0, y, gif.width, 1, 0, row);
+    }
+    canvas.setRect(gif.frameLeft, gif.frameTop, frame.getRaster());
+    return new BufferedImage(icm, canvas, false, null);
   }
 
   /** GIF and BMP: Pillow's rules for palettes; direct colour as RGB(A). */

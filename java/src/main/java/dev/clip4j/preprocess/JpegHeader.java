@@ -2,7 +2,7 @@ package dev.clip4j.preprocess;
 
 /**
  * What libjpeg reads from a JPEG's markers before the first scan and Pillow's result depends on:
- * the component count of the frame header and the Adobe APP14 colour transform. Scanned the way
+ * the size and component count of the frame header and the Adobe APP14 colour transform. Scanned the way
  * libjpeg's marker reader does (fill bytes skipped, standalone markers without a length), bounded
  * by the data; anything malformed just ends the scan, leaving the decoder to report it.
  */
@@ -12,6 +12,9 @@ final class JpegHeader {
 
   /** Components of the first SOF marker (1, 3, 4, ...), or 0 when none was found. */
   final int components;
+  /** Width and height of the first SOF marker (0 when none was found). */
+  final int width;
+  final int height;
   /**
    * Transform byte of the last Adobe APP14 marker of at least 12 bytes before the first SOS
    * (libjpeg's {@code Adobe_transform}: 0 = none (CMYK), 1 = YCbCr, 2 = YCCK), or {@link
@@ -19,8 +22,10 @@ final class JpegHeader {
    */
   final int adobeTransform;
 
-  private JpegHeader(int components, int adobeTransform) {
+  private JpegHeader(int components, int width, int height, int adobeTransform) {
     this.components = components;
+    this.width = width;
+    this.height = height;
     this.adobeTransform = adobeTransform;
   }
 
@@ -34,6 +39,8 @@ final class JpegHeader {
 
   static JpegHeader scan(byte[] d) {
     int components = 0;
+    int width = 0;
+    int height = 0;
     int transform = NO_ADOBE;
     int i = 2; // after SOI
     while (i < d.length) {
@@ -64,6 +71,8 @@ final class JpegHeader {
       boolean sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8
           && marker != 0xCC;
       if (sof && components == 0 && len >= 8) {
+        height = ((d[i + 3] & 0xFF) << 8) | (d[i + 4] & 0xFF);
+        width = ((d[i + 5] & 0xFF) << 8) | (d[i + 6] & 0xFF);
         components = d[i + 7] & 0xFF;
       } else if (marker == 0xEE && len - 2 >= 12 && d[i + 2] == 'A' && d[i + 3] == 'd'
           && d[i + 4] == 'o' && d[i + 5] == 'b' && d[i + 6] == 'e') {
@@ -71,6 +80,6 @@ final class JpegHeader {
       }
       i += len;
     }
-    return new JpegHeader(components, transform);
+    return new JpegHeader(components, width, height, transform);
   }
 }

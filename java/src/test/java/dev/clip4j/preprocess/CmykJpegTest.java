@@ -12,7 +12,8 @@ import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 
 /**
- * CMYK and YCCK JPEGs against Pillow 9.4 and open_clip. The files and references are written by tools/reference/cmyk_jpegs.py:
+ * CMYK and YCCK JPEGs (and a GIF whose first frame is smaller than its screen) against Pillow
+ * 9.4 and open_clip. The files and references are written by tools/reference/cmyk_jpegs.py:
  * Pillow's CMYK (Adobe transform 0), ImageMagick's YCCK (transform 2, 4:4:4, 2x2 luma/black,
  * progressive), and the same data with the APP14 transform byte changed (0, 1, 2) or the marker
  * removed, which Pillow reads as Adobe-inverted CMYK in every case.
@@ -108,5 +109,17 @@ class CmykJpegTest {
     float[] transposed = TestNpy.readFloat32(dir().resolve("pillow_cmyk_exif6.exif.s24.npy"), 3, SIZE, SIZE);
     assertThat(maxDiff(pre.preprocess(rotated), transposed)).isLessThanOrEqualTo(1e-6);
     assertThat(maxDiff(transposed, asOpenClip)).isGreaterThan(0.1); // the two references differ
+  }
+
+  @Test
+  void gifFirstFrameSitsOnItsLogicalScreenAsInPillow() throws IOException {
+    Path gif = dir().resolve("gif_screen.gif");
+    DecodedImage img = ImageDecoder.decode(gif);
+    assertThat(img.mode()).isEqualTo(ImageMode.P);
+    assertThat(img.width()).isEqualTo(40);
+    assertThat(img.height()).isEqualTo(30);
+    float[] expected = TestNpy.readFloat32(dir().resolve("gif_screen.s24.npy"), 3, SIZE, SIZE);
+    float[] got = new ImagePreprocessor(config(ResizeMode.SHORTEST)).preprocess(img);
+    assertThat(maxDiff(got, expected)).isLessThanOrEqualTo(1e-6);
   }
 }
