@@ -281,6 +281,7 @@ public final class ClipTowers implements AutoCloseable {
     }
     Engine.ensureInitialized();
     checkPrecision(precision, device);
+    ConfigBounds.checkTensors(config, stateDict, config.source()); // before the schema expands names
     StateDictSchema.of(config).validate(stateDict, config.source());
     Builder b = new Builder(stateDict, device, activation, gemm, precision.scalarType());
     Tensor visualProj = b.weight("visual.proj", ScalarType.Float);

@@ -91,6 +91,7 @@ final class OpenClipModels {
     try (StateDict sd = CheckpointReader.read(file)) {
       Map<String, long[]> shapes = new LinkedHashMap<>();
       sd.tensors().forEach((k, t) -> shapes.put(k, t.shape()));
+      ConfigBounds.check(config, shapes, file.toString()); // before the schema expands names
       StateDictSchema.of(config).validateShapes(shapes, file.toString());
       sd.tensors().forEach((k, t) -> {
         if (t.dtype() != DType.F32 && t.dtype() != DType.F16 && t.dtype() != DType.BF16 && t.dtype() != DType.F64) {

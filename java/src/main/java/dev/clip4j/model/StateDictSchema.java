@@ -1,6 +1,7 @@
 package dev.clip4j.model;
 
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.internal.Messages;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -159,7 +160,7 @@ public final class StateDictSchema {
     });
     List<String> problems = problems(actual);
     if (!badTypes.isEmpty()) {
-      problems.add(badTypes.size() + " not floating point: " + String.join(", ", badTypes));
+      problems.add(badTypes.size() + " not floating point: " + Messages.capped(badTypes, ", "));
     }
     fail(problems, actual, source);
   }
@@ -194,16 +195,17 @@ public final class StateDictSchema {
     }
     List<String> problems = new ArrayList<>();
     if (!missing.isEmpty()) {
-      problems.add(missing.size() + " missing: " + String.join(", ", missing));
+      problems.add(missing.size() + " missing: " + Messages.capped(missing, ", "));
     }
     if (!unexpected.isEmpty()) {
-      problems.add(unexpected.size() + " unexpected: " + String.join(", ", unexpected));
+      problems.add(unexpected.size() + " unexpected: " + Messages.capped(unexpected, ", "));
     }
     if (!wrong.isEmpty()) {
-      problems.add(wrong.size() + " with the wrong shape: " + String.join("; ", wrong));
+      problems.add(wrong.size() + " with the wrong shape: " + Messages.capped(wrong, "; "));
     }
     return problems;
   }
+
 
   private void fail(List<String> problems, Map<String, long[]> actual, String source) {
     if (problems.isEmpty()) {

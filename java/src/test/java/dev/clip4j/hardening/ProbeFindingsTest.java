@@ -1,0 +1,120 @@
+package dev.clip4j.hardening;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.clip4j.InvalidModelException;
+import dev.clip4j.cli.Main;
+import dev.clip4j.model.ClipModel;
+import dev.clip4j.model.RandomModels;
+import dev.clip4j.testing.Conformance;
+import dev.clip4j.text.st.SentenceTransformerPipeline;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The findings of a hostile-input probe (issue 17): each input gets the behaviour stated in the
+ * test name, through the library and the CLI. The @Timeout values only guard against a
+ * regression to the old unbounded behaviour; they measure nothing.
+ */
+class ProbeFindingsTest {
+  @TempDir static Path tmp;
+  static Path modelDir;
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @BeforeAll
+  static void setUp() throws IOException {
+    modelDir = RandomModels.write(tmp.resolve("tiny"), Seeds.tinySpec(), 3);
+    Files.write(modelDir.resolve("bpe_simple_vocab_16e6.txt.gz"), Seeds.bpeGz());
+  }
+
+  /** Exit code, stdout and stderr of one CLI run in this JVM. */
+  record Run(int code, String out, String err) {}
+
+  static Run cli(String... args) {
+    PrintStream oldOut = System.out;
+    PrintStream oldErr = System.err;
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+    System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    int code;
+    try {
+      code = Main.run(args);
+    } finally {
+      System.setOut(oldOut);
+      System.setErr(oldErr);
+    }
+    return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+
+  /** A copy of the tiny model whose config says {@code layers} vision layers. */
+  private static Path withVisionLayers(long layers) throws IOException {
+    Path dir = Files.createDirectories(tmp.resolve("layers-" + layers));
+    try (Stream<Path> files = Files.list(modelDir)) {
+      for (Path f : (Iterable<Path>) files::iterator) {
+        Files.copy(f, dir.resolve(f.getFileName()));
+      }
+    }
+    Path cfg = dir.resolve("open_clip_config.json");
+    ObjectNode root = (ObjectNode) JSON.readTree(cfg.toFile());
+    ((ObjectNode) root.get("model_cfg").get("vision_cfg")).put("layers", layers);
+    JSON.writeValue(cfg.toFile(), root);
+    return dir;
+  }
+
+  @Test
+  @Timeout(60)
+  void architectureSizesAreBoundedByTheWeightsBeforeNamesAreExpanded() throws IOException {
+    for (long layers : new long[] {1_000_000, 1_000_000_000}) {
+      Path dir = withVisionLayers(layers);
+      long t0 = System.nanoTime();
+      assertThatThrownBy(() -> ClipModel.load(dir).close())
+          .isInstanceOf(InvalidModelException.class)
+          .hasMessageContaining(String.format("vision_cfg.layers %,d", layers))
+          .hasMessageContaining("1 vision and 1 text transformer blocks");
+      Run r = cli("inspect", "--model", dir.toString());
+      double seconds = (System.nanoTime() - t0) / 1e9;
+      assertThat(r.code()).isEqualTo(1);
+      assertThat(r.err()).contains("the configuration cannot describe these weights");
+      assertThat(r.err().length()).as("stderr of inspect").isLessThan(2000);
+      assertThat(seconds).as("load + inspect of a config with %d layers", layers).isLessThan(30);
+    }
+  }
+
+  @Test
+  @Timeout(60)
+  void sentenceTransformerLayerCountIsBoundedToo() throws IOException {
+    Path src = Conformance.dir().resolve("multilingual");
+    Path dir = Files.createDirectories(tmp.resolve("st-layers"));
+    try (Stream<Path> walk = Files.walk(src)) {
+      for (Path f : (Iterable<Path>) walk::iterator) {
+        Path to = dir.resolve(src.relativize(f).toString());
+        if (Files.isDirectory(f)) {
+          Files.createDirectories(to);
+        } else if (!f.getFileName().toString().equals("pytorch_model.bin")) {
+          Files.copy(f, to);
+        }
+      }
+    }
+    ObjectNode cfg = (ObjectNode) JSON.readTree(dir.resolve("config.json").toFile());
+    String key = cfg.has("n_layers") ? "n_layers" : "num_hidden_layers";
+    cfg.put(key, 1_000_000_000);
+    JSON.writeValue(dir.resolve("config.json").toFile(), cfg);
+    assertThatThrownBy(() -> SentenceTransformerPipeline.load(dir).close())
+        .isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("1000000000 layers")
+        .satisfies(e -> assertThat(e.getMessage().length()).isLessThan(1000));
+  }
+}
