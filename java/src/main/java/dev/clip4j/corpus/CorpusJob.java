@@ -134,6 +134,14 @@ public final class CorpusJob {
     }
   }
 
+  /**
+   * Creates an embeddings directory (and its parents) ahead of a job, or throws a typed error
+   * saying why it cannot be (an existing file of that name, permissions, ...).
+   */
+  public static void createOutputDirectory(Path dir) {
+    CorpusDirectory.create(dir);
+  }
+
   /** Embeds texts with a CLIP text tower (length-bucketed batches of up to {@code batchSize}). */
   public static Result embedTexts(ClipModel model, ClipTokenizer tokenizer, TextSources inputs, Output out,
       int batchSize, Options options, PrintStream log) {

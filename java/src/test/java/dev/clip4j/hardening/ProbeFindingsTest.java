@@ -5,10 +5,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.clip4j.Clip4jException;
+import dev.clip4j.DeviceException;
+import dev.clip4j.ErrorCode;
+import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.cli.Main;
 import dev.clip4j.model.ClipModel;
+import dev.clip4j.model.LoadOptions;
 import dev.clip4j.model.RandomModels;
+import dev.clip4j.preprocess.ImageDecoder;
 import dev.clip4j.testing.Conformance;
 import dev.clip4j.text.st.SentenceTransformerPipeline;
 import java.io.ByteArrayOutputStream;
@@ -17,7 +23,15 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
+import java.util.zip.ZipOutputStream;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -116,5 +130,100 @@ class ProbeFindingsTest {
         .isInstanceOf(InvalidModelException.class)
         .hasMessageContaining("1000000000 layers")
         .satisfies(e -> assertThat(e.getMessage().length()).isLessThan(1000));
+  }
+
+  private static Path write(String name, byte[] data) throws IOException {
+    return Files.write(tmp.resolve(name), data);
+  }
+
+  private static Path image(String name) throws IOException {
+    return write(name, Seeds.encode(Seeds.picture(20, 16, false), "png"));
+  }
+
+  @Test
+  void anExistingFileAsTheOutputDirectoryIsNamedAsSuch() throws IOException {
+    Path file = write("results.txt", "not a directory".getBytes(StandardCharsets.UTF_8));
+    Run r = cli("embed-images", "--model", modelDir.toString(), "--out", file.toString(), image("a.png").toString());
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("cannot write the output directory " + file + ": it exists and is not a directory")
+        .contains("--out X.jsonl");
+    assertThat(Files.readString(file)).isEqualTo("not a directory");
+  }
+
+  @Test
+  void aLockFileThatCannotBeOpenedIsNotReportedAsAnotherJob() throws IOException {
+    Path out = Files.createDirectories(tmp.resolve("lock-is-dir"));
+    Files.createDirectories(out.resolve(".clip4j.lock"));
+    Run r = cli("embed-images", "--model", modelDir.toString(), "--out", out.toString(), image("b.png").toString());
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("cannot open .clip4j.lock").doesNotContain("another clip4j job");
+  }
+
+  /**
+   * A read-only output directory: a read-only bind mount in a child JVM (tests run as root, for
+   * whom permission bits do not stop a write), or, for another user, a directory without write
+   * permission in this JVM.
+   */
+  @Test
+  @Timeout(180)
+  void aReadOnlyOutputDirectoryIsReportedAsReadOnly() throws Exception {
+    Path out = Files.createDirectories(tmp.resolve("read-only"));
+    Path img = image("c.png");
+    String[] args = {"embed-images", "--model", modelDir.toString(), "--out", out.toString(), img.toString()};
+    boolean root = "root".equals(System.getProperty("user.name"));
+    if (!root) {
+      assertThat(out.toFile().setWritable(false, false)).isTrue();
+      try {
+        Run r = cli(args);
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).contains("cannot write the output directory " + out)
+            .contains("read-only for this user").doesNotContain("another clip4j job");
+      } finally {
+        out.toFile().setWritable(true, false);
+      }
+      return;
+    }
+    List<String> java = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+    java.addAll(List.of(args));
+    String script = "mount --bind -o ro \"$1\" \"$1\" || exit 99; shift; exec \"$@\"";
+    List<String> cmd = new ArrayList<>(List.of("unshare", "-m", "sh", "-c", script, "sh", out.toString()));
+    cmd.addAll(java);
+    Process p;
+    try {
+      p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    } catch (IOException e) {
+      p = null;
+    }
+    Assumptions.assumeTrue(p != null, "unshare(1) is needed to make a read-only mount as root");
+    String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(150, TimeUnit.SECONDS)).isTrue();
+    Assumptions.assumeFalse(p.exitValue() == 99 || output.contains("unshare failed"),
+        "no permission for a private read-only mount here: " + output);
+    assertThat(p.exitValue()).as(output).isEqualTo(1);
+    assertThat(output).contains("cannot write the output directory " + out + ": it is on a read-only file system")
+        .doesNotContain("another clip4j job");
+  }
+
+  @Test
+  void aSymbolicLinkLoopIsCalledALoop() throws IOException {
+    Path a = tmp.resolve("loop-a.png");
+    Path b = tmp.resolve("loop-b.png");
+    Files.createSymbolicLink(a, b);
+    Files.createSymbolicLink(b, a);
+    assertThatThrownBy(() -> ImageDecoder.decode(a))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("symbolic link loop")
+        .hasMessageNotContaining("dangling");
+    Path jsonl = tmp.resolve("loop.jsonl");
+    Run r = cli("embed-images", "--model", modelDir.toString(), "--out", jsonl.toString(), a.toString());
+    assertThat(r.code()).isEqualTo(3);
+    assertThat(Files.readString(jsonl)).contains("symbolic link loop").doesNotContain("dangling");
+    // a loop through a directory on the way is a loop too
+    Path d = tmp.resolve("loop-dir");
+    Files.createSymbolicLink(d, d);
+    assertThatThrownBy(() -> ImageDecoder.decode(d.resolve("x.png")))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("symbolic link loop");
   }
 }
