@@ -129,7 +129,7 @@ public final class CorpusJob {
     ObjectNode id = identity("images", model.embedDim(), model.info().toMap());
     id.set("preprocess", json().valueToTree(preprocessMap(preprocess, decode)));
     try (ClipEmbedder embedder = ClipEmbedder.create(model, null, preprocess, embedderConfig(batchSize, options));
-        ImageBackend backend = new ImageBackend(embedder, decode, READER_THREADS)) {
+        ImageBackend backend = new ImageBackend(embedder, decode, READER_THREADS, describe(out))) {
       return run(inputs, backend, id, (int) model.embedDim(), out, options, options.maxInFlight(), log);
     }
   }
@@ -140,6 +140,12 @@ public final class CorpusJob {
    */
   public static void createOutputDirectory(Path dir) {
     CorpusDirectory.create(dir);
+  }
+
+  /** The output as a message names it. */
+  private static String describe(Output out) {
+    return out instanceof JsonLines j ? "a JSON-lines file (" + j.file() + ")"
+        : "an embeddings directory (" + ((Directory) out).dir() + ")";
   }
 
   /** Embeds texts with a CLIP text tower (length-bucketed batches of up to {@code batchSize}). */

@@ -206,6 +206,39 @@ class ProbeFindingsTest {
   }
 
   @Test
+  void invalidUtf8InALabelsFileNamesTheLineAndTheEncoding() throws IOException {
+    Path labels = write("labels.txt", new byte[] {'c', 'a', 't', '\n', 'd', 'o', 'g', '\n', (byte) 0xff, (byte) 0xfe, 'x', '\n'});
+    Run r = cli("classify", "--model", modelDir.toString(), "--labels-file", labels.toString(), image("d.png").toString());
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains(labels + ":3: not valid UTF-8").doesNotContain("Input length");
+  }
+
+  /** A pickle of os.system('true') as CPython 3.11 writes it (protocol 2): posix.system. */
+  private static final byte[] HOSTILE_PICKLE = {(byte) 0x80, 2, 'c', 'p', 'o', 's', 'i', 'x', '\n', 's', 'y', 's', 't',
+      'e', 'm', '\n', 'q', 0, 'X', 4, 0, 0, 0, 't', 'r', 'u', 'e', 'q', 1, (byte) 0x85, 'q', 2, 'R', 'q', 3, '.'};
+
+  @Test
+  void aTorchScriptArchiveWithAHostilePickleIsRefusedWithAReason() throws IOException {
+    Path src = Conformance.dir().resolve("models/tiny-gelu/torchscript_scripted.pt");
+    Path hostile = tmp.resolve("hostile.pt");
+    try (ZipFile in = new ZipFile(src.toFile());
+        ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(hostile))) {
+      for (ZipEntry e : java.util.Collections.list(in.entries())) {
+        out.putNextEntry(new ZipEntry(e.getName()));
+        out.write(e.getName().endsWith("/data.pkl") ? HOSTILE_PICKLE : in.getInputStream(e).readAllBytes());
+        out.closeEntry();
+      }
+    }
+    assertThatThrownBy(() -> ClipModel.load(hostile).close())
+        .isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("could not load the TorchScript archive: Unknown type name 'posix.system'")
+        .hasMessageContaining("not a TorchScript type");
+    Run r = cli("inspect", "--model", hostile.toString());
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("Unknown type name 'posix.system'").doesNotContain("archive: \n");
+  }
+
+  @Test
   void aSymbolicLinkLoopIsCalledALoop() throws IOException {
     Path a = tmp.resolve("loop-a.png");
     Path b = tmp.resolve("loop-b.png");
@@ -225,5 +258,36 @@ class ProbeFindingsTest {
     assertThatThrownBy(() -> ImageDecoder.decode(d.resolve("x.png")))
         .isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("symbolic link loop");
+  }
+
+  @Test
+  void aLegacyPickleCheckpointIsNamedAndRefusedAsUnsupported() throws IOException {
+    Path dir = Files.createDirectories(tmp.resolve("legacy"));
+    Files.copy(modelDir.resolve("open_clip_config.json"), dir.resolve("open_clip_config.json"));
+    // The start of torch.save(sd, f, _use_new_zipfile_serialization=False): the pickled magic number.
+    byte[] legacy = {(byte) 0x80, 2, (byte) 0x8a, 0x0a, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46, (byte) 0xf9, 0x20,
+        0x6a, (byte) 0xa8, 0x50, 0x19, '.', (byte) 0x80, 2, 'M', (byte) 0xe9, 3, '.'};
+    Files.write(dir.resolve("open_clip_pytorch_model.bin"), legacy);
+    assertThatThrownBy(() -> ClipModel.load(dir).close())
+        .isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("unsupported format: a legacy (non-zip) torch.save pickle")
+        .hasMessageNotContaining("safetensors file");
+    // Any other bare pickle is named too.
+    Files.write(dir.resolve("open_clip_pytorch_model.bin"), HOSTILE_PICKLE);
+    Run r = cli("inspect", "--model", dir.toString());
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err()).contains("unsupported format: a Python pickle (protocol 2)").doesNotContain("header length");
+  }
+
+  @Test
+  void npyPixelsWithAJsonLinesOutputAreExplainedForThatOutput() throws IOException {
+    Path npy = tmp.resolve("px.npy");
+    int s = Seeds.tinySpec().imageSize();
+    dev.clip4j.io.Npy.writeFloat32(npy, new float[3 * s * s], 1, 3, s, s);
+    Path jsonl = tmp.resolve("px.jsonl");
+    Run r = cli("embed-images", "--model", modelDir.toString(), "--out", jsonl.toString(), npy.toString());
+    assertThat(r.code()).isEqualTo(3);
+    assertThat(Files.readString(jsonl)).contains("only into an .npy output (--out FILE.npy)")
+        .contains("a JSON-lines file").doesNotContain("corpus directory");
   }
 }
