@@ -290,4 +290,25 @@ class ProbeFindingsTest {
     assertThat(Files.readString(jsonl)).contains("only into an .npy output (--out FILE.npy)")
         .contains("a JSON-lines file").doesNotContain("corpus directory");
   }
+
+  @Test
+  void searchOverAnIncompleteIndexWarnsAndSaysHowManyRowsItSearches() throws IOException {
+    Path index = tmp.resolve("partial-index");
+    Run made = cli("embed-texts", "--model", modelDir.toString(), "--out", index.toString(), "--text", "a cat",
+        "--text", "a dog", "--text", "a bird");
+    assertThat(made.code()).as(made.err()).isZero();
+    Path manifest = index.resolve("manifest.json");
+    ObjectNode m = (ObjectNode) JSON.readTree(manifest.toFile());
+    assertThat(m.get("complete").asBoolean()).isTrue();
+    Run full = cli("search", "--model", modelDir.toString(), "--index", index.toString(), "--query", "a cat", "-k", "2");
+    assertThat(full.code()).isZero();
+    assertThat(full.err()).doesNotContain("incomplete");
+    m.put("complete", false);
+    JSON.writeValue(manifest.toFile(), m);
+    Run r = cli("search", "--model", modelDir.toString(), "--index", index.toString(), "--query", "a cat", "-k", "2");
+    assertThat(r.code()).isZero();
+    assertThat(r.err()).contains("warning: " + index + " is incomplete")
+        .contains("searching the 3 rows committed so far (the job has 3 inputs)");
+    assertThat(r.out()).isEqualTo(full.out()); // it still searches what is there
+  }
 }
