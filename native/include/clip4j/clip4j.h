@@ -42,7 +42,7 @@ extern "C" {
 
 /**
  * Status codes. The Java enum dev.clip4j.ErrorCode mirrors these one to one (a test checks it).
- * Codes 6..10 are raised by the Java layers only; they live here so both sides share one table.
+ * Codes 6..11 are raised by the Java layers only; they live here so both sides share one table.
  */
 typedef enum clip4j_status {
   CLIP4J_OK = 0,
@@ -55,7 +55,8 @@ typedef enum clip4j_status {
   CLIP4J_ERR_INVALID_INPUT = 7,    /* a user input (image, text, tensor) is wrong */
   CLIP4J_ERR_OVERLOADED = 8,       /* a queue or budget is full; retry later */
   CLIP4J_ERR_IO = 9,               /* a file could not be read or written */
-  CLIP4J_ERR_NUMERICAL = 10        /* a result is not finite or not unit-norm (degenerate weights or inputs) */
+  CLIP4J_ERR_NUMERICAL = 10,       /* a result is not finite or not unit-norm (degenerate weights or inputs) */
+  CLIP4J_ERR_DEVICE = 11           /* the device asked for does not exist or is not usable on this host */
 } clip4j_status;
 
 /** Activation applied after the projection (and bias) and before the normalisation. */

@@ -149,11 +149,7 @@ final class TorchScriptModels {
   }
 
   static Device parseDevice(String device) {
-    try {
-      return new Device(device);
-    } catch (RuntimeException e) {
-      throw new IllegalArgumentException("invalid device '" + device + "': " + firstLine(e), e);
-    }
+    return dev.clip4j.internal.Devices.parse(device); // DeviceException (DEVICE) where it cannot run
   }
 
   static Map<String, long[]> parameterShapes(JitModule module) {

@@ -311,4 +311,31 @@ class ProbeFindingsTest {
         .contains("searching the 3 rows committed so far (the job has 3 inputs)");
     assertThat(r.out()).isEqualTo(full.out()); // it still searches what is there
   }
+
+  @Test
+  void aCudaDeviceThisHostDoesNotHaveIsATypedDeviceErrorInAFewLines() throws IOException {
+    int count = torch.cuda_is_available() ? torch.cuda_device_count() : 0;
+    List<String> absent = new ArrayList<>(List.of("cuda:" + count, "cuda:" + (count + 7)));
+    if (count == 0) {
+      absent.add("cuda");
+    }
+    for (String device : absent) {
+      LoadOptions opts = LoadOptions.builder().device(device).build();
+      assertThatThrownBy(() -> ClipModel.load(modelDir, opts).close())
+          .as(device)
+          .isInstanceOfSatisfying(DeviceException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.DEVICE))
+          .hasMessageContaining("device '" + device + "' is not available on this host")
+          .satisfies(e -> assertThat(e.getMessage().lines().count()).isEqualTo(1));
+      assertThatThrownBy(() -> ClipModel.load(Conformance.dir().resolve("models/tiny-gelu/torchscript_scripted.pt"),
+          opts).close()).as(device + " torchscript").isInstanceOf(DeviceException.class);
+      assertThatThrownBy(() -> SentenceTransformerPipeline.load(Conformance.dir().resolve("multilingual"), device)
+          .close()).as(device + " sentence-transformers").isInstanceOfSatisfying(DeviceException.class,
+              e -> assertThat(e.code()).isEqualTo(ErrorCode.DEVICE));
+      Run r = cli("inspect", "--model", modelDir.toString(), "--device", device);
+      assertThat(r.code()).isEqualTo(1);
+      assertThat(r.err()).contains("error (DEVICE)").doesNotContain("frame #").doesNotContain("\tat ");
+      assertThat(r.err().lines().count()).as(r.err()).isLessThanOrEqualTo(3);
+    }
+    assertThat(Clip4jException.fromStatus(ErrorCode.DEVICE.value(), "x")).isInstanceOf(DeviceException.class);
+  }
 }
