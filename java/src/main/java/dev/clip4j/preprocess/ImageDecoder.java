@@ -349,7 +349,12 @@ public final class ImageDecoder {
 
   // ---- pixel extraction --------------------------------------------------------------------
 
-  private static ByteBuffer alloc(long bytes) {
+  /** Pixel memory: this thread's {@link PixelScratch} inside a decode-and-preprocess scope. */
+  static ByteBuffer alloc(long bytes) {
+    PixelScratch scratch = PixelScratch.current();
+    if (scratch != null) {
+      return scratch.allocate(bytes);
+    }
     return ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
   }
 

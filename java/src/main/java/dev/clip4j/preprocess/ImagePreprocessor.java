@@ -142,7 +142,7 @@ public final class ImagePreprocessor {
     } else {
       fill = new int[] {f, f, f};
     }
-    ByteBuffer fillRgb = ByteBuffer.allocateDirect(3);
+    ByteBuffer fillRgb = FILL.get().clear(); // one per thread: no direct buffer per image for the GC to free
     fillRgb.put((byte) fill[0]).put((byte) fill[1]).put((byte) fill[2]).flip();
 
     int status =
@@ -157,6 +157,31 @@ public final class ImagePreprocessor {
         throw new InvalidInputException(image.source() + ": " + message);
       }
       throw Clip4jException.fromStatus(status, image.source() + ": " + message);
+    }
+  }
+
+  private static final ThreadLocal<ByteBuffer> FILL = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(3));
+
+  /**
+   * Decodes an encoded image ({@code file}, or {@code encoded} bytes when {@code file} is null)
+   * and preprocesses it into slot {@code slot} of {@code nchwBatch}, as {@code
+   * preprocessInto(ImageDecoder.decode(...), nchwBatch, capacity, slot)} does, with the decoded
+   * pixels in this thread's reused scratch memory instead of a direct buffer per image that only
+   * a garbage collection frees: a long-running embedder's native memory stays flat (see
+   * PixelScratch). This is the path {@code ClipEmbedder} takes for files and bytes.
+   *
+   * @param name names the image in messages (the path when {@code file} is given)
+   * @throws InvalidInputException if the image cannot be decoded or preprocessed
+   */
+  public void decodeAndPreprocessInto(Path file, byte[] encoded, String name, DecodeOptions options,
+      FloatBuffer nchwBatch, int capacity, int slot) {
+    Objects.requireNonNull(options, "options");
+    if (file == null) {
+      Objects.requireNonNull(encoded, "encoded");
+    }
+    try (PixelScratch.Scope scope = PixelScratch.open()) {
+      DecodedImage image = file != null ? ImageDecoder.decode(file, options) : ImageDecoder.decode(encoded, name, options);
+      preprocessInto(image, nchwBatch, capacity, slot);
     }
   }
 
