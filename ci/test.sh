@@ -19,6 +19,12 @@ fi
 echo "== JVM: mvn verify"
 mvn -B verify
 
+echo "== first start: the launcher on an empty native cache"
+ci/first-start.sh
+
+echo "== Maven consumer: README's snippet in a fresh project"
+ci/maven-consumer.sh
+
 echo "== fuzz: a bounded Jazzer pass over the user-file parsers"
 ci/fuzz.sh
 

@@ -173,7 +173,9 @@ typedef enum clip4j_resample_filter {
 typedef enum clip4j_resize_mode {
   CLIP4J_RESIZE_SHORTEST = 0, /* shorter side = size, longer = (int)(size * long / short); center crop */
   CLIP4J_RESIZE_LONGEST = 1,  /* longer side = size, shorter = round(short / (long / size)); center pad */
-  CLIP4J_RESIZE_SQUASH = 2    /* both sides = size, aspect ratio not kept */
+  CLIP4J_RESIZE_SQUASH = 2,   /* both sides = size, aspect ratio not kept */
+  CLIP4J_RESIZE_SHORTEST_FLOOR_CROP = 3 /* as SHORTEST, but the crop offset is floor((h - size) / 2)
+                                           (Hugging Face transformers' center_crop), not rounded */
 } clip4j_resize_mode;
 
 /** Pixel layouts of clip4j_preprocess_image, named after Pillow's image modes. */
@@ -212,12 +214,13 @@ clip4j_status clip4j_resample_u8(const uint8_t* src, int32_t src_w, int32_t src_
  * The whole open_clip eval transform for one image, written into slot `slot` of a float32
  * NCHW batch `batch` of `capacity` images of [3, size, size]:
  *
- * 1. Resize (Pillow rules): SHORTEST: the shorter side becomes `size`, the longer
+ * 1. Resize (Pillow rules): SHORTEST (and SHORTEST_FLOOR_CROP): the shorter side becomes `size`, the longer
  *    (int)(size * long / short) (torchvision's Resize(int)); LONGEST: both sides become
  *    round_half_even(side / (long / size)) (open_clip's ResizeKeepRatio(longest=1));
  *    SQUASH: size x size. LA/RGBA are premultiplied before and unpremultiplied after a
  *    non-nearest resize with Pillow's integer formulas; an unchanged size copies the image.
- * 2. Center crop to size x size, top = round_half_even((h - size) / 2) (likewise left); where
+ * 2. Center crop to size x size, top = round_half_even((h - size) / 2) (likewise left;
+ *    SHORTEST_FLOOR_CROP: top = floor((h - size) / 2), as transformers' CLIPImageProcessor); where
  *    the image is smaller (LONGEST) it is first padded to size, left = (size - w) / 2
  *    (floor), top likewise, with `fill_rgb` (open_clip's CenterCropOrPad).
  * 3. RGB: L and I replicated (I clipped to [0, 255]), alpha dropped without compositing,

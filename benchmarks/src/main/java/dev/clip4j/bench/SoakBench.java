@@ -9,7 +9,6 @@ import dev.clip4j.batch.ClipEmbedder;
 import dev.clip4j.batch.EmbedderConfig;
 import dev.clip4j.batch.ImageSource;
 import dev.clip4j.model.ClipModel;
-import dev.clip4j.model.ModelMetadata;
 import dev.clip4j.model.RandomModels;
 import java.awt.Color;
 import java.awt.Graphics2D;
@@ -80,8 +79,7 @@ public final class SoakBench {
     EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(32);
     long t0 = System.nanoTime();
     try (ClipModel model = ClipModel.load(dir);
-        ClipEmbedder e = ClipEmbedder.create(model, ModelMetadata.read(dir).tokenizer(),
-            ModelMetadata.read(dir).preprocessConfig(), cfg)) {
+        ClipEmbedder e = ClipEmbedder.create(model, cfg)) {
       out.put("prep_threads", cfg.prepThreads());
       System.out.println("embeddings rss_mb malloc_heap_mb arenas arenas_mb other_anon_mb javacpp_objects javacpp_mb pool_allocs seconds");
       samples.add(sample(0, e, t0));

@@ -26,12 +26,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.HashMap;
 import java.util.Map;
-import io.micrometer.core.instrument.DistributionSummary;
-import io.micrometer.core.instrument.FunctionCounter;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -499,16 +494,13 @@ public final class Embedder implements AutoCloseable {
 
   private static final Batch POISON = new Batch(null, List.of(), new boolean[0], null, null);
 
-  private final MeterRegistry registry;
+  private final EmbedderMetrics metrics;
   private final org.bytedeco.pytorch.Device cpu = new org.bytedeco.pytorch.Device("cpu");
   private final Map<String, CudaTransfers> transfers = new HashMap<>(); // model thread only
-  private final Map<String, Timer> latency = new HashMap<>();
-  private final Map<String, DistributionSummary> batchSizes = new HashMap<>();
-
-  private Embedder(EmbedderConfig config, List<Lane<?>> laneDefs, MeterRegistry registry) {
+  private Embedder(EmbedderConfig config, List<Lane<?>> laneDefs, EmbedderMetrics metrics) {
     Engine.ensureInitialized();
     this.config = Objects.requireNonNull(config, "config");
-    this.registry = registry == null ? new CompositeMeterRegistry() : registry; // composite without children = no-op
+    this.metrics = metrics;
     this.pool = new TensorPool(config.poolBytes());
     AtomicInteger n = new AtomicInteger();
     this.prep = Executors.newFixedThreadPool(config.prepThreads(), r -> {
@@ -519,16 +511,9 @@ public final class Embedder implements AutoCloseable {
     for (Lane<?> l : laneDefs) {
       LaneRunner<?> runner = new LaneRunner<>(l);
       lanes.add(runner);
-      Gauge.builder("clip4j.embedder.queue.depth", runner.queue, BlockingQueue::size)
-          .tag("lane", l.name).register(this.registry);
-      latency.put(l.name, Timer.builder("clip4j.embedder.latency").tag("lane", l.name)
-          .publishPercentiles(0.5, 0.99).register(this.registry));
-      batchSizes.put(l.name, DistributionSummary.builder("clip4j.embedder.batch.size").tag("lane", l.name)
-          .register(this.registry));
+      metrics.lane(l.name, runner.queue);
     }
-    Gauge.builder("clip4j.pool.bytes.held", pool, TensorPool::bytesHeld).register(this.registry);
-    Gauge.builder("clip4j.pool.bytes.in_use", pool, TensorPool::bytesInUse).register(this.registry);
-    FunctionCounter.builder("clip4j.embedder.items", items, AtomicLong::get).register(this.registry);
+    metrics.engine(pool, items);
     this.modelThread = new Thread(this::modelLoop, "clip4j-model");
     this.modelThread.setDaemon(true);
     liveAssemblers.set(lanes.size());
@@ -540,19 +525,23 @@ public final class Embedder implements AutoCloseable {
 
   /** An embedder over the given lanes (see {@link Lane}); use {@link EmbedderFactory} for a {@code ClipModel}. */
   public static Embedder create(EmbedderConfig config, List<Lane<?>> lanes) {
-    return create(config, lanes, null);
+    if (lanes.isEmpty()) {
+      throw new IllegalArgumentException("at least one lane");
+    }
+    return new Embedder(config, lanes, EmbedderMetrics.NONE);
   }
 
   /**
    * Like {@link #create(EmbedderConfig, List)}, publishing Micrometer metrics to {@code registry}
    * (null = none): {@code clip4j.embedder.queue.depth}, {@code .latency} (p50/p99), {@code
-   * .batch.size}, {@code .items}, and {@code clip4j.pool.bytes.held}/{@code .in_use}.
+   * .batch.size}, {@code .items}, and {@code clip4j.pool.bytes.held}/{@code .in_use}. Micrometer
+   * is an optional dependency: only this method needs it on the class path.
    */
   public static Embedder create(EmbedderConfig config, List<Lane<?>> lanes, MeterRegistry registry) {
     if (lanes.isEmpty()) {
       throw new IllegalArgumentException("at least one lane");
     }
-    return new Embedder(config, lanes, registry);
+    return new Embedder(config, lanes, registry == null ? EmbedderMetrics.NONE : new MicrometerMetrics(registry));
   }
 
   @SuppressWarnings("unchecked")
@@ -751,17 +740,16 @@ public final class Embedder implements AutoCloseable {
       }
       Tensor src = host != null ? host : out;
       FloatBuffer rows = src.data_ptr_float().capacity((long) n * d).asBuffer();
-      Timer timer = latency.get(lane.name);
       long done = System.nanoTime();
       boolean[] taken = new boolean[n];
       for (int i = 0; i < n; i++) {
         if (b.ok[i] && b.requests.get(i).take(rows, i * d, d)) {
           taken[i] = true;
-          timer.record(done - b.requests.get(i).enqueuedNanos, TimeUnit.NANOSECONDS);
+          metrics.latency(lane.name, done - b.requests.get(i).enqueuedNanos);
         }
       }
       // Counters first, so a caller that sees its result also sees it counted.
-      batchSizes.get(lane.name).record(n);
+      metrics.batch(lane.name, n);
       batches.incrementAndGet();
       items.addAndGet(n);
       // Native memory back now, not at GC; the leases back before anyone sees a result.
@@ -806,7 +794,7 @@ public final class Embedder implements AutoCloseable {
           Tensor row = rowHost.contiguous()) {
         int d = (int) row.numel();
         if (r.take(row.data_ptr_float().capacity(d).asBuffer(), 0, d)) {
-          latency.get(lane.name).record(System.nanoTime() - r.enqueuedNanos, TimeUnit.NANOSECONDS);
+          metrics.latency(lane.name, System.nanoTime() - r.enqueuedNanos);
           items.incrementAndGet();
           took.add(r);
         }

@@ -17,6 +17,8 @@ public final class LoadOptions {
   private final Activation activation;
   private final String modelName;
   private final boolean batchInvariant;
+  private final java.nio.file.Path vocabulary;
+  private final PreprocessRules preprocessRules;
 
   private LoadOptions(Builder b) {
     this.device = b.device;
@@ -26,6 +28,8 @@ public final class LoadOptions {
     this.activation = b.activation;
     this.modelName = b.modelName;
     this.batchInvariant = b.batchInvariant;
+    this.vocabulary = b.vocabulary;
+    this.preprocessRules = b.preprocessRules;
   }
 
   /**
@@ -67,9 +71,27 @@ public final class LoadOptions {
     return Optional.ofNullable(activation);
   }
 
-  /** The open_clip model name (e.g. "ViT-B-32-quickgelu"), used as activation metadata. */
+  /**
+   * The open_clip model name (e.g. "ViT-B-32", "ViT-B-32-quickgelu"): the architecture of a bare
+   * checkpoint, and activation metadata everywhere (a name ending in {@code -quickgelu} states
+   * QuickGELU).
+   */
   public Optional<String> modelName() {
     return Optional.ofNullable(modelName);
+  }
+
+  /**
+   * A CLIP BPE vocabulary to tokenize with instead of the model's own (a {@code
+   * bpe_simple_vocab_16e6.txt[.gz]} file, or a directory with it or with {@code vocab.json} +
+   * {@code merges.txt}).
+   */
+  public Optional<java.nio.file.Path> vocabulary() {
+    return Optional.ofNullable(vocabulary);
+  }
+
+  /** Whose implementation of the stated preprocessing to follow (default {@link PreprocessRules#OPEN_CLIP}). */
+  public PreprocessRules preprocessRules() {
+    return preprocessRules;
   }
 
   /**
@@ -89,6 +111,8 @@ public final class LoadOptions {
     private Activation activation;
     private String modelName;
     private boolean batchInvariant = true;
+    private java.nio.file.Path vocabulary;
+    private PreprocessRules preprocessRules = PreprocessRules.OPEN_CLIP;
 
     public Builder device(String device) {
       this.device = Objects.requireNonNull(device, "device");
@@ -136,6 +160,18 @@ public final class LoadOptions {
      */
     public Builder batchInvariant(boolean batchInvariant) {
       this.batchInvariant = batchInvariant;
+      return this;
+    }
+
+    /** See {@link LoadOptions#vocabulary()}; null = the model's own. */
+    public Builder vocabulary(java.nio.file.Path vocabulary) {
+      this.vocabulary = vocabulary;
+      return this;
+    }
+
+    /** See {@link LoadOptions#preprocessRules()}. */
+    public Builder preprocessRules(PreprocessRules rules) {
+      this.preprocessRules = Objects.requireNonNull(rules, "rules");
       return this;
     }
 

@@ -306,7 +306,7 @@ public final class ClipTokenizer {
     }
   }
 
-  private static String decodeText(byte[] raw, Object file) {
+  static String decodeText(byte[] raw, Object file) {
     byte[] bytes = raw;
     try {
       if (bytes.length >= 2 && (bytes[0] & 0xFF) == 0x1F && (bytes[1] & 0xFF) == 0x8B) {
@@ -339,7 +339,7 @@ public final class ClipTokenizer {
   }
 
   /** Python's {@code str.split()} without arguments. */
-  private static String[] splitWhitespace(String line) {
+  static String[] splitWhitespace(String line) {
     List<String> parts = new ArrayList<>(2);
     int i = 0;
     int n = line.length();

@@ -8,8 +8,9 @@ import java.util.Map;
 
 /**
  * Writes the fuzz seed corpora (valid files from {@link Seeds}) under {@code
- * java/src/test/resources}: {@code java -cp <test class path> dev.clip4j.hardening.SeedCorpus
- * java/src/test/resources}. The files are committed; crashers found later go beside them.
+ * java/src/test/resources} (and the CLI's under {@code cli/src/test/resources}): {@code java -cp
+ * <test class path> dev.clip4j.hardening.SeedCorpus java/src/test/resources}. The files are
+ * committed; crashers found later go beside them.
  */
 public final class SeedCorpus {
   private SeedCorpus() {}
@@ -21,8 +22,16 @@ public final class SeedCorpus {
     put(p.resolve("safetensors"), "seed-small", Seeds.safetensors());
     put(p.resolve("torchZip"), "seed-small", Seeds.torchZip());
     put(p.resolve("torchPickle"), "seed-small", Seeds.pickle());
+    put(p.resolve("jitArchive"), "seed-tiny-clip", JitSeeds.archive());
+    put(p.resolve("jitPickle"), "seed-tiny-clip", JitSeeds.pickle());
     put(p.resolve("npy"), "seed-f32-2x3", Seeds.npy(scratch));
     put(p.resolve("modelConfig"), "seed-tiny", Seeds.config().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfConfig"), "seed-clip", Seeds.hfConfig(534).getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfConfig"), "seed-vision", Seeds.hfVisionConfig().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfConfig"), "seed-legacy-dict", Seeds.hfLegacyConfig().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfPreprocessorConfig"), "seed-clip", Seeds.hfPreprocessorConfig().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("hfPreprocessorConfig"), "seed-legacy", Seeds.hfLegacyPreprocessorConfig().getBytes(StandardCharsets.UTF_8));
+    put(p.resolve("shardIndex"), "seed-two-shards", Seeds.shardIndex().getBytes(StandardCharsets.UTF_8));
     put(p.resolve("bpeVocab"), "seed-gz", Seeds.bpeGz());
     put(p.resolve("bpeVocab"), "seed-plain", Seeds.bpeText());
     // FuzzedDataProvider layout: the int that splits vocab from merges is read from the end.
@@ -40,7 +49,9 @@ public final class SeedCorpus {
     for (Map.Entry<String, byte[]> e : Seeds.images().entrySet()) {
       put(res.resolve("dev/clip4j/hardening/ImageFuzzTestInputs/image"), "seed-" + e.getKey().replace('.', '-'), e.getValue());
     }
-    put(res.resolve("dev/clip4j/cli/TextInputsFuzzTestInputs/jsonl"), "seed-texts",
+    // The CLI's target lives in the cli module: res is .../java/src/test/resources.
+    Path cliRes = res.toAbsolutePath().getParent().getParent().getParent().resolveSibling("cli/src/test/resources");
+    put(cliRes.resolve("dev/clip4j/cli/TextInputsFuzzTestInputs/jsonl"), "seed-texts",
         Seeds.jsonl().getBytes(StandardCharsets.UTF_8));
     Files.delete(scratch);
   }

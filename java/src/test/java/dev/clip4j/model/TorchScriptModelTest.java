@@ -18,14 +18,20 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Format 2: a torch.jit.script'ed open_clip model, called as it is, normalised by clip4j. */
+/**
+ * A torch.jit.script'ed open_clip model: read as weights by default (its parameters are a CLIP
+ * state dict), or run as code (encode_image/encode_text, normalised by clip4j) when asked; both
+ * give the reference embeddings.
+ */
 class TorchScriptModelTest {
 
   @ParameterizedTest
-  @ValueSource(strings = {"tiny-gelu", "tiny-quickgelu"})
-  void embeddingsAndLogitsMatchTheReference(String name) throws Exception {
-    try (ClipModel m = ClipModel.load(ModelFixtures.model(name).resolve("torchscript_scripted.pt"))) {
-      assertThat(m.info().format()).isEqualTo(ModelFormat.TORCHSCRIPT);
+  @org.junit.jupiter.params.provider.CsvSource({"tiny-gelu,OPENAI_JIT", "tiny-quickgelu,OPENAI_JIT",
+      "tiny-gelu,TORCHSCRIPT", "tiny-quickgelu,TORCHSCRIPT"})
+  void embeddingsAndLogitsMatchTheReference(String name, ModelFormat format) throws Exception {
+    LoadOptions o = format == ModelFormat.TORCHSCRIPT ? LoadOptions.builder().format(format).build() : LoadOptions.defaults();
+    try (ClipModel m = ClipModel.load(ModelFixtures.model(name).resolve("torchscript_scripted.pt"), o)) {
+      assertThat(m.info().format()).isEqualTo(format);
       assertThat(m.info().embedDim()).isEqualTo(64);
       assertThat(m.info().imageSize()).isEqualTo(224);
       assertThat(m.info().contextLength()).isEqualTo(77);
@@ -42,7 +48,8 @@ class TorchScriptModelTest {
 
   @Test
   void badInputsAreTypedErrors() throws Exception {
-    try (ClipModel m = ClipModel.load(ModelFixtures.model("tiny-gelu").resolve("torchscript_scripted.pt"))) {
+    try (ClipModel m = ClipModel.load(ModelFixtures.model("tiny-gelu").resolve("torchscript_scripted.pt"),
+        LoadOptions.builder().format(ModelFormat.TORCHSCRIPT).build())) {
       assertThatThrownBy(() -> m.embedImages(torch.zeros(1, 3, 32, 32)))
           .isInstanceOf(InvalidInputException.class).hasMessageContaining("224");
       assertThatThrownBy(() -> m.embedTexts(ModelFixtures.longs(new long[] {49406, 60000, 49407}, 1, 3)))

@@ -28,13 +28,18 @@ public final class CheckpointReader {
     if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
       return readTorchZip(file);
     }
+    refusePickle(file, head, n);
+    return readSafetensors(file);
+  }
+
+  /** Throws when {@code head} (the first {@code n} bytes of {@code file}) starts a bare pickle. */
+  private static void refusePickle(Path file, byte[] head, int n) {
     String pickle = pickleKind(head, n);
     if (pickle != null) {
       throw new InvalidModelException(file + ": unsupported format: " + pickle + ". clip4j reads safetensors and"
           + " the zip format of torch.save (PyTorch >= 1.6) and never runs a bare pickle; re-save the weights"
           + " with torch.save(torch.load(f), f2) on PyTorch >= 1.6, or as safetensors");
     }
-    return readSafetensors(file);
   }
 
   /**
@@ -62,6 +67,29 @@ public final class CheckpointReader {
     return "a Python pickle (protocol " + head[1] + "), not a weights file clip4j reads";
   }
 
+  /**
+   * Reads a model's weights from a checkpoint as open_clip's {@code load_checkpoint} takes them:
+   * a training checkpoint's {@code state_dict} entry (the rest of it is dropped), and the {@code
+   * module.} prefix that {@code DistributedDataParallel} adds removed when every name has it.
+   * {@link StateDict#metadata()} says what was done ({@code wrapper}, {@code stripped_prefix}).
+   */
+  public static StateDict readModelWeights(Path file) {
+    StateDict sd = read(file);
+    java.util.Set<String> keys = sd.keys();
+    String prefix = "module.";
+    if (keys.isEmpty() || !keys.stream().allMatch(k -> k.startsWith(prefix) && k.length() > prefix.length())) {
+      return sd;
+    }
+    java.util.Map<String, TensorData> renamed = new java.util.LinkedHashMap<>();
+    for (TensorData t : sd.tensors().values()) {
+      String name = t.name().substring(prefix.length());
+      renamed.put(name, new TensorData(name, t.dtype(), t.shape(), t.data()));
+    }
+    java.util.Map<String, String> meta = new java.util.HashMap<>(sd.metadata());
+    meta.put("stripped_prefix", prefix);
+    return new StateDict(file, sd.format(), renamed, meta);
+  }
+
   /** Reads a safetensors file. */
   public static StateDict readSafetensors(Path file) {
     UserFiles.requireRegularFile(file, InvalidModelException::new);
@@ -72,5 +100,13 @@ public final class CheckpointReader {
   public static StateDict readTorchZip(Path file) {
     UserFiles.requireRegularFile(file, InvalidModelException::new);
     return TorchZipReader.read(file);
+  }
+
+  /**
+   * Reads a sharded checkpoint through its index ({@code model.safetensors.index.json} or {@code
+   * pytorch_model.bin.index.json}); see {@link ShardedCheckpoint}.
+   */
+  public static StateDict readSharded(Path indexFile) {
+    return ShardedCheckpoint.read(indexFile);
   }
 }
