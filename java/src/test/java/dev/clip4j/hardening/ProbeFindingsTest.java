@@ -58,6 +58,41 @@ class ProbeFindingsTest {
     }
   }
 
+  /** A copy of the fixture's Hugging Face CLIPModel directory. */
+  private static Path hfCopy(String name) throws IOException {
+    Path src = Conformance.dir().resolve("models/tiny-gelu/hf");
+    Path dir = Files.createDirectories(tmp.resolve(name));
+    try (Stream<Path> files = Files.list(src)) {
+      for (Path f : (Iterable<Path>) files::iterator) {
+        Files.copy(f, dir.resolve(f.getFileName()));
+      }
+    }
+    return dir;
+  }
+
+  @Test
+  @Timeout(60)
+  void huggingFaceLayerCountsAreBoundedToo() throws IOException {
+    Path dir = hfCopy("hf-layers");
+    ObjectNode cfg = (ObjectNode) JSON.readTree(dir.resolve("config.json").toFile());
+    ((ObjectNode) cfg.get("vision_config")).put("num_hidden_layers", 1_000_000_000);
+    JSON.writeValue(dir.resolve("config.json").toFile(), cfg);
+    long t0 = System.nanoTime();
+    // HfClipConfig bounds the layer count itself (the reader's table is built from the config)
+    assertThatThrownBy(() -> ClipModel.load(dir).close())
+        .isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("num_hidden_layers must be an integer in [1, 1024], got 1000000000")
+        .satisfies(e -> assertThat(e.getMessage().length()).isLessThan(1000));
+    assertThat((System.nanoTime() - t0) / 1e9).isLessThan(20);
+    // and a legacy pickle where transformers' pytorch_model.bin should be is named as such
+    Path legacy = hfCopy("hf-legacy");
+    Files.delete(legacy.resolve("model.safetensors"));
+    Files.write(legacy.resolve("pytorch_model.bin"), ProbeInputs.legacyTorchSave());
+    assertThatThrownBy(() -> ClipModel.load(legacy).close())
+        .isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("unsupported format: a legacy (non-zip) torch.save pickle");
+  }
+
   @Test
   @Timeout(60)
   void sentenceTransformerLayerCountIsBoundedToo() throws IOException {

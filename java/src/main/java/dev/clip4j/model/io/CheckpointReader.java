@@ -96,9 +96,15 @@ public final class CheckpointReader {
     return SafetensorsReader.read(file);
   }
 
-  /** Reads a {@code torch.save(state_dict)} zip archive. */
+  /** Reads a {@code torch.save(state_dict)} zip archive (a legacy non-zip pickle is named and refused). */
   public static StateDict readTorchZip(Path file) {
     UserFiles.requireRegularFile(file, InvalidModelException::new);
+    byte[] head = new byte[LEGACY_MAGIC.length];
+    try (InputStream in = Files.newInputStream(file)) {
+      refusePickle(file, head, in.readNBytes(head, 0, head.length));
+    } catch (IOException e) {
+      throw new InvalidModelException(file + ": cannot read: " + e.getMessage(), e);
+    }
     return TorchZipReader.read(file);
   }
 
