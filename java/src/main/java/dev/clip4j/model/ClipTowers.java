@@ -648,9 +648,7 @@ public final class ClipTowers implements AutoCloseable {
 
 
   private static String firstLine(Throwable e) {
-    String m = String.valueOf(e.getMessage());
-    int nl = m.indexOf('\n');
-    return nl < 0 ? m : m.substring(0, nl);
+    return TorchScriptModels.firstLine(e); // the first non-blank line: LibTorch's may start with '\n'
   }
 
   /** Waits for calls in flight, then releases the modules and weights. Idempotent. */
