@@ -8,6 +8,7 @@ dev.clip4j.preprocess.CmykJpegTest. Each image NAME.jpg gets
 and some also
   NAME.longest24.npy  open_clip 2.32 image_transform(24, False, resize_mode='longest') (padding)
   NAME.exif.s24.npy   ImageOps.exif_transpose, then the 2.20 transform (DecodeOptions.exifOrientation)
+  NAME.rgb.npy        uint8 [h, w, 3]  Pillow's convert("RGB") (transformers' RGB-first preprocessing)
 plus gif_screen.gif (a first frame smaller than the logical screen, at an offset) with its
 gif_screen.s24.npy, as Pillow composes it.
 
@@ -189,6 +190,10 @@ def main():
         np.save(os.path.join(out, name + ".s24.npy"), shortest(Image.open(path)).numpy())
         if name in ("pillow_cmyk_adobe0", "magick_ycck"):
             np.save(os.path.join(out, name + ".longest24.npy"), longest(Image.open(path)).numpy())
+        if name in ("pillow_cmyk_adobe0", "magick_ycck_420"):
+            # Pillow's convert("RGB") of the whole image: what transformers' CLIPImageProcessor
+            # (rgb first, then resize) starts from.
+            np.save(os.path.join(out, name + ".rgb.npy"), np.asarray(Image.open(path).convert("RGB")))
         if name == "pillow_cmyk_exif6":
             t = ImageOps.exif_transpose(Image.open(path))
             assert t.size == (27, 41), t.size

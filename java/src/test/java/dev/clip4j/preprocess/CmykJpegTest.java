@@ -112,6 +112,23 @@ class CmykJpegTest {
   }
 
   @Test
+  void rgbFirstConversionIsPillowsConvert() throws IOException {
+    // transformers' CLIPImageProcessor converts to RGB before resizing: Pillow's convert("RGB").
+    for (String name : List.of("pillow_cmyk_adobe0", "magick_ycck_420")) {
+      DecodedImage cmyk = ImageDecoder.decode(dir().resolve(name + ".jpg"));
+      DecodedImage rgb = ImagePreprocessor.convertedForResize(cmyk);
+      assertThat(rgb.mode()).isEqualTo(ImageMode.RGB);
+      byte[] expected = TestNpy.readUint8(dir().resolve(name + ".rgb.npy"), cmyk.height(), cmyk.width(), 3);
+      byte[] got = new byte[expected.length];
+      rgb.pixels().get(got);
+      assertThat(got).as(name).isEqualTo(expected);
+      PreprocessConfig hf = PreprocessConfig.builder().imageSize(SIZE).rgbConversion(RgbConversion.BEFORE_RESIZE).build();
+      ImagePreprocessor pre = new ImagePreprocessor(hf);
+      assertThat(pre.preprocess(cmyk)).as(name).isEqualTo(pre.preprocess(rgb));
+    }
+  }
+
+  @Test
   void gifFirstFrameSitsOnItsLogicalScreenAsInPillow() throws IOException {
     Path gif = dir().resolve("gif_screen.gif");
     DecodedImage img = ImageDecoder.decode(gif);
