@@ -2,6 +2,7 @@ package dev.clip4j.search;
 
 import dev.clip4j.Engine;
 import dev.clip4j.InvalidInputException;
+import dev.clip4j.internal.Devices;
 import dev.clip4j.io.EmbeddingIndex;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
@@ -124,7 +125,7 @@ public final class ExactSearch {
       maxBlock = Math.max(maxBlock, Math.min(blockRows, c.rows()));
     }
     Engine.ensureInitialized();
-    Device dev = new Device(device);
+    Device dev = Devices.parse(device); // DeviceException (DEVICE) where it cannot run
     boolean onCpu = !dev.is_cuda();
     TensorOptions floats = new TensorOptions(ScalarType.Float).device(new DeviceOptional(dev));
     MemoryFormatOptional keep = new MemoryFormatOptional();

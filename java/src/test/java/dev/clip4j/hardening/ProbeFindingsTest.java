@@ -10,15 +10,20 @@ import dev.clip4j.DeviceException;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.io.EmbeddingIndex;
 import dev.clip4j.model.ClipModel;
 import dev.clip4j.model.LoadOptions;
 import dev.clip4j.model.RandomModels;
 import dev.clip4j.preprocess.ImageDecoder;
+import dev.clip4j.search.ExactSearch;
 import dev.clip4j.testing.Conformance;
+import dev.clip4j.testing.IndexDirs;
 import dev.clip4j.text.st.SentenceTransformerPipeline;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -185,5 +190,20 @@ class ProbeFindingsTest {
               e -> assertThat(e.code()).isEqualTo(ErrorCode.DEVICE));
     }
     assertThat(Clip4jException.fromStatus(ErrorCode.DEVICE.value(), "x")).isInstanceOf(DeviceException.class);
+  }
+
+  @Test
+  void exactSearchOnACudaDeviceThisHostDoesNotHaveIsADeviceErrorToo() throws IOException {
+    Path dir = tmp.resolve("index");
+    List<float[][]> shards = List.<float[][]>of(new float[][] {{1, 0}, {0, 1}});
+    IndexDirs.write(dir, "texts", 2, shards, Map.of(), r -> "t" + r);
+    try (EmbeddingIndex index = EmbeddingIndex.open(dir)) {
+      assertThat(new ExactSearch(index, "cpu", 16).search(new float[][] {{1, 0}}, 1).get(0).get(0).row()).isZero();
+      for (String device : ProbeInputs.absentCudaDevices()) {
+        assertThatThrownBy(() -> new ExactSearch(index, device, 16).search(new float[][] {{1, 0}}, 1))
+            .as(device)
+            .isInstanceOfSatisfying(DeviceException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.DEVICE));
+      }
+    }
   }
 }
