@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A short, bounded Jazzer pass over every fuzz target of the user-file parsers (see
-# java/src/test/java/dev/clip4j/hardening/ParserFuzzTest.java). Each target runs in its own JVM
+# java/src/test/java/dev/clip4j/hardening/ParserFuzzTest.java) and of the text cleaning
+# (dev.clip4j.tokenize.TextCleaningFuzzTest). Each target runs in its own JVM
 # (Jazzer fuzzes one target per JVM) for CLIP4J_FUZZ_SECONDS (default 6), CLIP4J_FUZZ_JOBS
 # (default 2) at a time, starting from its committed seeds and past crashers (libFuzzer seed
 # CLIP4J_FUZZ_SEED, default 1, so CI runs are repeatable; set another to explore). A finding (any
@@ -40,6 +41,7 @@ targets=(
   "java dev.clip4j.hardening.ParserFuzzTest vocabAndMerges"
   "java dev.clip4j.hardening.ImageFuzzTest image"
   "cli dev.clip4j.cli.TextInputsFuzzTest jsonl"
+  "java dev.clip4j.tokenize.TextCleaningFuzzTest fixText"
 )
 
 fuzz_one() {

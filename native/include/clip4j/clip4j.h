@@ -116,8 +116,11 @@ clip4j_status clip4j_head_forward_f32(const float* x, int64_t n, int64_t d_in, c
 
 /**
  * Whether the CUDA kernels can be used in this process: sets *available to 1 if the
- * companion library libclip4j_cuda was built and could be loaded with its CUDA runtime,
- * else 0 (then clip4j_last_error() says why). Loads the companion library on first call.
+ * companion library libclip4j_cuda was built, could be loaded with its CUDA runtime, and that
+ * runtime sees at least one CUDA device; else 0, and clip4j_last_error() says which of these
+ * failed (not built with CUDA; libclip4j_cuda or libcudart.so.13 not loadable; no driver or a
+ * driver too old for the runtime; no device), with the CUDA runtime's own error name where it
+ * gave one. Decided once per process, on the first call (which loads the companion library).
  * Thread safety: safe from any thread.
  */
 clip4j_status clip4j_cuda_available(int32_t* available);
@@ -129,10 +132,13 @@ clip4j_status clip4j_cuda_available(int32_t* available);
  * (a clip4j_dtype: fp32, fp16 or bf16); accumulation is fp32; `out` has `out_dtype`.
  * `stream` is the cudaStream_t to launch on (NULL = the legacy default stream).
  * Exactly one kernel launch, no host synchronisation, no allocation. Requires
- * d_out <= 8192 (the row is kept in shared memory). Launch errors are returned as
- * CLIP4J_ERR_CUDA; errors of the kernel itself surface at the caller's next sync.
- * Returns CLIP4J_ERR_UNSUPPORTED when the library was built without CUDA or the
- * companion library cannot be loaded.
+ * d_out <= 8192 (the row is kept in shared memory). Each row is computed by one thread block in
+ * a fixed order, so a row's result does not depend on n or on the other rows (any n up to 2^31).
+ * Launch errors are returned as CLIP4J_ERR_CUDA; errors of the kernel itself surface at the
+ * caller's next sync. A CUDA error already pending on the calling thread before the launch (left
+ * by earlier work) is returned as CLIP4J_ERR_CUDA with a message saying so, and the head is not
+ * launched. Returns CLIP4J_ERR_UNSUPPORTED when CUDA cannot be used (clip4j_cuda_available
+ * would report 0), with the same reason.
  * Thread safety: safe from any thread on distinct output buffers.
  */
 clip4j_status clip4j_head_forward_cuda(const void* x, int32_t dtype, int64_t n, int64_t d_in,

@@ -9,7 +9,8 @@ import java.util.Map;
  * flags, CUDA, the BLAS library LibTorch's GEMMs went to ({@code blasVendor}: "openblas" or "mkl",
  * from the libraries mapped into the process) with its thread count, the OpenMP runtimes mapped
  * (more than one means competing thread pools; {@link Engine} warns), {@code OPENBLAS_CORETYPE},
- * and the CPU's vector extensions.
+ * the CPU's vector extensions, TorchScript's graph executor ({@code jitProfilingExecutor}: false
+ * as clip4j sets it, the simple executor) and {@code CUBLAS_WORKSPACE_CONFIG} as LibTorch sees it.
  */
 public record EngineReport(
     String clip4jVersion,
@@ -32,11 +33,13 @@ public record EngineReport(
     String openblasCoretype,
     String blasVendor,
     java.util.List<String> openMpRuntimes,
-    String cpuFeatures) {
+    String cpuFeatures,
+    boolean jitProfilingExecutor,
+    String cublasWorkspaceConfig) {
 
   /** True when every setting that makes outputs reproducible is in force. */
   public boolean deterministic() {
-    return cudnnDeterministic && !cudnnBenchmark && !tf32CuBlas && !tf32CuDnn;
+    return cudnnDeterministic && !cudnnBenchmark && !tf32CuBlas && !tf32CuDnn && !jitProfilingExecutor;
   }
 
   /** The report as an ordered map (for JSON output). */
@@ -64,6 +67,9 @@ public record EngineReport(
     m.put("blas_vendor", blasVendor);
     m.put("openmp_runtimes", String.join(",", openMpRuntimes));
     m.put("cpu_features", cpuFeatures);
+    m.put("jit_executor", jitProfilingExecutor ? "profiling (specialises and fuses after the first calls)"
+        : "simple (one plan per graph, no fusion)");
+    m.put("cublas_workspace_config", cublasWorkspaceConfig == null ? "unset" : cublasWorkspaceConfig);
     return m;
   }
 

@@ -158,15 +158,8 @@ final class EmbedImagesCommand implements Callable<Integer> {
   }
 
   static void addRows(List<float[]> rows, Tensor emb) {
-    Tensor c = emb.is_cuda() ? emb.cpu() : emb;
-    c = c.contiguous();
-    int n = (int) c.size(0);
-    int d = (int) c.size(1);
-    FloatPointer p = c.data_ptr_float();
-    for (int i = 0; i < n; i++) {
-      float[] row = new float[d];
-      p.position((long) i * d).get(row);
-      rows.add(row);
+    try (emb) {
+      rows.addAll(java.util.Arrays.asList(dev.clip4j.internal.HostTensors.readRows(emb, "embeddings")));
     }
   }
 }

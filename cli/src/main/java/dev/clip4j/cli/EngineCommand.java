@@ -21,8 +21,10 @@ final class EngineCommand implements Callable<Integer> {
       cfg = cfg.withIntraOpThreads(threads);
     }
     Engine.initialize(cfg);
-    System.out.println(
-        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(Engine.report().toMap()));
+    java.util.Map<String, Object> m = new java.util.LinkedHashMap<>(Engine.report().toMap());
+    String why = dev.clip4j.internal.CudaAvailability.unavailableReason();
+    m.put("cuda_unavailable_because", why == null ? "n/a (CUDA usable)" : why);
+    System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(m));
     return 0;
   }
 }

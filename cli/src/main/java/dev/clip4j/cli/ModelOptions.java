@@ -19,7 +19,9 @@ final class ModelOptions {
   @Option(names = "--device", defaultValue = "cpu", description = "LibTorch device: cpu, cuda, cuda:N (default ${DEFAULT-VALUE}).")
   String device;
 
-  @Option(names = "--precision", defaultValue = "fp32", description = "fp32 (default) or bf16 (CPUs with AVX512-BF16/AMX, or CUDA; fp16 for TorchScript files).")
+  @Option(names = "--precision", defaultValue = "fp32", description = "fp32 (default); bf16 (CPUs with AVX512-BF16/AMX, or"
+      + " CUDA); on CUDA also fp16 (open_clip's fp16: half weights, LayerNorm in fp32) and pure_fp16/pure_bf16 (LayerNorm"
+      + " in half too). TorchScript files: fp32 or pure_*.")
   String precision;
 
   @Option(names = "--format", description = "Force the format: open_clip, hf, openai-jit, checkpoint, sentence-transformers,"

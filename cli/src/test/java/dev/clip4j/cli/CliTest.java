@@ -107,4 +107,18 @@ class CliTest {
     assertThat(Main.run("inspect", "--model", tmp.resolve("missing").toString())).isEqualTo(1);
     assertThat(Main.run("embed-texts")).isEqualTo(2); // usage error
   }
+
+  /** {@code clip4j engine} says whether CUDA can be used and, if not, why, besides the executor and strict settings. */
+  @Test
+  void engineSaysWhyCudaIsNotAvailable() throws Exception {
+    JsonNode r = new ObjectMapper().readTree(stdout("engine"));
+    assertThat(r.get("jit_executor").asText()).startsWith("simple");
+    assertThat(r.has("cublas_workspace_config")).isTrue();
+    String why = r.get("cuda_unavailable_because").asText();
+    if (!org.bytedeco.pytorch.global.torch.cuda_is_available()) {
+      assertThat(why).contains("CPU build"); // this host's test class path: LibTorch's CPU build
+    } else {
+      assertThat(why).startsWith("n/a");
+    }
+  }
 }

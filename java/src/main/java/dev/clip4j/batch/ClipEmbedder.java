@@ -92,7 +92,7 @@ public final class ClipEmbedder implements AutoCloseable {
     public int write(long[] ids, Tensor batch, int slot) {
       requireLength(ids, batch);
       try (Tensor row = batch.select(0, slot)) {
-        new org.bytedeco.javacpp.LongPointer(row.data_ptr()).put(ids);
+        dev.clip4j.internal.HostTensors.longs(row, "token id slot").put(ids);
       }
       return ids.length;
     }
@@ -125,7 +125,7 @@ public final class ClipEmbedder implements AutoCloseable {
       @Override
       public int write(long[] ids, Tensor batch, int slot) {
         try (Tensor row = batch.select(0, slot)) { // a contiguous [2, L] slot of the pooled batch
-          new org.bytedeco.javacpp.LongPointer(row.data_ptr()).put(slotRow(ids));
+          dev.clip4j.internal.HostTensors.longs(row, "token id slot").put(slotRow(ids));
         }
         return ids.length;
       }
@@ -192,9 +192,10 @@ public final class ClipEmbedder implements AutoCloseable {
     if (model.hasImageTower()) {
       PreprocessConfig preprocess = model.preprocessConfig();
       int s = preprocess.imageSize();
+      // The rows are checked on the host, where the embedder reads them anyway: no device read for it.
       lanes.add(new Embedder.Lane<>(IMAGES, new long[] {3, s, s}, ScalarType.Float,
-          new ImageSlotWriter(new ImagePreprocessor(preprocess), DecodeOptions.defaults()), model::embedImages, false,
-          dim, device));
+          new ImageSlotWriter(new ImagePreprocessor(preprocess), DecodeOptions.defaults()),
+          (batch, host) -> model.embedImagesForBatch(batch), false, dim, device, true));
     }
     TextTokenizer tokenizer = null;
     int[] buckets = null;
@@ -204,20 +205,23 @@ public final class ClipEmbedder implements AutoCloseable {
       if (model.causalText()) {
         buckets = buckets(ctx, config.trimTexts());
         for (int b : buckets) {
-          lanes.add(new Embedder.Lane<>(TEXTS + "-" + b, new long[] {b}, ScalarType.Long, IDS, model::embedTexts,
-              false, dim, device));
+          // Ids range-checked on the host batch before the device sees them; rows checked on the host.
+          lanes.add(new Embedder.Lane<>(TEXTS + "-" + b, new long[] {b}, ScalarType.Long, IDS,
+              (batch, host) -> model.embedTextsForBatch(batch, null, host), false, dim, device, true));
         }
       } else {
-        java.util.function.Function<Tensor, Tensor> forward = t -> {
+        Embedder.BatchForward forward = (t, host) -> {
           try (Tensor idsView = t.select(1, 0);
               Tensor maskView = t.select(1, 1);
               Tensor ids = idsView.contiguous();
-              Tensor mask = maskView.contiguous()) {
-            return model.embedTexts(ids, mask);
+              Tensor mask = maskView.contiguous();
+              Tensor hostIdsView = host.select(1, 0);
+              Tensor hostIds = hostIdsView.contiguous()) {
+            return model.embedTextsForBatch(ids, mask, hostIds);
           }
         };
         lanes.add(new Embedder.Lane<>(TEXTS, new long[] {2, ctx}, ScalarType.Long,
-            maskedIds(ctx, tokenizer.padId()), forward, true, dim, device));
+            maskedIds(ctx, tokenizer.padId()), forward, true, dim, device, true));
       }
     }
     return new ClipEmbedder(engine.apply(lanes), model, tokenizer, buckets, config);

@@ -18,7 +18,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -129,7 +128,8 @@ public final class ModelExport {
     }
     long bytes = t.nbytes();
     ByteBuffer b = bytes == 0 ? ByteBuffer.allocate(0)
-        : new BytePointer(t.data_ptr()).capacity(bytes).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        : dev.clip4j.internal.HostTensors.bytes(t, "weight " + name).capacity(bytes).asByteBuffer()
+            .order(ByteOrder.LITTLE_ENDIAN);
     return TensorData.of(name, dtype, shape, b);
   }
 }

@@ -195,15 +195,30 @@ public final class StateDictSchema {
     }
     List<String> problems = new ArrayList<>();
     if (!missing.isEmpty()) {
-      problems.add(missing.size() + " missing: " + Messages.capped(missing, ", "));
+      problems.add(missing.size() + " missing: " + Messages.capped(blocksLast(missing), ", "));
     }
     if (!unexpected.isEmpty()) {
-      problems.add(unexpected.size() + " unexpected: " + Messages.capped(unexpected, ", "));
+      problems.add(unexpected.size() + " unexpected: " + Messages.capped(blocksLast(unexpected), ", "));
     }
     if (!wrong.isEmpty()) {
-      problems.add(wrong.size() + " with the wrong shape: " + Messages.capped(wrong, "; "));
+      problems.add(wrong.size() + " with the wrong shape: " + Messages.capped(blocksLast(wrong), "; "));
     }
     return problems;
+  }
+
+  /**
+   * {@code items} (each starting with a key) with the keys outside the transformer blocks first,
+   * in order: each of those is its own cause, while block keys repeat layer after layer (the
+   * hints count the blocks), so a capped listing still names every distinct tensor.
+   */
+  private static List<String> blocksLast(List<String> items) {
+    List<String> out = new ArrayList<>(items.size());
+    List<String> blocks = new ArrayList<>();
+    for (String item : items) {
+      (BLOCK.matcher(item).find() ? blocks : out).add(item);
+    }
+    out.addAll(blocks);
+    return out;
   }
 
 

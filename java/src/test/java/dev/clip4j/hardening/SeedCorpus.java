@@ -53,7 +53,40 @@ public final class SeedCorpus {
     Path cliRes = res.toAbsolutePath().getParent().getParent().getParent().resolveSibling("cli/src/test/resources");
     put(cliRes.resolve("dev/clip4j/cli/TextInputsFuzzTestInputs/jsonl"), "seed-texts",
         Seeds.jsonl().getBytes(StandardCharsets.UTF_8));
+    Path clean = res.resolve("dev/clip4j/tokenize/TextCleaningFuzzTestInputs/fixText");
+    for (Map.Entry<String, byte[]> e : cleaningSeeds().entrySet()) {
+      put(clean, e.getKey(), e.getValue());
+    }
     Files.delete(scratch);
+  }
+
+  /**
+   * Seeds for TextCleaningFuzzTest: a mode byte (0 UTF-8, 1..9 one char per byte through ftfy's
+   * code pages in order, 10 UTF-16BE) then the bytes.
+   */
+  static Map<String, byte[]> cleaningSeeds() {
+    byte[] cesu = {
+      (byte) 0xED, (byte) 0xA0, (byte) 0xBD, (byte) 0xED, (byte) 0xB8, (byte) 0x8D, ' ', 'n', 'u', 'l',
+      (byte) 0xC0, (byte) 0x80, '\n'
+    };
+    return Map.of(
+        "seed-mojibake-utf8", withMode(0, utf8("caf\u00C3\u00A9 \u00E2\u20AC\u0153quoted\u00E2\u20AC\u009D"
+            + " \u00C3 la mode\n<b>&amp;</b> &eacute;")),
+        "seed-latin1", withMode(1, utf8("na\u00EFve caf\u00E9 \u2013 \u201Cquotes\u201D \uD83D\uDE00 \uFB01")),
+        "seed-cp1252", withMode(2, utf8("\u041F\u0440\u0438\u0432\u0435\u0442, \u00BD \u2122\r\n")),
+        "seed-cesu", withMode(1, cesu),
+        "seed-utf16", withMode(10, "a\uD800b\u00E9\uFB01\uFF21\u001B[1m".getBytes(StandardCharsets.UTF_16BE)));
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static byte[] withMode(int mode, byte[] data) {
+    byte[] out = new byte[data.length + 1];
+    out[0] = (byte) mode;
+    System.arraycopy(data, 0, out, 1, data.length);
+    return out;
   }
 
   private static void put(Path dir, String name, byte[] data) throws IOException {

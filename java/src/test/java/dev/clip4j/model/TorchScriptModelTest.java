@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.testing.Conformance;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -43,6 +44,34 @@ class TorchScriptModelTest {
       assertThat(maxAbsDiff(logits, ModelFixtures.expected(name, "expected_logits_per_image.npy"))).isLessThanOrEqualTo(1e-4);
       float[] probs = toFloats(torch.softmax(img.matmul(txt.t()).mul(new org.bytedeco.pytorch.Scalar(Math.exp(m.logitScale()))), 1));
       assertThat(maxAbsDiff(probs, ModelFixtures.expected(name, "expected_probs_per_image.npy"))).isLessThanOrEqualTo(1e-4);
+    }
+  }
+
+  /**
+   * A scripted open_clip adds its whole positional embedding, so it only takes ids of the full
+   * context length: texts embedded by string (each chunk at its longest text) and the embedder's
+   * short buckets are padded to it (they failed with a size mismatch before), and the load's dummy
+   * forward now runs through the heads at a short length too.
+   */
+  @Test
+  void textsShorterThanTheContextArePaddedForTheProgram() throws Exception {
+    java.util.List<String> texts = new java.util.ArrayList<>();
+    for (String line : Files.readAllLines(Conformance.dir().resolve("tokenizer_cases.jsonl"))) {
+      if (!line.isBlank()) {
+        texts.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(line).get("text").asText());
+      }
+    }
+    float[] expected = ModelFixtures.expected("tiny-gelu", "expected_text_embeddings.npy");
+    try (ClipModel m = ClipModel.load(ModelFixtures.model("tiny-gelu").resolve("torchscript_scripted.pt"))) {
+      float[][] rows = m.embedTexts(texts.subList(0, 4)); // short texts: the chunk runs at ~10 positions
+      for (int i = 0; i < rows.length; i++) {
+        assertThat(maxAbsDiff(rows[i], Arrays.copyOfRange(expected, i * 64, (i + 1) * 64))).as(texts.get(i))
+            .isLessThanOrEqualTo(1e-5);
+      }
+      try (Tensor cut = ModelFixtures.tokenIds().narrow(1, 0, 16).contiguous()) { // rows 0-3 end before 16
+        float[] got = toFloats(m.embedTexts(cut.narrow(0, 0, 4)));
+        assertThat(maxAbsDiff(got, Arrays.copyOfRange(expected, 0, 4 * 64))).isLessThanOrEqualTo(1e-5);
+      }
     }
   }
 

@@ -39,7 +39,7 @@ public final class SafetensorsWriter {
     long offset = 0;
     for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
       Tensor t = e.getValue();
-      if (t.scalar_type().intern() != ScalarType.Float || t.is_cuda()) {
+      if (t.scalar_type().intern() != ScalarType.Float || !t.is_cpu()) { // host reads CPU memory only
         throw new IllegalArgumentException(e.getKey() + ": only CPU float32 tensors are written");
       }
       ObjectNode n = header.putObject(e.getKey());
