@@ -4,6 +4,9 @@
 #   benchmarks/run.sh            first run generates a random-weight ViT-B-32 under benchmarks/work
 #   BENCH_MKL=0 benchmarks/run.sh   skip the MKL rows (otherwise org.bytedeco:mkl, 156 MB, is resolved)
 #   BENCH_SMOKE=1 benchmarks/run.sh check the harness in about a minute (small model; figures meaningless)
+#   benchmarks/run.sh soak       only the soak: native memory over BENCH_SOAK_TOTAL (default 200000)
+#                                embeddings of images and texts with the small random model (about 35 min
+#                                on 2 busy cores) -> benchmarks/results/soak.json + soak.md
 # Every JVM runs the same model; each row of the configuration table says its BLAS library,
 # OPENBLAS_CORETYPE, thread layout (intra-op x BLAS threads) and GEMM mode (packed: clip4j's native
 # kernels, the default; per-sample / folded: LibTorch GEMMs in the TorchScript-source towers).
@@ -23,6 +26,19 @@ if [[ "${BENCH_SMOKE:-0}" == 1 ]]; then
   DJL_SECONDS=1
 fi
 mkdir -p "$WORK" "$RESULTS"
+if [[ "${1:-}" == soak ]]; then
+  # Not a test: RSS over a long run, sampled every tenth; the figure is the growth over the second
+  # half. The Java heap is fixed and pre-touched so RSS changes are native memory.
+  ci/setup.sh
+  mvn -B -q -DskipTests package
+  DEPS="$(tr ':' '\n' < benchmarks/target/classpath.txt | grep -v '/dev/clip4j/' | grep -v '/org/bytedeco/mkl/' | paste -sd: -)"
+  CP="benchmarks/target/clip4j-benchmarks-0.1.0-SNAPSHOT.jar:java/target/clip4j-0.1.0-SNAPSHOT.jar:presets/target/clip4j-presets-0.1.0-SNAPSHOT.jar:$DEPS"
+  TOTAL="${BENCH_SOAK_TOTAL:-200000}"
+  [[ "${BENCH_SMOKE:-0}" == 1 ]] && TOTAL=2000
+  java -Xms512m -Xmx512m -XX:+AlwaysPreTouch -cp "$CP" dev.clip4j.bench.SoakBench "$WORK" "$RESULTS/soak.json" \
+    "$TOTAL" "$(( TOTAL / 20 ))"
+  exit 0
+fi
 T0=$SECONDS
 step() { echo "run.sh: $1 done at $((SECONDS - T0)) s" >&2; }
 rm -f "$WORK"/layouts-*.json "$WORK"/djl*.json

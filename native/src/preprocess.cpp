@@ -29,6 +29,13 @@ inline uint8_t muldiv255(unsigned a, unsigned b) {
   return uint8_t(((tmp >> 8) + tmp) >> 8);
 }
 
+// Pillow 9.4's cmyk2rgb (Convert.c): no colour profile, 0 = no ink.
+inline uint8_t cmyk_channel(unsigned ink, unsigned k) {
+  const int nk = 255 - int(k);
+  const int v = nk - int(muldiv255(ink, unsigned(nk)));
+  return uint8_t(v <= 0 ? 0 : v);  // v <= 255 always
+}
+
 // Pillow's rgbA2rgba / lA2la on the colour channels (alpha is the last channel).
 void premultiply(const uint8_t* src, size_t pixels, int channels, uint8_t* dst) {
   for (size_t i = 0; i < pixels; ++i) {
@@ -60,6 +67,7 @@ int channels_of(int32_t format) {
     case CLIP4J_PIXEL_RGB8: return 3;
     case CLIP4J_PIXEL_RGBA8: return 4;
     case CLIP4J_PIXEL_I32: return 1;
+    case CLIP4J_PIXEL_CMYK8: return 4;
     default: return 0;
   }
 }
@@ -201,6 +209,10 @@ extern "C" clip4j_status clip4j_preprocess_image(const uint8_t* pixels, int32_t 
           int32_t v;
           memcpy(&v, p, 4);
           rgb[0] = rgb[1] = rgb[2] = uint8_t(v <= 0 ? 0 : v >= 255 ? 255 : v);
+        } else if (format == CLIP4J_PIXEL_CMYK8) {
+          rgb[0] = cmyk_channel(p[0], p[3]);
+          rgb[1] = cmyk_channel(p[1], p[3]);
+          rgb[2] = cmyk_channel(p[2], p[3]);
         } else if (channels <= 2) {
           rgb[0] = rgb[1] = rgb[2] = p[0];
         } else {

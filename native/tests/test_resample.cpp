@@ -362,6 +362,34 @@ void test_longest_pads() {
         "3x1 longest");
 }
 
+void test_cmyk() {
+  // Pillow 9.4's cmyk2rgb after the resize: v = clip(nk - MULDIV255(ink, nk)), nk = 255 - k.
+  // (10, 20, 30, 200): nk = 55; 10*55+128 = 678 -> (2 + 678) >> 8 = 2 -> 53; 20 -> 4 -> 51; 30 -> 6 -> 49.
+  // (255, 0, 128, 0): 255*255+128 = 65153 -> (254 + 65153) >> 8 = 255 -> 0; 0 -> 255; 128 -> 128 -> 127.
+  const Bytes px = {10, 20, 30, 200, 255, 0, 128, 0};
+  std::vector<float> out = preprocess(px, 2, 1, CLIP4J_PIXEL_CMYK8, CLIP4J_RESAMPLE_BICUBIC, CLIP4J_RESIZE_SQUASH, 2, kBlack);
+  // squash 2x1 -> 2x2 is a vertical upscale of one row: every row equals the source row.
+  for (int y = 0; y < 2; ++y) {
+    CHECK(byte_at(out, 2, 0, y, 0) == 53 && byte_at(out, 2, 1, y, 0) == 51 && byte_at(out, 2, 2, y, 0) == 49,
+          "cmyk (10,20,30,200) row %d: %d %d %d", y, byte_at(out, 2, 0, y, 0), byte_at(out, 2, 1, y, 0),
+          byte_at(out, 2, 2, y, 0));
+    CHECK(byte_at(out, 2, 0, y, 1) == 0 && byte_at(out, 2, 1, y, 1) == 255 && byte_at(out, 2, 2, y, 1) == 127,
+          "cmyk (255,0,128,0) row %d", y);
+  }
+  // Resized as four independent channels before the conversion (not converted first): 2x1 -> 1x1
+  // bilinear averages each channel: (128, 10, 79, 100) -> nk 155: 128*155+128 = 19968 -> 78 -> 77;
+  // 10 -> 6 -> 149; 79 -> 48 -> 107. Converting first would give red (0 + 255) / 2 instead.
+  const Bytes two = {255, 0, 0, 200, 0, 20, 158, 0};
+  Bytes avg = resample(two, 2, 1, 4, 1, 1, CLIP4J_RESAMPLE_BILINEAR);
+  out = preprocess(two, 2, 1, CLIP4J_PIXEL_CMYK8, CLIP4J_RESAMPLE_BILINEAR, CLIP4J_RESIZE_SQUASH, 1, kBlack);
+  const int nk = 255 - avg[3];
+  for (int c = 0; c < 3; ++c) {
+    const unsigned t = unsigned(avg[size_t(c)]) * unsigned(nk) + 128;
+    const int want = nk - int(((t >> 8) + t) >> 8);
+    CHECK(byte_at(out, 1, c, 0, 0) == want, "cmyk resized first c=%d: %d want %d", c, byte_at(out, 1, c, 0, 0), want);
+  }
+}
+
 void test_i32_and_normalisation() {
   // Pillow "I": resized in double precision, then clipped to [0, 255] by convert('RGB').
   // 2 x 1 [0, 400] -> squash 4: bilinear 2 -> 4 = 0, 100, 300, 400 -> 0, 100, 255, 255.
@@ -439,6 +467,7 @@ int main() {
   test_premultiplied_round_trip();
   test_longest_pads();
   test_i32_and_normalisation();
+  test_cmyk();
   test_invalid_arguments();
   printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;

@@ -190,9 +190,13 @@ typedef enum clip4j_pixel_format {
   CLIP4J_PIXEL_LA8 = 2,   /* "LA": gray, alpha (resized premultiplied) */
   CLIP4J_PIXEL_RGB8 = 3,  /* "RGB": three bytes per pixel */
   CLIP4J_PIXEL_RGBA8 = 4, /* "RGBA": red, green, blue, alpha (resized premultiplied) */
-  CLIP4J_PIXEL_I32 = 5    /* "I": one native-endian int32 per pixel (Pillow's mode for 16-bit
+  CLIP4J_PIXEL_I32 = 5,   /* "I": one native-endian int32 per pixel (Pillow's mode for 16-bit
                              grayscale PNGs); resized in double precision, then clipped to
                              [0, 255] by the RGB conversion, as Pillow does */
+  CLIP4J_PIXEL_CMYK8 = 6  /* "CMYK": cyan, magenta, yellow, black (0 = no ink), resized as four
+                             independent channels, then converted with Pillow's formula:
+                             v = clip(255 - k - (c * (255 - k)) / 255) per colour, rounded as
+                             Pillow's MULDIV255 (no colour profile) */
 } clip4j_pixel_format;
 
 /**
@@ -225,11 +229,13 @@ clip4j_status clip4j_resample_u8(const uint8_t* src, int32_t src_w, int32_t src_
  *    SHORTEST_FLOOR_CROP: top = floor((h - size) / 2), as transformers' CLIPImageProcessor); where
  *    the image is smaller (LONGEST) it is first padded to size, left = (size - w) / 2
  *    (floor), top likewise, with `fill_rgb` (open_clip's CenterCropOrPad).
- * 3. RGB: L and I replicated (I clipped to [0, 255]), alpha dropped without compositing.
+ * 3. RGB: L and I replicated (I clipped to [0, 255]), alpha dropped without compositing,
+ *    CMYK through Pillow's cmyk2rgb (the padding of a CMYK image is Pillow's pad colour
+ *    converted the same way: pass it as fill_rgb).
  * 4. out = (v / 255.0f - mean[c]) / stddev[c] in float32, as ToTensor + Normalize.
  *
  * pixels    height rows of width pixels in `format` (a clip4j_pixel_format), no row padding:
- *           width * height * (1, 2, 3, 4 or 4 for I32) bytes.
+ *           width * height * (1, 2, 3, 4, 4 for I32 or 4 for CMYK8) bytes.
  * width, height  in [1, 2^24], width * height <= 2^31 - 1.
  * filter    a clip4j_resample_filter (pass NEAREST for Pillow's P and 1 modes).
  * resize_mode  a clip4j_resize_mode. size in [1, 16384].

@@ -8,10 +8,14 @@ import dev.clip4j.batch.ClipEmbedder;
 import dev.clip4j.model.ClipModel;
 import dev.clip4j.batch.EmbedderConfig;
 import dev.clip4j.batch.ImageSource;
+import dev.clip4j.internal.UserFiles;
 import dev.clip4j.zeroshot.PromptTemplates;
 import dev.clip4j.zeroshot.ZeroShotClassifier;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,7 +34,6 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -243,14 +246,51 @@ final class ClassifyCommand implements Callable<Integer> {
     return out;
   }
 
-  /** Non-blank lines of a UTF-8 file, stripped. */
-  private static List<String> lines(Path file) {
+  /** Largest --labels-file / --templates file read (a class list, not a corpus). */
+  private static final long MAX_LIST_BYTES = 64L << 20;
+
+  /**
+   * Non-blank lines of a UTF-8 file, stripped; a line that is not valid UTF-8 is named with its
+   * number, as --texts-txt does.
+   */
+  static List<String> lines(Path file) {
+    UserFiles.requireRegularFile(file, InvalidInputException::new);
+    byte[] data;
     try {
-      return Files.readAllLines(file, StandardCharsets.UTF_8).stream().map(String::strip).filter(s -> !s.isEmpty())
-          .collect(Collectors.toList());
+      long size = Files.size(file);
+      if (size > MAX_LIST_BYTES) {
+        throw new InvalidInputException(file + ": " + size + " bytes; a list of labels or templates is at most "
+            + MAX_LIST_BYTES + " bytes");
+      }
+      data = Files.readAllBytes(file);
     } catch (IOException e) {
-      throw new InvalidInputException(file + ": cannot read: " + e.getMessage(), e);
+      throw new InvalidInputException(file + ": cannot read: " + UserFiles.describe(e), e);
     }
+    List<String> out = new ArrayList<>();
+    int start = 0;
+    for (int line = 1; start <= data.length; line++) {
+      int end = start;
+      while (end < data.length && data[end] != '\n') {
+        end++;
+      }
+      String text;
+      try {
+        text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(data, start, end - start))
+            .toString();
+      } catch (CharacterCodingException e) {
+        throw new InvalidInputException(file + ":" + line + ": not valid UTF-8 (the file must be UTF-8 text, one"
+            + " entry per line)", e);
+      }
+      for (String part : text.split("\r", -1)) { // \r\n and a lone \r end a line too
+        String stripped = part.strip();
+        if (!stripped.isEmpty()) {
+          out.add(stripped);
+        }
+      }
+      start = end + 1;
+    }
+    return out;
   }
 
   private ParameterException usage(String message) {

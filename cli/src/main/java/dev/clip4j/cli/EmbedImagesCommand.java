@@ -1,8 +1,6 @@
 package dev.clip4j.cli;
 
-import dev.clip4j.Clip4jException;
 import dev.clip4j.Engine;
-import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.corpus.CorpusItem;
 import dev.clip4j.corpus.CorpusJob;
@@ -64,11 +62,7 @@ final class EmbedImagesCommand implements Callable<Integer> {
     CorpusOptions.OutFormat format = corpus.format(out);
     CorpusJob.Options options = corpus.options(batchSize);
     if (format == CorpusOptions.OutFormat.DIR) {
-      try {
-        java.nio.file.Files.createDirectories(out); // before the walk, so the walk can leave it out
-      } catch (java.io.IOException e) {
-        throw new Clip4jException(ErrorCode.IO, "cannot create " + out + ": " + e.getMessage(), e);
-      }
+      CorpusJob.createOutputDirectory(out); // before the walk, so the walk can leave it out
     }
     java.util.Set<String> warned = new java.util.HashSet<>(); // the job walks twice (count, then embed): warn once
     ImageWalk walk = new ImageWalk(inputs, extensions, format == CorpusOptions.OutFormat.DIR ? out : null,

@@ -61,6 +61,15 @@ final class SearchCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
 
+  /** What a search over an index whose job has not finished covers. */
+  static String incomplete(EmbeddingIndex index) {
+    Object inputs = index.manifest().get("inputs");
+    Object count = inputs instanceof Map<?, ?> in ? in.get("count") : null;
+    return index.directory() + " is incomplete (manifest \"complete\": false: its job is still running or was"
+        + " stopped before the end; re-run it to finish): searching the " + index.rows() + " rows committed so far"
+        + (count == null ? "" : " (the job has " + count + " inputs)");
+  }
+
   @Override
   public Integer call() throws Exception {
     if (queries.isEmpty() && queryImages.isEmpty()) {
@@ -76,6 +85,9 @@ final class SearchCommand implements Callable<Integer> {
     try (EmbeddingIndex index = EmbeddingIndex.open(indexDir);
         ClipModel m = model.load(textModel)) {
       IndexChecks.checkCompatible(m, index, allowModelMismatch, textModel, !queries.isEmpty());
+      if (!index.complete()) {
+        System.err.println("clip4j: warning: " + incomplete(index));
+      }
       List<float[]> q = new ArrayList<>();
       List<String> labels = new ArrayList<>();
       if (!queries.isEmpty()) {

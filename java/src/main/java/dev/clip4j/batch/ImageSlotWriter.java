@@ -22,8 +22,9 @@ public final class ImageSlotWriter implements SlotWriter<ImageSource> {
 
   @Override
   public int write(ImageSource input, Tensor batch, int slot) {
+    // The host view through HostTensors (a CPU batch only); pixels decoded into reused memory.
     FloatBuffer view = dev.clip4j.internal.HostTensors.floatBuffer(batch, "image batch");
-    preprocessor.preprocessInto(input.decode(decodeOptions), view, (int) batch.size(0), slot);
+    write(input, view, (int) batch.size(0), slot);
     return 1;
   }
 
@@ -32,7 +33,16 @@ public final class ImageSlotWriter implements SlotWriter<ImageSource> {
     if (batchMemory == null) {
       return write(input, batch, slot);
     }
-    preprocessor.preprocessInto(input.decode(decodeOptions), batchMemory.asFloatBuffer(), (int) batch.size(0), slot);
+    write(input, batchMemory.asFloatBuffer(), (int) batch.size(0), slot);
     return 1;
+  }
+
+  private void write(ImageSource input, FloatBuffer batch, int capacity, int slot) {
+    if (input.decoded() != null) {
+      preprocessor.preprocessInto(input.decoded(), batch, capacity, slot);
+    } else {
+      // Decoded pixels in reused per-thread memory, never a direct buffer left for the GC.
+      preprocessor.decodeAndPreprocessInto(input.path(), input.bytes(), input.name(), decodeOptions, batch, capacity, slot);
+    }
   }
 }

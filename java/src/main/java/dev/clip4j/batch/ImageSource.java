@@ -40,6 +40,21 @@ public final class ImageSource {
     return name;
   }
 
+  /** The file, or null. */
+  Path path() {
+    return path;
+  }
+
+  /** The encoded bytes, or null. */
+  byte[] bytes() {
+    return bytes;
+  }
+
+  /** The already decoded image, or null. */
+  DecodedImage decoded() {
+    return decoded;
+  }
+
   /** Decodes the image (typed {@link dev.clip4j.InvalidInputException} on any failure). */
   public DecodedImage decode(DecodeOptions options) {
     if (decoded != null) {

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.clip4j.Clip4jException;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
+import dev.clip4j.internal.UserFiles;
 import dev.clip4j.io.Npy;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -20,6 +21,7 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -124,18 +126,28 @@ final class CorpusDirectory implements Sink {
    *     another process is writing it
    */
   static CorpusDirectory open(Path dir, ObjectNode identity, String nameField, boolean overwrite) {
-    try {
-      Files.createDirectories(dir);
-    } catch (IOException e) {
-      throw new Clip4jException(ErrorCode.IO, "cannot create " + dir + ": " + e.getMessage(), e);
+    create(dir);
+    Path lockFile = dir.resolve(LOCK);
+    if (!Files.isWritable(dir)) {
+      throw new Clip4jException(ErrorCode.IO, "cannot write the output directory " + dir + ": " + readOnly(dir));
     }
-    FileChannel ch = null;
+    FileChannel ch;
+    try {
+      ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+    } catch (IOException e) {
+      throw new Clip4jException(ErrorCode.IO, "cannot write the output directory " + dir + ": cannot open "
+          + LOCK + ": " + (e instanceof AccessDeniedException || isReadOnlyFs(e) ? readOnly(dir) : UserFiles.describe(e)), e);
+    }
     FileLock lock;
     try {
-      ch = FileChannel.open(dir.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
       lock = ch.tryLock();
-    } catch (IOException | OverlappingFileLockException e) {
-      lock = null;
+    } catch (OverlappingFileLockException e) {
+      close(ch);
+      throw new InvalidInputException(dir + " is being written by another clip4j job in this process ("
+          + LOCK + " is locked)");
+    } catch (IOException e) {
+      close(ch);
+      throw new Clip4jException(ErrorCode.IO, "cannot lock " + lockFile + ": " + UserFiles.describe(e), e);
     }
     if (lock == null) {
       close(ch);
@@ -147,6 +159,45 @@ final class CorpusDirectory implements Sink {
       close(ch);
       throw e;
     }
+  }
+
+  /** Creates {@code dir} and its parents, or says in a typed error why it cannot. */
+  static void create(Path dir) {
+    if (Files.exists(dir) && !Files.isDirectory(dir)) {
+      throw new InvalidInputException("cannot write the output directory " + dir + ": it exists and is not a"
+          + " directory (for one file per job use --out X.jsonl or X.npy, or --out-format jsonl|npy)");
+    }
+    try {
+      Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new Clip4jException(ErrorCode.IO, "cannot create the output directory " + dir + ": "
+          + UserFiles.describe(e), e);
+    }
+  }
+
+  /**
+   * Why {@code dir}, which {@code Files.isWritable} says is not writable, cannot be written: a
+   * read-only file system (EROFS) or this user's permissions (EACCES). Told apart by trying, since
+   * neither {@code isWritable} nor the file store (wrong for bind mounts) says which.
+   */
+  static String readOnly(Path dir) {
+    try {
+      Path probe = Files.createTempFile(dir, ".clip4j-write-test", ".tmp");
+      Files.deleteIfExists(probe);
+      return "it is not writable";
+    } catch (AccessDeniedException e) {
+      return "it is read-only for this user (permission denied)";
+    } catch (java.nio.file.FileSystemException e) {
+      return isReadOnlyFs(e) ? "it is on a read-only file system" : "it cannot be written (" + e.getReason() + ")";
+    } catch (IOException e) {
+      return "it cannot be written (" + UserFiles.describe(e) + ")";
+    }
+  }
+
+  /** EROFS from an open (the JDK has no subclass for it; the reason is strerror's text). */
+  private static boolean isReadOnlyFs(IOException e) {
+    return e instanceof java.nio.file.FileSystemException
+        && String.valueOf(((java.nio.file.FileSystemException) e).getReason()).toLowerCase(Locale.ROOT).contains("read-only");
   }
 
   private static CorpusDirectory openLocked(Path dir, ObjectNode identity, String nameField, boolean overwrite,

@@ -129,9 +129,23 @@ public final class CorpusJob {
     ObjectNode id = identity("images", model.embedDim(), model.info().toMap());
     id.set("preprocess", json().valueToTree(preprocessMap(model.preprocessConfig(), decode)));
     try (ClipEmbedder embedder = ClipEmbedder.create(model, embedderConfig(batchSize, options));
-        ImageBackend backend = new ImageBackend(embedder, decode, READER_THREADS)) {
+        ImageBackend backend = new ImageBackend(embedder, decode, READER_THREADS, describe(out))) {
       return run(inputs, backend, id, (int) model.embedDim(), out, options, options.maxInFlight(), log);
     }
+  }
+
+  /**
+   * Creates an embeddings directory (and its parents) ahead of a job, or throws a typed error
+   * saying why it cannot be (an existing file of that name, permissions, ...).
+   */
+  public static void createOutputDirectory(Path dir) {
+    CorpusDirectory.create(dir);
+  }
+
+  /** The output as a message names it. */
+  private static String describe(Output out) {
+    return out instanceof JsonLines j ? "a JSON-lines file (" + j.file() + ")"
+        : "an embeddings directory (" + ((Directory) out).dir() + ")";
   }
 
   /**

@@ -24,8 +24,11 @@ final class ImageBackend implements Backend {
   private final ClipEmbedder embedder;
   private final long maxBytes;
   private final ExecutorService readers;
+  private final String output;
 
-  ImageBackend(ClipEmbedder embedder, DecodeOptions decode, int readerThreads) {
+  /** {@code output} names where the rows go, for messages ("a JSON-lines file (x.jsonl)"). */
+  ImageBackend(ClipEmbedder embedder, DecodeOptions decode, int readerThreads, String output) {
+    this.output = output;
     this.embedder = embedder;
     this.maxBytes = decode.maxInputBytes();
     AtomicInteger n = new AtomicInteger();
@@ -43,7 +46,7 @@ final class ImageBackend implements Backend {
     }
     if (item.name().toLowerCase(java.util.Locale.ROOT).endsWith(".npy")) {
       return CompletableFuture.failedFuture(new InvalidInputException(item.name()
-          + ": .npy pixel tensors are embedded only with --out FILE.npy, not into a corpus directory"));
+          + ": .npy pixel tensors are embedded only into an .npy output (--out FILE.npy), not into " + output));
     }
     return CompletableFuture.supplyAsync(() -> read(item.path()), readers).thenCompose(bytes -> {
       String sha = Hashes.sha256Hex(bytes);
@@ -63,7 +66,7 @@ final class ImageBackend implements Backend {
     } catch (NoSuchFileException e) {
       throw new Clip4jException(ErrorCode.IO, p + ": no such file");
     } catch (IOException e) {
-      throw new Clip4jException(ErrorCode.IO, p + ": cannot read the file: " + e, e);
+      throw new Clip4jException(ErrorCode.IO, p + ": cannot read the file: " + dev.clip4j.internal.UserFiles.describe(e), e);
     }
   }
 

@@ -295,9 +295,11 @@ public final class ClipTowers implements AutoCloseable {
     }
     Engine.ensureInitialized();
     checkPrecision(precision, device);
-    if (stateDict instanceof StreamedWeights streamed) {
-      StateDictSchema.of(config).validateShapes(streamed.shapes(), config.source()); // nothing read yet
+    if (stateDict instanceof StreamedWeights streamed) { // nothing read yet: the header's shapes
+      ConfigBounds.check(config, streamed.shapes(), config.source()); // before the schema expands names
+      StateDictSchema.of(config).validateShapes(streamed.shapes(), config.source());
     } else {
+      ConfigBounds.checkTensors(config, stateDict, config.source());
       StateDictSchema.of(config).validate(stateDict, config.source());
     }
     Builder b = new Builder(stateDict, device, activation, gemm, precision);
@@ -775,9 +777,7 @@ public final class ClipTowers implements AutoCloseable {
 
 
   private static String firstLine(Throwable e) {
-    String m = String.valueOf(e.getMessage());
-    int nl = m.indexOf('\n');
-    return nl < 0 ? m : m.substring(0, nl);
+    return TorchScriptModels.firstLine(e); // the first non-blank line: LibTorch's may start with '\n'
   }
 
   /** Waits for calls in flight, then releases the modules and weights. Idempotent. */

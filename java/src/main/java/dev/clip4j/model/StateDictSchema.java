@@ -1,6 +1,7 @@
 package dev.clip4j.model;
 
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.internal.Messages;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -159,7 +160,7 @@ public final class StateDictSchema {
     });
     List<String> problems = problems(actual);
     if (!badTypes.isEmpty()) {
-      problems.add(badTypes.size() + " not floating point: " + String.join(", ", badTypes));
+      problems.add(badTypes.size() + " not floating point: " + Messages.capped(badTypes, ", "));
     }
     fail(problems, actual, source);
   }
@@ -194,16 +195,32 @@ public final class StateDictSchema {
     }
     List<String> problems = new ArrayList<>();
     if (!missing.isEmpty()) {
-      problems.add(missing.size() + " missing: " + String.join(", ", missing));
+      problems.add(missing.size() + " missing: " + Messages.capped(blocksLast(missing), ", "));
     }
     if (!unexpected.isEmpty()) {
-      problems.add(unexpected.size() + " unexpected: " + String.join(", ", unexpected));
+      problems.add(unexpected.size() + " unexpected: " + Messages.capped(blocksLast(unexpected), ", "));
     }
     if (!wrong.isEmpty()) {
-      problems.add(wrong.size() + " with the wrong shape: " + String.join("; ", wrong));
+      problems.add(wrong.size() + " with the wrong shape: " + Messages.capped(blocksLast(wrong), "; "));
     }
     return problems;
   }
+
+  /**
+   * {@code items} (each starting with a key) with the keys outside the transformer blocks first,
+   * in order: each of those is its own cause, while block keys repeat layer after layer (the
+   * hints count the blocks), so a capped listing still names every distinct tensor.
+   */
+  private static List<String> blocksLast(List<String> items) {
+    List<String> out = new ArrayList<>(items.size());
+    List<String> blocks = new ArrayList<>();
+    for (String item : items) {
+      (BLOCK.matcher(item).find() ? blocks : out).add(item);
+    }
+    out.addAll(blocks);
+    return out;
+  }
+
 
   private void fail(List<String> problems, Map<String, long[]> actual, String source) {
     if (problems.isEmpty()) {

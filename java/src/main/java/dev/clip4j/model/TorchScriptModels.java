@@ -172,7 +172,14 @@ final class TorchScriptModels {
     try {
       return torch.load(new org.bytedeco.javacpp.BytePointer(file.toString()), new org.bytedeco.pytorch.DeviceOptional(device), false);
     } catch (RuntimeException e) {
-      throw new InvalidModelException(file + ": LibTorch could not load the TorchScript archive: " + firstLine(e), e);
+      String why = firstLine(e);
+      if (why.startsWith("Unknown type name")) {
+        // TorchScript's unpickler resolves only TorchScript types: a pickle naming another Python
+        // object (os.system, posix.system, ...) is a tampered archive or not TorchScript at all.
+        why += ": the archive's pickle names a Python object that is not a TorchScript type (a tampered or"
+            + " non-TorchScript file; TorchScript is code: load only trusted files)";
+      }
+      throw new InvalidModelException(file + ": LibTorch could not load the TorchScript archive: " + why, e);
     }
   }
 
@@ -221,9 +228,19 @@ final class TorchScriptModels {
   }
 
 
+  /**
+   * The first non-blank line of a LibTorch error (whose message may start with a newline, and
+   * goes on with a C++ stack dump), never an empty reason.
+   */
   static String firstLine(Throwable e) {
-    String m = String.valueOf(e.getMessage());
-    int nl = m.indexOf('\n');
-    return nl < 0 ? m : m.substring(0, nl);
+    String m = e.getMessage();
+    if (m != null) {
+      for (String line : m.split("\n")) {
+        if (!line.isBlank()) {
+          return line.strip();
+        }
+      }
+    }
+    return "no reason given (" + e.getClass().getName() + ")";
   }
 }

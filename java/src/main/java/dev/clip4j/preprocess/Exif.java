@@ -1,7 +1,6 @@
 package dev.clip4j.preprocess;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /** EXIF orientation of JPEG files and Pillow's {@code ImageOps.exif_transpose} on pixels. */
 final class Exif {
@@ -81,7 +80,7 @@ final class Exif {
     int oh = swap ? w : h;
     int bpp = img.mode().bytesPerPixel();
     ByteBuffer src = img.directPixels();
-    ByteBuffer out = ByteBuffer.allocateDirect(src.remaining()).order(ByteOrder.nativeOrder());
+    ByteBuffer out = ImageDecoder.alloc(src.remaining());
     for (int dy = 0; dy < oh; dy++) {
       for (int dx = 0; dx < ow; dx++) {
         int sx;

@@ -38,9 +38,12 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  *       85/17); gray 16-bit is {@code I}; RGB (16-bit: high bytes) is {@code RGB}; palette is
  *       {@code P} (transparency ignored, as convert('RGB') does); gray+alpha 8-bit is {@code
  *       LA}, 16-bit {@code RGBA}; RGBA is {@code RGBA}.
- *   <li>JPEG: {@code L} or {@code RGB}, decoded by the JDK's libjpeg-6b-based decoder (islow
- *       IDCT, fancy upsampling: the same integer arithmetic as libjpeg-turbo) with embedded ICC
- *       profiles ignored, as Pillow ignores them. CMYK/YCCK JPEGs are rejected.
+ *   <li>JPEG: {@code L}, {@code RGB} or {@code CMYK}, decoded by the JDK's libjpeg-6b-based
+ *       decoder (islow IDCT, fancy upsampling: the same integer arithmetic as libjpeg-turbo)
+ *       with embedded ICC profiles ignored, as Pillow ignores them. 4-component JPEGs (CMYK, and
+ *       YCCK when an Adobe APP14 marker says a transform other than 0) are {@code CMYK} with
+ *       Pillow's samples: YCCK converted with libjpeg's integer tables, every sample inverted
+ *       (Adobe's convention, which Pillow assumes for every CMYK JPEG).
  *   <li>GIF: {@code P}, or {@code L} when the palette is the identity gray ramp.
  *   <li>BMP: palette images are {@code 1} (black/white), {@code L} (identity gray ramp) or
  *       {@code P}; others {@code RGB} or {@code RGBA}.
@@ -167,6 +170,33 @@ public final class ImageDecoder {
       pngDepth = data[24] & 0xFF;
       pngColorType = data[25] & 0xFF;
     }
+    if (format == Format.BMP && data.length >= 26) {
+      // The JDK's reader checks the size against the data first; Pillow's bomb check comes first.
+      long headerSize = readU32le(data, 14);
+      if (headerSize == 12) {
+        checkSize(name, readU16le(data, 18), readU16le(data, 20), options);
+      } else if (headerSize >= 40) {
+        checkSize(name, (int) readU32le(data, 18), Math.abs((long) (int) readU32le(data, 22)), options);
+      }
+    }
+    JpegHeader jpeg = null;
+    if (format == Format.JPEG) {
+      // Pillow's bomb check sees the frame header's size before libjpeg's own limits (65500).
+      jpeg = JpegHeader.scan(data);
+      if (jpeg.components != 0) {
+        checkSize(name, jpeg.width, jpeg.height, options);
+      }
+    }
+    GifScreen gif = null;
+    if (format == Format.GIF) {
+      // Pillow's image (and the size its decompression-bomb check sees) is the logical screen,
+      // however small the first frame is.
+      gif = GifScreen.scan(data);
+      if (gif != null) {
+        checkSize(name, gif.width, gif.height, options);
+        checkHeap(name, gif.width, gif.height, 4);
+      }
+    }
 
     ImageReader reader = readerFor(format);
     if (reader == null) {
@@ -197,9 +227,15 @@ public final class ImageDecoder {
           image = fromPng(reader.read(0), pngDepth, pngColorType, name);
           break;
         case JPEG:
-          image = fromJpeg(reader, name);
+          image = fromJpeg(reader, jpeg, name);
           break;
         case GIF:
+          image = fromIndexedOrDirect(onScreen(reader.read(0), gif, name), format, name);
+          if (gif != null) {
+            width = gif.width;
+            height = gif.height;
+          }
+          break;
         case BMP:
           image = fromIndexedOrDirect(reader.read(0), format, name);
           break;
@@ -253,6 +289,15 @@ public final class ImageDecoder {
     }
   }
 
+  private static long readU32le(byte[] b, int off) {
+    return (b[off] & 0xFFL) | ((b[off + 1] & 0xFFL) << 8) | ((b[off + 2] & 0xFFL) << 16)
+        | ((b[off + 3] & 0xFFL) << 24);
+  }
+
+  private static int readU16le(byte[] b, int off) {
+    return (b[off] & 0xFF) | ((b[off + 1] & 0xFF) << 8);
+  }
+
   private static long readU32(byte[] b, int off) {
     return ((b[off] & 0xFFL) << 24) | ((b[off + 1] & 0xFFL) << 16) | ((b[off + 2] & 0xFFL) << 8)
         | (b[off + 3] & 0xFFL);
@@ -304,7 +349,12 @@ public final class ImageDecoder {
 
   // ---- pixel extraction --------------------------------------------------------------------
 
-  private static ByteBuffer alloc(long bytes) {
+  /** Pixel memory: this thread's {@link PixelScratch} inside a decode-and-preprocess scope. */
+  static ByteBuffer alloc(long bytes) {
+    PixelScratch scratch = PixelScratch.current();
+    if (scratch != null) {
+      return scratch.allocate(bytes);
+    }
     return ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
   }
 
@@ -416,7 +466,15 @@ public final class ImageDecoder {
     return new DecodedImage(mode, w, h, out.flip(), null, name);
   }
 
-  private static DecodedImage fromJpeg(ImageReader reader, String name) throws IOException {
+  private static DecodedImage fromJpeg(ImageReader reader, JpegHeader header, String name)
+      throws IOException {
+    if (header.components == 4) {
+      return fromCmykJpeg(reader.readRaster(0, null), header.isYcck(), name);
+    }
+    if (header.components != 0 && header.components != 1 && header.components != 3) {
+      throw new InvalidInputException(name + ": cannot handle " + header.components
+          + "-component JPEGs (Pillow opens 1, 3 and 4)");
+    }
     ImageTypeSpecifier raw = reader.getRawImageType(0);
     int components = raw == null ? 3 : raw.getColorModel().getNumComponents();
     if (components == 1) {
@@ -425,7 +483,7 @@ public final class ImageDecoder {
       return copyBands(r, new int[] {0}, 0, ImageMode.L, name);
     }
     if (components != 3) {
-      throw new InvalidInputException(name + ": CMYK/YCCK JPEGs are not supported");
+      throw new InvalidInputException(name + ": unsupported JPEG colour space");
     }
     // libjpeg converts YCbCr to RGB; the JDK then converts an embedded ICC profile to sRGB
     // unless the destination is that profile's own colour space, which Pillow never applies.
@@ -444,6 +502,95 @@ public final class ImageDecoder {
       throw new InvalidInputException(name + ": unsupported JPEG colour space");
     }
     return copyBands(img.getRaster(), new int[] {0, 1, 2}, 0, ImageMode.RGB, name);
+  }
+
+  // libjpeg's YCC -> RGB tables (jdcolor.c build_ycc_rgb_table, SCALEBITS 16), used by its
+  // ycck_cmyk_convert: R = y + CR_R[cr], G = y + ((CB_G[cb] + CR_G[cr]) >> 16), B = y + CB_B[cb].
+  private static final int[] CR_R = new int[256];
+  private static final int[] CB_B = new int[256];
+  private static final int[] CR_G = new int[256];
+  private static final int[] CB_G = new int[256];
+
+  static {
+    final int half = 1 << 15;
+    for (int i = 0; i < 256; i++) {
+      int x = i - 128;
+      CR_R[i] = (fix(1.40200) * x + half) >> 16;
+      CB_B[i] = (fix(1.77200) * x + half) >> 16;
+      CR_G[i] = -fix(0.71414) * x;
+      CB_G[i] = -fix(0.34414) * x + half;
+    }
+  }
+
+  private static int fix(double v) {
+    return (int) (v * (1 << 16) + 0.5);
+  }
+
+  private static int clip8(int v) {
+    return v < 0 ? 0 : Math.min(v, 255);
+  }
+
+  /**
+   * A 4-component JPEG as Pillow 9.4 opens it: libjpeg's CMYK output (YCCK converted to CMYK by
+   * ycck_cmyk_convert, i.e. the inverted RGB of the YCC triplet with K passed through), read with
+   * Pillow's "CMYK;I" (every sample inverted: Pillow assumes Adobe's convention whatever the
+   * markers say). The JDK's readRaster returns the components as stored, without any colour
+   * conversion or ICC profile; converting here keeps its YCCK handling (none) out of the result.
+   */
+  private static DecodedImage fromCmykJpeg(Raster r, boolean ycck, String name) {
+    if (r.getNumBands() != 4) {
+      throw new InvalidInputException(name + ": decoder returned " + r.getNumBands()
+          + " bands for a 4-component JPEG");
+    }
+    int w = r.getWidth();
+    int h = r.getHeight();
+    int[] row = new int[w * 4];
+    ByteBuffer out = alloc(4L * w * h);
+    for (int y = 0; y < h; y++) {
+      r.getPixels(0, y, w, 1, row);
+      for (int x = 0; x < w; x++) {
+        int a = row[4 * x] & 0xFF;
+        int b = row[4 * x + 1] & 0xFF;
+        int c = row[4 * x + 2] & 0xFF;
+        int k = row[4 * x + 3] & 0xFF;
+        if (ycck) {
+          // libjpeg: C = 255 - clip(R) (likewise M, Y); Pillow inverts back: clip(R).
+          out.put((byte) clip8(a + CR_R[c]));
+          out.put((byte) clip8(a + ((CB_G[b] + CR_G[c]) >> 16)));
+          out.put((byte) clip8(a + CB_B[b]));
+        } else {
+          out.put((byte) (255 - a)).put((byte) (255 - b)).put((byte) (255 - c));
+        }
+        out.put((byte) (255 - k));
+      }
+    }
+    return new DecodedImage(ImageMode.CMYK, w, h, out.flip(), null, name);
+  }
+
+  /**
+   * A GIF's first frame placed on its logical screen as Pillow 9.4 composes it: the frame at its
+   * offset, every other pixel the fill index (0, or the frame's transparent index).
+   */
+  private static BufferedImage onScreen(BufferedImage frame, GifScreen gif, String name) {
+    if (gif == null || gif.frameIsImage()) {
+      return frame;
+    }
+    if (!(frame.getColorModel() instanceof IndexColorModel)
+        || frame.getWidth() != gif.frameWidth || frame.getHeight() != gif.frameHeight) {
+      throw new InvalidInputException(name + ": decoded GIF frame of " + frame.getWidth() + "x"
+          + frame.getHeight() + " does not match its descriptor (" + gif.frameWidth + "x"
+          + gif.frameHeight + ")");
+    }
+    IndexColorModel icm = (IndexColorModel) frame.getColorModel();
+    java.awt.image.WritableRaster canvas =
+        icm.createCompatibleWritableRaster(gif.width, gif.height);
+    int[] row = new int[gif.width];
+    java.util.Arrays.fill(row, gif.fillIndex);
+    for (int y = 0; y < gif.height; y++) {
+      canvas.setSamples(0, y, gif.width, 1, 0, row);
+    }
+    canvas.setRect(gif.frameLeft, gif.frameTop, frame.getRaster());
+    return new BufferedImage(icm, canvas, false, null);
   }
 
   /** GIF and BMP: Pillow's rules for palettes; direct colour as RGB(A). */

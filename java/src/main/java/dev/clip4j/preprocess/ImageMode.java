@@ -25,7 +25,13 @@ public enum ImageMode {
    * per pixel. Pillow's convert('RGB') clips it to [0, 255], so most 16-bit images come out
    * nearly white: that is what open_clip computes, and so does clip4j.
    */
-  I("I", 1, 4);
+  I("I", 1, 4),
+  /**
+   * Cyan, magenta, yellow, black, four bytes per pixel (0 = no ink): 4-component JPEGs, as
+   * Pillow opens them (Adobe-inverted, YCCK converted by libjpeg). Resized as four independent
+   * channels, then converted to RGB with Pillow's formula (no colour profile).
+   */
+  CMYK("CMYK", 4, 4);
 
   private final String pillowName;
   private final int channels;
@@ -37,7 +43,7 @@ public enum ImageMode {
     this.bytesPerPixel = bytesPerPixel;
   }
 
-  /** Pillow's name of the mode ("1", "L", "LA", "RGB", "RGBA", "P", "I"). */
+  /** Pillow's name of the mode ("1", "L", "LA", "RGB", "RGBA", "P", "I", "CMYK"). */
   public String pillowName() {
     return pillowName;
   }

@@ -30,11 +30,13 @@ import java.util.Objects;
  *
  * <p>Pillow's mode rules are applied: palette ({@code P}) and bilevel ({@code 1}) images are
  * resized with NEAREST whatever the configured interpolation; {@code LA}/{@code RGBA} are
- * resized premultiplied; alpha is dropped without compositing; for {@link ResizeMode#LONGEST} the
- * fill colour of a {@code P} image is its palette entry, as torchvision pads P images. With
- * {@link RgbConversion#BEFORE_RESIZE} (Hugging Face transformers' CLIPImageProcessor) the image is
- * converted to RGB first instead and resized with the configured filter, and with {@link
- * CropRounding#FLOOR} the crop offset is floored.
+ * resized premultiplied; alpha is dropped without compositing; {@code CMYK} is resized as four
+ * channels and converted to RGB after the crop; for {@link ResizeMode#LONGEST} the fill colour of
+ * a {@code P} image is its palette entry, as torchvision pads P images, and that of a {@code CMYK}
+ * image the fill value on all four channels, converted (white for 0). With {@link
+ * RgbConversion#BEFORE_RESIZE} (Hugging Face transformers' CLIPImageProcessor) the image is
+ * converted to RGB first instead (CMYK with the same formula) and resized with the configured
+ * filter, and with {@link CropRounding#FLOOR} the crop offset is floored.
  *
  * <p>Immutable and thread-safe: any number of threads may preprocess concurrently, into
  * distinct slots. Holds no native resources.
@@ -123,9 +125,14 @@ public final class ImagePreprocessor {
       case RGBA:
         format = Clip4jNative.CLIP4J_PIXEL_RGBA8;
         break;
-      default:
+      case CMYK:
+        format = Clip4jNative.CLIP4J_PIXEL_CMYK8;
+        break;
+      case I:
         format = Clip4jNative.CLIP4J_PIXEL_I32;
         break;
+      default:
+        throw new IllegalStateException("no pixel format for mode " + mode);
     }
     // Pillow resizes P and 1 with NEAREST whatever was asked (open_clip's order; converted images
     // are L or RGB by now).
@@ -134,8 +141,18 @@ public final class ImagePreprocessor {
     int resizeMode = config.resizeMode() == ResizeMode.SHORTEST && config.cropRounding() == CropRounding.FLOOR
         ? Clip4jNative.CLIP4J_RESIZE_SHORTEST_FLOOR_CROP : config.resizeMode().nativeCode;
     int f = config.fillColor();
-    int[] fill = mode == ImageMode.P ? image.paletteColor(f) : new int[] {f, f, f};
-    ByteBuffer fillRgb = ByteBuffer.allocateDirect(3);
+    int[] fill;
+    if (mode == ImageMode.P) {
+      fill = image.paletteColor(f);
+    } else if (mode == ImageMode.CMYK) {
+      // torchvision pads a CMYK image with (f, f, f, f), converted to RGB afterwards like the
+      // rest of it: f = 0 (no ink) pads white.
+      int v = cmykToRgb(f, f);
+      fill = new int[] {v, v, v};
+    } else {
+      fill = new int[] {f, f, f};
+    }
+    ByteBuffer fillRgb = FILL.get().clear(); // one per thread: no direct buffer per image for the GC to free
     fillRgb.put((byte) fill[0]).put((byte) fill[1]).put((byte) fill[2]).flip();
 
     int status =
@@ -153,12 +170,45 @@ public final class ImagePreprocessor {
     }
   }
 
+  private static final ThreadLocal<ByteBuffer> FILL = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(3));
+
+  /**
+   * Decodes an encoded image ({@code file}, or {@code encoded} bytes when {@code file} is null)
+   * and preprocesses it into slot {@code slot} of {@code nchwBatch}, as {@code
+   * preprocessInto(ImageDecoder.decode(...), nchwBatch, capacity, slot)} does, with the decoded
+   * pixels in this thread's reused scratch memory instead of a direct buffer per image that only
+   * a garbage collection frees: a long-running embedder's native memory stays flat (see
+   * PixelScratch). This is the path {@code ClipEmbedder} takes for files and bytes.
+   *
+   * @param name names the image in messages (the path when {@code file} is given)
+   * @throws InvalidInputException if the image cannot be decoded or preprocessed
+   */
+  public void decodeAndPreprocessInto(Path file, byte[] encoded, String name, DecodeOptions options,
+      FloatBuffer nchwBatch, int capacity, int slot) {
+    Objects.requireNonNull(options, "options");
+    if (file == null) {
+      Objects.requireNonNull(encoded, "encoded");
+    }
+    try (PixelScratch.Scope scope = PixelScratch.open()) {
+      DecodedImage image = file != null ? ImageDecoder.decode(file, options) : ImageDecoder.decode(encoded, name, options);
+      preprocessInto(image, nchwBatch, capacity, slot);
+    }
+  }
+
+  /** Pillow 9.4's cmyk2rgb for one colour channel: clip(nk - MULDIV255(ink, nk)), nk = 255 - k. */
+  static int cmykToRgb(int ink, int k) {
+    int nk = 255 - k;
+    int t = ink * nk + 128;
+    return Math.max(0, nk - (((t >> 8) + t) >> 8));
+  }
+
   /**
    * Pillow's {@code convert("RGB")} done before the resize, as transformers' CLIPImageProcessor
    * does, in a form the native pipeline resizes with the configured filter: gray modes ({@code 1},
    * {@code L}, {@code LA} without its alpha, {@code I} clipped to [0, 255]) become {@code L}, whose
    * resize equals that of the replicated RGB image channel by channel; {@code RGBA} loses its alpha
-   * (no premultiplication, no compositing); {@code P} is already looked up (its pixels are RGB).
+   * (no premultiplication, no compositing); {@code P} is already looked up (its pixels are RGB);
+   * {@code CMYK} goes through Pillow's cmyk2rgb.
    */
   static DecodedImage convertedForResize(DecodedImage image) {
     int n = image.width() * image.height();
@@ -173,21 +223,31 @@ public final class ImagePreprocessor {
         return new DecodedImage(ImageMode.RGB, image.width(), image.height(), src, null, image.source());
       case LA:
         mode = ImageMode.L;
-        out = ByteBuffer.allocateDirect(n);
+        out = ImageDecoder.alloc(n);
         for (int i = 0; i < n; i++) {
           out.put(i, src.get(2 * i));
         }
         break;
       case RGBA:
         mode = ImageMode.RGB;
-        out = ByteBuffer.allocateDirect(3 * n);
+        out = ImageDecoder.alloc(3L * n);
         for (int i = 0; i < n; i++) {
           out.put(3 * i, src.get(4 * i)).put(3 * i + 1, src.get(4 * i + 1)).put(3 * i + 2, src.get(4 * i + 2));
         }
         break;
+      case CMYK:
+        mode = ImageMode.RGB;
+        out = ImageDecoder.alloc(3L * n);
+        for (int i = 0; i < n; i++) {
+          int k = src.get(4 * i + 3) & 0xFF;
+          out.put(3 * i, (byte) cmykToRgb(src.get(4 * i) & 0xFF, k))
+              .put(3 * i + 1, (byte) cmykToRgb(src.get(4 * i + 1) & 0xFF, k))
+              .put(3 * i + 2, (byte) cmykToRgb(src.get(4 * i + 2) & 0xFF, k));
+        }
+        break;
       case I:
         mode = ImageMode.L;
-        out = ByteBuffer.allocateDirect(n);
+        out = ImageDecoder.alloc(n);
         src.order(ByteOrder.nativeOrder());
         for (int i = 0; i < n; i++) {
           int v = src.getInt(4 * i);

@@ -129,6 +129,9 @@ class RobustnessTest {
     bad.add(Files.write(tmp.resolve("bomb.png"), Variants.pngDeclaring(65535, 32767)));
     bad.add(Files.write(tmp.resolve("bomb.gif"), Variants.gifDeclaring(65535, 32767)));
     bad.add(Files.write(tmp.resolve("bomb.jpg"), Variants.jpegDeclaring(jpg, 65535, 32767)));
+    bad.add(Files.write(tmp.resolve("bomb.bmp"), Variants.bmpDeclaring(65535, 32767)));
+    // probe finding: a 1x1 frame on a 65535x65535 screen; Pillow refuses it as a bomb
+    bad.add(Files.write(tmp.resolve("screen-bomb.gif"), Variants.gifScreen(65535, 65535)));
     bad.add(Files.createDirectories(tmp.resolve("dir.png")));
     bad.add(fifo("fifo.png"));
     bad.add(dangling("dangling.png"));
@@ -137,6 +140,9 @@ class RobustnessTest {
       Throwable t = failure(embedder.embedImage(p));
       assertThat(t).as(p.toString()).isInstanceOf(InvalidInputException.class);
       assertThat(t.getMessage()).as(p.toString()).contains(p.getFileName().toString());
+      if (p.getFileName().toString().contains("bomb")) {
+        assertThat(t.getMessage()).as(p.toString()).contains("decompression bomb");
+      }
       stillWorks();
     }
     // One batch: good, bad, good, bad, ...: every good row embedded exactly, every bad one typed.

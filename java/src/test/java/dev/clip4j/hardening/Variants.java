@@ -363,6 +363,20 @@ final class Variants {
     return Arrays.copyOf(b.array(), b.position());
   }
 
+  /**
+   * A GIF with a {@code w x h} logical screen holding one 1x1 frame: Pillow's image is the
+   * screen, so its decompression-bomb check sees {@code w x h}.
+   */
+  static byte[] gifScreen(int w, int h) {
+    ByteBuffer b = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
+    b.put("GIF89a".getBytes(StandardCharsets.US_ASCII)).putShort((short) w).putShort((short) h)
+        .put((byte) 0x80).put((byte) 0).put((byte) 0);
+    b.put(new byte[] {0, 0, 0, (byte) 255, (byte) 255, (byte) 255}); // 2-colour table
+    b.put((byte) 0x2C).putShort((short) 0).putShort((short) 0).putShort((short) 1).putShort((short) 1).put((byte) 0);
+    b.put((byte) 2).put((byte) 2).put((byte) 0x4C).put((byte) 0x01).put((byte) 0).put((byte) 0x3B);
+    return Arrays.copyOf(b.array(), b.position());
+  }
+
   /** A BMP header declaring {@code w x h} 24-bit pixels followed by a few bytes. */
   static byte[] bmpDeclaring(int w, int h) {
     ByteBuffer b = ByteBuffer.allocate(54 + 16).order(ByteOrder.LITTLE_ENDIAN);

@@ -89,9 +89,16 @@ class CheckpointFormatsTest {
     Path bin = ModelFixtures.model("tiny-gelu").resolve("open_clip_pytorch_model.bin");
     assertThatThrownBy(() -> ClipModel.load(bin, LoadOptions.builder().modelName("ViT-B-32-quickgelu").build()))
         .isInstanceOf(InvalidModelException.class)
-        .hasMessageContaining("visual.transformer.resblocks.11.attn.in_proj_weight") // missing
-        .hasMessageContaining("visual.conv1.weight")                                // mis-shaped
-        .hasMessageContaining("text_projection");
+        // 240 block tensors missing: the first 40 listed and counted (issue 17), the blocks summed up
+        .hasMessageContaining("240 missing: visual.transformer.resblocks.2.ln_1.weight [768]")
+        .hasMessageContaining("... and 200 more")
+        .hasMessageContaining("the checkpoint has 2 vision transformer blocks, the configuration says 12")
+        .hasMessageContaining("the checkpoint has 2 text transformer blocks, the configuration says 12")
+        // mis-shaped: every tensor outside the blocks is named before the capped block listing
+        .hasMessageContaining("61 with the wrong shape: visual.class_embedding is [64], expected [768]")
+        .hasMessageContaining("visual.conv1.weight is [64, 3, 32, 32], expected [768, 3, 32, 32]")
+        .hasMessageContaining("text_projection is [32, 64], expected [512, 512]")
+        .hasMessageContaining("ln_final.weight is [32], expected [512]");
   }
 
   @Test

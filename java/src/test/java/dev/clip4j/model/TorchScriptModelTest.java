@@ -76,6 +76,18 @@ class TorchScriptModelTest {
   }
 
   @Test
+  void libTorchErrorsGiveTheirFirstNonBlankLineNeverAnEmptyReason() {
+    // LibTorch's unpickler error for a hostile archive started with a newline (the probe saw
+    // "could not load the TorchScript archive: " and nothing more).
+    assertThat(TorchScriptModels.firstLine(new RuntimeException("\nUnknown type name 'posix.system':\nposix.system")))
+        .isEqualTo("Unknown type name 'posix.system':");
+    assertThat(TorchScriptModels.firstLine(new RuntimeException("one line"))).isEqualTo("one line");
+    assertThat(TorchScriptModels.firstLine(new RuntimeException(" \n\t\n"))).isEqualTo("no reason given (java.lang.RuntimeException)");
+    assertThat(TorchScriptModels.firstLine(new IllegalStateException((String) null)))
+        .isEqualTo("no reason given (java.lang.IllegalStateException)");
+  }
+
+  @Test
   void badInputsAreTypedErrors() throws Exception {
     try (ClipModel m = ClipModel.load(ModelFixtures.model("tiny-gelu").resolve("torchscript_scripted.pt"),
         LoadOptions.builder().format(ModelFormat.TORCHSCRIPT).build())) {

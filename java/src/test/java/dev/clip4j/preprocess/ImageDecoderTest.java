@@ -112,6 +112,84 @@ class ImageDecoderTest {
         .hasMessageContaining("invalid image size");
   }
 
+  /** A GIF89a with a 2-colour global palette and one 1x1 frame at (x0, y0) on a w x h screen. */
+  private static byte[] gif(int w, int h, int x0, int y0) {
+    ByteBuffer b = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
+    b.put("GIF89a".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+    b.putShort((short) w).putShort((short) h).put((byte) 0x80).put((byte) 0).put((byte) 0);
+    b.put(new byte[] {10, 20, 30, (byte) 200, (byte) 210, (byte) 220});
+    b.put((byte) ',').putShort((short) x0).putShort((short) y0).putShort((short) 1).putShort((short) 1);
+    b.put((byte) 0);
+    // LZW, minimum code size 2: clear (4), index 1, end (5) in 3-bit codes = 0x0C, 0x05
+    b.put(new byte[] {2, 2, 0x0C, 0x05, 0, ';'});
+    byte[] out = new byte[b.position()];
+    b.flip().get(out);
+    return out;
+  }
+
+  @Test
+  void pillowsBombRuleUsesTheGifLogicalScreen() {
+    // Pillow's image is the 65535x65535 screen: 4.3e9 pixels > 2 * MAX_IMAGE_PIXELS, a
+    // DecompressionBombError although the only frame is 1x1.
+    long t0 = System.nanoTime();
+    assertThatThrownBy(() -> ImageDecoder.decode(gif(65535, 65535, 0, 0), "screen.gif", DecodeOptions.defaults()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("screen.gif")
+        .hasMessageContaining("65535x65535")
+        .hasMessageContaining("decompression bomb");
+    // A frame placed far outside a 1x1 screen grows Pillow's image to hold it: 20001x20001.
+    assertThatThrownBy(() -> ImageDecoder.decode(gif(1, 1, 20000, 20000), "offset.gif", DecodeOptions.defaults()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("20001x20001")
+        .hasMessageContaining("decompression bomb");
+    assertThat((System.nanoTime() - t0) / 1e9).isLessThan(5.0);
+    // The rule is Pillow's: more than 2 * 89,478,485 pixels fails, that many does not (checked
+    // with a smaller limit so nothing large is decoded): 13379 x 13376 > 178,956,970 > 13378 x 13377.
+    assertThatThrownBy(() -> ImageDecoder.decode(gif(13379, 13376, 0, 0), "over.gif", DecodeOptions.defaults()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("exceeds the limit of 178956970");
+    DecodeOptions limit = DecodeOptions.defaults().withMaxPixels(12);
+    DecodedImage ok = ImageDecoder.decode(gif(4, 3, 2, 1), "small.gif", limit);
+    assertThat(ok.width()).isEqualTo(4);
+    assertThat(ok.height()).isEqualTo(3);
+    // palette index 0 around the frame, the frame's index 1 at (2, 1)
+    ByteBuffer px = ok.pixels();
+    assertThat(new int[] {u8(px, 0), u8(px, 1), u8(px, 2)}).containsExactly(10, 20, 30);
+    int at = (1 * 4 + 2) * 3;
+    assertThat(new int[] {u8(px, at), u8(px, at + 1), u8(px, at + 2)}).containsExactly(200, 210, 220);
+    assertThatThrownBy(() -> ImageDecoder.decode(gif(4, 3, 4, 0), "grown.gif", limit))
+        .hasMessageContaining("image of 5x3 pixels")
+        .isInstanceOf(InvalidInputException.class);
+  }
+
+  @Test
+  void pillowsBombRuleAppliesToEveryFormatFromItsHeader() throws IOException {
+    BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_3BYTE_BGR);
+    // JPEG: SOF0 height and width; BMP: BITMAPINFOHEADER width and height; both 20000 x 20000.
+    byte[] jpeg = encode(img, "jpeg");
+    for (int i = 2; i + 9 < jpeg.length; i++) {
+      if ((jpeg[i] & 0xFF) == 0xFF && (jpeg[i + 1] & 0xFF) == 0xC0) {
+        ByteBuffer.wrap(jpeg).putShort(i + 5, (short) 20000).putShort(i + 7, (short) 20000);
+        break;
+      }
+    }
+    byte[] bmp = encode(img, "bmp");
+    ByteBuffer.wrap(bmp).order(ByteOrder.LITTLE_ENDIAN).putInt(18, 20000).putInt(22, 20000);
+    // WebP (lossless): 14-bit width - 1 and height - 1 after the 0x2f signature: 16384 x 16384.
+    byte[] webp = {'R', 'I', 'F', 'F', 26, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'L', 13, 0, 0, 0,
+        0x2f, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (Object[] c : new Object[][] {{"jpeg", jpeg, "20000x20000"}, {"bmp", bmp, "20000x20000"},
+        {"webp", webp, "16384x16384"}, {"gif", gif(20000, 20000, 0, 0), "20000x20000"}}) {
+      long t0 = System.nanoTime();
+      assertThatThrownBy(() -> ImageDecoder.decode((byte[]) c[1], "bomb." + c[0], DecodeOptions.defaults()))
+          .as((String) c[0])
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining((String) c[2])
+          .hasMessageContaining("decompression bomb");
+      assertThat((System.nanoTime() - t0) / 1e9).as((String) c[0]).isLessThan(5.0);
+    }
+  }
+
   @Test
   void configuredPixelLimitAppliesToEveryFormat() throws IOException {
     BufferedImage img = new BufferedImage(64, 64, BufferedImage.TYPE_3BYTE_BGR);

@@ -9,19 +9,34 @@ import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Test-only reader of little-endian float32 C-order .npy files (format 1.0). */
+/** Test-only reader of little-endian float32 and uint8 C-order .npy files (format 1.0). */
 final class TestNpy {
   private TestNpy() {}
 
   static float[] readFloat32(Path path, int... expectedShape) throws IOException {
+    ByteBuffer data = read(path, "<f4", expectedShape);
+    float[] out = new float[data.remaining() / 4];
+    data.asFloatBuffer().get(out);
+    return out;
+  }
+
+  /** A uint8 ('|u1') .npy file's bytes, C order. */
+  static byte[] readUint8(Path path, int... expectedShape) throws IOException {
+    ByteBuffer data = read(path, "|u1", expectedShape);
+    byte[] out = new byte[data.remaining()];
+    data.get(out);
+    return out;
+  }
+
+  private static ByteBuffer read(Path path, String descr, int... expectedShape) throws IOException {
     byte[] b = Files.readAllBytes(path);
     if (b.length < 10 || (b[0] & 0xFF) != 0x93 || b[1] != 'N' || b[6] != 1) {
       throw new IOException(path + ": not an .npy v1 file");
     }
     int headerLen = (b[8] & 0xFF) | ((b[9] & 0xFF) << 8);
     String header = new String(b, 10, headerLen, StandardCharsets.ISO_8859_1);
-    if (!header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False")) {
-      throw new IOException(path + ": expected <f4 C order, got " + header);
+    if (!header.contains("'descr': '" + descr + "'") || !header.contains("'fortran_order': False")) {
+      throw new IOException(path + ": expected " + descr + " C order, got " + header);
     }
     Matcher m = Pattern.compile("'shape': \\(([^)]*)\\)").matcher(header);
     if (!m.find()) {
@@ -41,9 +56,10 @@ final class TestNpy {
       count *= v;
       k++;
     }
-    ByteBuffer data = ByteBuffer.wrap(b, 10 + headerLen, b.length - 10 - headerLen).order(ByteOrder.LITTLE_ENDIAN);
-    float[] out = new float[Math.toIntExact(count)];
-    data.asFloatBuffer().get(out);
-    return out;
+    int size = descr.equals("|u1") ? 1 : 4;
+    if (b.length - 10 - headerLen != count * size) {
+      throw new IOException(path + ": " + (b.length - 10 - headerLen) + " data bytes for shape " + m.group(1));
+    }
+    return ByteBuffer.wrap(b, 10 + headerLen, b.length - 10 - headerLen).slice().order(ByteOrder.LITTLE_ENDIAN);
   }
 }

@@ -18,17 +18,53 @@ public final class CheckpointReader {
   /** Reads a checkpoint, telling the format by its content (zip magic or safetensors header). */
   public static StateDict read(Path file) {
     UserFiles.requireRegularFile(file, InvalidModelException::new);
-    byte[] head = new byte[4];
+    byte[] head = new byte[LEGACY_MAGIC.length];
     int n;
     try (InputStream in = Files.newInputStream(file)) {
-      n = in.readNBytes(head, 0, 4);
+      n = in.readNBytes(head, 0, head.length);
     } catch (IOException e) {
       throw new InvalidModelException(file + ": cannot read: " + e.getMessage(), e);
     }
-    if (n == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
+    if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
       return readTorchZip(file);
     }
+    refusePickle(file, head, n);
     return readSafetensors(file);
+  }
+
+  /** Throws when {@code head} (the first {@code n} bytes of {@code file}) starts a bare pickle. */
+  private static void refusePickle(Path file, byte[] head, int n) {
+    String pickle = pickleKind(head, n);
+    if (pickle != null) {
+      throw new InvalidModelException(file + ": unsupported format: " + pickle + ". clip4j reads safetensors and"
+          + " the zip format of torch.save (PyTorch >= 1.6) and never runs a bare pickle; re-save the weights"
+          + " with torch.save(torch.load(f), f2) on PyTorch >= 1.6, or as safetensors");
+    }
+  }
+
+  /**
+   * What torch.save wrote before PyTorch 1.6 (and with _use_new_zipfile_serialization=False): a
+   * pickle (protocol 2) of this magic number, then more pickles and the raw storages.
+   */
+  private static final byte[] LEGACY_MAGIC = {
+    (byte) 0x80, 0x02, (byte) 0x8a, 0x0a, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46, (byte) 0xf9, 0x20, 0x6a,
+    (byte) 0xa8, 0x50, 0x19
+  };
+
+  /**
+   * A legacy torch.save file or another bare pickle (PROTO opcode, protocol 2..5), or null. A
+   * safetensors file always has '{' after its 8-byte header length, which tells the two apart
+   * when the length's first bytes happen to look like a PROTO opcode.
+   */
+  private static String pickleKind(byte[] head, int n) {
+    if (n < 2 || (head[0] & 0xFF) != 0x80 || head[1] < 2 || head[1] > 5 || (n > 8 && head[8] == '{')) {
+      return null;
+    }
+    if (n == LEGACY_MAGIC.length && java.util.Arrays.equals(head, LEGACY_MAGIC)) {
+      return "a legacy (non-zip) torch.save pickle (PyTorch < 1.6, or saved with"
+          + " _use_new_zipfile_serialization=False)";
+    }
+    return "a Python pickle (protocol " + head[1] + "), not a weights file clip4j reads";
   }
 
   /**
@@ -60,9 +96,15 @@ public final class CheckpointReader {
     return SafetensorsReader.read(file);
   }
 
-  /** Reads a {@code torch.save(state_dict)} zip archive. */
+  /** Reads a {@code torch.save(state_dict)} zip archive (a legacy non-zip pickle is named and refused). */
   public static StateDict readTorchZip(Path file) {
     UserFiles.requireRegularFile(file, InvalidModelException::new);
+    byte[] head = new byte[LEGACY_MAGIC.length];
+    try (InputStream in = Files.newInputStream(file)) {
+      refusePickle(file, head, in.readNBytes(head, 0, head.length));
+    } catch (IOException e) {
+      throw new InvalidModelException(file + ": cannot read: " + e.getMessage(), e);
+    }
     return TorchZipReader.read(file);
   }
 

@@ -3,6 +3,7 @@ package dev.clip4j.text.st;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.clip4j.Engine;
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.internal.Messages;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -178,6 +179,13 @@ final class BertFamilyEncoder implements AutoCloseable {
         w.remove(unused);
       }
     }
+    // The layer count comes from a few bytes of JSON: bound it by the weights before expanding
+    // names (16 tensors per layer, 4 or 5 outside the layers).
+    long expected = 16L * d.layers() + 5;
+    if (expected > w.size() + 4096L) {
+      throw new InvalidModelException(source + ": config.json's " + d.layers() + " layers need " + expected
+          + " tensors, the weights hold " + w.size() + ": the config cannot describe these weights");
+    }
     Map<String, long[]> schema = schema(d);
     validate(schema, w, source);
     Engine.ensureInitialized();
@@ -232,16 +240,16 @@ final class BertFamilyEncoder implements AutoCloseable {
     if (!missing.isEmpty() || !unexpected.isEmpty() || !shapes.isEmpty() || !dtypes.isEmpty()) {
       StringBuilder sb = new StringBuilder(source + ": the weights do not match the encoder's config.json:");
       if (!missing.isEmpty()) {
-        sb.append("\n  ").append(missing.size()).append(" missing: ").append(String.join(", ", missing));
+        sb.append("\n  ").append(missing.size()).append(" missing: ").append(Messages.capped(missing, ", "));
       }
       if (!unexpected.isEmpty()) {
-        sb.append("\n  ").append(unexpected.size()).append(" unexpected: ").append(String.join(", ", unexpected));
+        sb.append("\n  ").append(unexpected.size()).append(" unexpected: ").append(Messages.capped(unexpected, ", "));
       }
       if (!shapes.isEmpty()) {
-        sb.append("\n  ").append(shapes.size()).append(" mis-shaped: ").append(String.join("; ", shapes));
+        sb.append("\n  ").append(shapes.size()).append(" mis-shaped: ").append(Messages.capped(shapes, "; "));
       }
       if (!dtypes.isEmpty()) {
-        sb.append("\n  ").append(dtypes.size()).append(" not floating point: ").append(String.join(", ", dtypes));
+        sb.append("\n  ").append(dtypes.size()).append(" not floating point: ").append(Messages.capped(dtypes, ", "));
       }
       throw new InvalidModelException(sb.toString());
     }
