@@ -342,7 +342,7 @@ public record ModelConfig(
   }
 
   /** Typed, checked access to one JSON object of the config, with messages naming the path. */
-  private static final class Reader {
+  static final class Reader {
     private final JsonNode node;
     private final String path;
     private final String source;
