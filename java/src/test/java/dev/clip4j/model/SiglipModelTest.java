@@ -290,4 +290,49 @@ class SiglipModelTest {
     assertThatThrownBy(() -> new OpenClipHubReader().read(copy, LoadOptions.defaults(), trunk(dir)))
         .isInstanceOf(InvalidModelException.class).hasMessageContaining("tokenizer.json");
   }
+
+  /**
+   * SigLIP's preprocessing (squash to 224, bicubic, mean/std 0.5) from the model's preprocess_cfg,
+   * against open_clip 2.32 + Pillow on the shared conformance images (tools/reference/
+   * siglip_preprocess.py stores the uint8 image before ToTensor): every value must round back to
+   * open_clip's byte.
+   */
+  @Test
+  void preprocessingIsUint8ExactToOpenClipSquash() throws IOException {
+    JsonNode root = JSON.readTree(fixture("tiny-siglip").resolve("open_clip_config.json").toFile());
+    ObjectNode cfg = ((ObjectNode) root.get("preprocess_cfg")).deepCopy();
+    cfg.put("size", 224);
+    dev.clip4j.preprocess.PreprocessConfig pc = dev.clip4j.preprocess.PreprocessConfig.fromOpenClip(cfg, 224);
+    dev.clip4j.preprocess.ImagePreprocessor pre = new dev.clip4j.preprocess.ImagePreprocessor(pc);
+    Path images = dev.clip4j.testing.Conformance.dir().resolve("images");
+    int checked = 0;
+    for (String name : new String[] {"tall_37x300.png", "palette_color.png", "logo.png", "camera.png",
+        "odd_225x333.jpg"}) {
+      byte[] want = readUint8(fixture("preprocess").resolve(name + ".u8.npy"), "(3, 224, 224)");
+      float[] got = pre.preprocess(images.resolve(name));
+      assertThat(got).hasSize(want.length);
+      float maxDiff = 0;
+      int mismatched = 0;
+      for (int i = 0; i < want.length; i++) {
+        float expected = ((want[i] & 0xff) / 255f - 0.5f) / 0.5f; // torchvision ToTensor + Normalize in float32
+        maxDiff = Math.max(maxDiff, Math.abs(got[i] - expected));
+        if (Math.round((got[i] * 0.5f + 0.5f) * 255f) != (want[i] & 0xff)) {
+          mismatched++;
+        }
+      }
+      assertThat(mismatched).as("%s: bytes differing from open_clip's", name).isZero();
+      assertThat(maxDiff).as(name).isLessThanOrEqualTo(1e-6f);
+      checked++;
+    }
+    assertThat(checked).isEqualTo(5);
+  }
+
+  /** A NumPy 1.0 file of dtype |u1 with the given shape text: its bytes. */
+  private static byte[] readUint8(Path file, String shape) throws IOException {
+    byte[] all = Files.readAllBytes(file);
+    int headerLen = (all[8] & 0xff) | (all[9] & 0xff) << 8;
+    String header = new String(all, 10, headerLen, java.nio.charset.StandardCharsets.US_ASCII);
+    assertThat(header).contains("'descr': '|u1'").contains("'fortran_order': False").contains("'shape': " + shape);
+    return java.util.Arrays.copyOfRange(all, 10 + headerLen, all.length);
+  }
 }
