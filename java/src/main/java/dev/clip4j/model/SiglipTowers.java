@@ -55,15 +55,22 @@ public final class SiglipTowers implements AutoCloseable {
   private final UseGuard guard = new UseGuard("SiglipTowers");
 
   private static final class State implements Runnable {
-    final JitModule visual;
-    final JitModule text;
+    final JitModule visual; // the whole tower, or its embedding when the blocks run packed
+    final JitModule visualHead; // null, or the final norm + MAP head after packed blocks
+    final JitModule text; // the whole tower, or its embedding when the blocks run packed
+    final JitModule textHead; // null, or ln_final + last position after packed blocks
+    final PackedTowers packed; // null, or the block stacks on clip4j's native kernels
     final Tensor textProjWeight;
     final Tensor textProjBias;
     volatile boolean closedExplicitly;
 
-    State(JitModule visual, JitModule text, Tensor w, Tensor b) {
+    State(JitModule visual, JitModule visualHead, JitModule text, JitModule textHead, PackedTowers packed,
+        Tensor w, Tensor b) {
       this.visual = visual;
+      this.visualHead = visualHead;
       this.text = text;
+      this.textHead = textHead;
+      this.packed = packed;
       this.textProjWeight = w;
       this.textProjBias = b;
     }
@@ -76,6 +83,15 @@ public final class SiglipTowers implements AutoCloseable {
       }
       visual.close();
       text.close();
+      if (visualHead != null) {
+        visualHead.close();
+      }
+      if (textHead != null) {
+        textHead.close();
+      }
+      if (packed != null) {
+        packed.close();
+      }
       textProjWeight.close();
       textProjBias.close();
     }
@@ -140,16 +156,39 @@ public final class SiglipTowers implements AutoCloseable {
       bias = lb.item_float();
     }
     JitModule visual = null;
+    JitModule visualHead = null;
     JitModule text = null;
+    JitModule textHead = null;
+    PackedTowers packed = null;
     Tensor pw = null;
     Tensor pb = null;
+    boolean packedVision = packedRuns(device);
+    // The native MLP epilogue has GELU (erf), not its tanh form: SigLIP2's text blocks stay on LibTorch.
+    boolean packedText = packedVision && config.text().activation() == SiglipConfig.Gelu.ERF;
     try {
-      visual = prepare(b.vision());
-      text = prepare(b.text());
+      if (packedVision) {
+        SiglipConfig.Trunk v = config.vision();
+        SiglipConfig.Text t = config.text();
+        packed = PackedTowers.blocksOnly(name -> b.weight(packedName(name)), Engine.ensureInitialized().blasThreads(),
+            new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(), 1e-6f,
+                dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU),
+            packedText ? new PackedTowers.BlockStack("text.transformer", t.layers(), t.heads(), t.width(),
+                t.mlpWidth(), (float) t.normEps(), dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU) : null);
+        visual = prepare(b.vision(true, false, false, "SiglipVisionEmbed"));
+        visualHead = prepare(b.vision(false, false, true, "SiglipVisionHead"));
+      } else {
+        visual = prepare(b.vision(true, true, true, "SiglipVision"));
+      }
+      if (packedText) {
+        text = prepare(b.text(true, false, false, "SiglipTextEmbed"));
+        textHead = prepare(b.text(false, false, true, "SiglipTextHead"));
+      } else {
+        text = prepare(b.text(true, true, true, "SiglipText"));
+      }
       pw = b.weight("text.text_projection.weight");
       pb = b.weight("text.text_projection.bias");
     } catch (RuntimeException e) {
-      for (AutoCloseable c : new AutoCloseable[] {visual, text, pw, pb}) {
+      for (AutoCloseable c : new AutoCloseable[] {visual, visualHead, text, textHead, packed, pw, pb}) {
         if (c != null) {
           try {
             c.close();
@@ -162,7 +201,30 @@ public final class SiglipTowers implements AutoCloseable {
           : new InvalidModelException(config.source() + ": the SigLIP towers could not be built: "
               + TorchScriptModels.firstLine(e), e);
     }
-    return new SiglipTowers(config, device, new State(visual, text, pw, pb), scale, bias);
+    return new SiglipTowers(config, device, new State(visual, visualHead, text, textHead, packed, pw, pb), scale,
+        bias);
+  }
+
+  /** Where the packed kernels run: fp32 on an x86-64 CPU with AVX2 and FMA, unless clip4j.packedGemm=false. */
+  private static boolean packedRuns(Device device) {
+    return device.is_cpu() && dev.clip4j.internal.GemmPool.supported()
+        && !"false".equalsIgnoreCase(System.getProperty(ClipTowers.PACKED_GEMM_PROPERTY));
+  }
+
+  /**
+   * The SigLIP name of a block weight the packed stack asks for under open_clip's block names:
+   * the text tower's are open_clip's already; timm's trunk calls them {@code blocks.i.norm1},
+   * {@code attn.qkv}, {@code attn.proj}, {@code norm2}, {@code mlp.fc1}, {@code mlp.fc2}.
+   */
+  static String packedName(String name) {
+    String p = "visual.trunk.resblocks.";
+    if (!name.startsWith(p)) {
+      return name;
+    }
+    return ("visual.trunk.blocks." + name.substring(p.length()))
+        .replace(".ln_1.", ".norm1.").replace(".ln_2.", ".norm2.")
+        .replace(".attn.in_proj_weight", ".attn.qkv.weight").replace(".attn.in_proj_bias", ".attn.qkv.bias")
+        .replace(".attn.out_proj.", ".attn.proj.").replace(".mlp.c_fc.", ".mlp.fc1.").replace(".mlp.c_proj.", ".mlp.fc2.");
   }
 
   /** Every missing, unexpected, mis-shaped and non-floating tensor, in one message. */
@@ -295,61 +357,78 @@ public final class SiglipTowers implements AutoCloseable {
       return g == SiglipConfig.Gelu.TANH ? "torch.gelu(h, approximate='tanh')" : "torch.gelu(h)";
     }
 
-    JitModule vision() {
+    /** The image tower, or its part: embedding (pixels to tokens), blocks, head (final norm + MAP). */
+    JitModule vision(boolean embed, boolean blocks, boolean head, String name) {
       SiglipConfig.Trunk v = c.vision();
-      JitModule m = new JitModule(new QualifiedName("__torch__.clip4j.SiglipVision"), cu, true);
+      JitModule m = new JitModule(new QualifiedName("__torch__.clip4j." + name), cu, true);
       String p = "visual.trunk.";
-      String pe = linearArgs(m, p + "patch_embed.proj");
-      String pos = param(m, p + "pos_embed");
       StringBuilder f = new StringBuilder("def forward(self, x: Tensor) -> Tensor:\n");
-      f.append("    x = torch.conv2d(x, ").append(pe).append(", [").append(v.patchSize()).append(", ")
-          .append(v.patchSize()).append("])\n");
-      f.append("    n = x.size(0)\n");
-      f.append("    x = x.flatten(2).transpose(1, 2)\n");
-      f.append("    x = x + ").append(pos).append("\n");
-      for (int i = 0; i < v.depth(); i++) {
-        f.append("    x = self.block(x, ").append(blockArgs(m, p + "blocks." + i + ".", "norm1", "attn.qkv", "attn.proj",
-            "norm2", "mlp.fc1", "mlp.fc2")).append(")\n");
+      if (embed) {
+        String pe = linearArgs(m, p + "patch_embed.proj");
+        String pos = param(m, p + "pos_embed");
+        f.append("    x = torch.conv2d(x, ").append(pe).append(", [").append(v.patchSize()).append(", ")
+            .append(v.patchSize()).append("])\n");
+        f.append("    x = x.flatten(2).transpose(1, 2)\n");
+        f.append("    x = x + ").append(pos).append("\n");
       }
-      f.append("    x = self.ln(x, ").append(linearArgs(m, p + "norm")).append(")\n");
-      // timm AttentionPoolLatent: latent query, q / kv projections, attention, proj, x + mlp(norm(x)).
-      String a = p + "attn_pool.";
-      String latent = param(m, a + "latent");
-      int w = v.width();
-      int h = v.heads();
-      f.append("    q = self.lin(").append(latent).append(".expand([n, 1, ").append(w).append("]), ")
-          .append(linearArgs(m, a + "q")).append(")\n");
-      f.append("    q = q.reshape([n, 1, ").append(h).append(", ").append(w / h).append("]).transpose(1, 2)\n");
-      f.append("    kv = self.lin(x, ").append(linearArgs(m, a + "kv")).append(")\n");
-      f.append("    kv = kv.reshape([n, x.size(1), 2, ").append(h).append(", ").append(w / h)
-          .append("]).permute([2, 0, 3, 1, 4])\n");
-      f.append("    o = torch.scaled_dot_product_attention(q, kv[0], kv[1], None, 0.0, False)\n");
-      f.append("    o = o.transpose(1, 2).reshape([n, 1, ").append(w).append("])\n");
-      f.append("    o = self.lin(o, ").append(linearArgs(m, a + "proj")).append(")\n");
-      f.append("    h = self.lin(self.ln(o, ").append(linearArgs(m, a + "norm")).append("), ")
-          .append(linearArgs(m, a + "mlp.fc1")).append(")\n");
-      f.append("    h = torch.gelu(h)\n");
-      f.append("    o = o + self.lin(h, ").append(linearArgs(m, a + "mlp.fc2")).append(")\n");
-      f.append("    return o[:, 0]\n");
-      m.define(common(h, 1e-6, gelu(SiglipConfig.Gelu.ERF)) + "\n" + f);
+      if (blocks) {
+        for (int i = 0; i < v.depth(); i++) {
+          f.append("    x = self.block(x, ").append(blockArgs(m, p + "blocks." + i + ".", "norm1", "attn.qkv",
+              "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")).append(")\n");
+        }
+      }
+      if (head) {
+        f.append("    n = x.size(0)\n");
+        f.append("    x = self.ln(x, ").append(linearArgs(m, p + "norm")).append(")\n");
+        // timm AttentionPoolLatent: latent query, q / kv projections, attention, proj, x + mlp(norm(x)).
+        String a = p + "attn_pool.";
+        String latent = param(m, a + "latent");
+        int w = v.width();
+        int h = v.heads();
+        f.append("    q = self.lin(").append(latent).append(".expand([n, 1, ").append(w).append("]), ")
+            .append(linearArgs(m, a + "q")).append(")\n");
+        f.append("    q = q.reshape([n, 1, ").append(h).append(", ").append(w / h).append("]).transpose(1, 2)\n");
+        f.append("    kv = self.lin(x, ").append(linearArgs(m, a + "kv")).append(")\n");
+        f.append("    kv = kv.reshape([n, x.size(1), 2, ").append(h).append(", ").append(w / h)
+            .append("]).permute([2, 0, 3, 1, 4])\n");
+        f.append("    o = torch.scaled_dot_product_attention(q, kv[0], kv[1], None, 0.0, False)\n");
+        f.append("    o = o.transpose(1, 2).reshape([n, 1, ").append(w).append("])\n");
+        f.append("    o = self.lin(o, ").append(linearArgs(m, a + "proj")).append(")\n");
+        f.append("    h = self.lin(self.ln(o, ").append(linearArgs(m, a + "norm")).append("), ")
+            .append(linearArgs(m, a + "mlp.fc1")).append(")\n");
+        f.append("    h = torch.gelu(h)\n");
+        f.append("    o = o + self.lin(h, ").append(linearArgs(m, a + "mlp.fc2")).append(")\n");
+        f.append("    x = o[:, 0]\n");
+      }
+      f.append("    return x\n");
+      m.define(common(v.heads(), 1e-6, gelu(SiglipConfig.Gelu.ERF)) + "\n" + f);
       return m;
     }
 
-    JitModule text() {
+    /** The text tower, or its part: embedding (ids to tokens), blocks, head (ln_final, last position). */
+    JitModule text(boolean embed, boolean blocks, boolean head, String name) {
       SiglipConfig.Text t = c.text();
-      JitModule m = new JitModule(new QualifiedName("__torch__.clip4j.SiglipText"), cu, true);
-      String tok = param(m, "text.token_embedding.weight");
-      String pos = param(m, "text.positional_embedding");
-      StringBuilder f = new StringBuilder("def forward(self, text: Tensor) -> Tensor:\n");
-      f.append("    l = text.size(1)\n");
-      f.append("    x = torch.embedding(").append(tok).append(", text)\n");
-      f.append("    x = x + ").append(pos).append("[:l]\n");
-      for (int i = 0; i < t.layers(); i++) {
-        f.append("    x = self.block(x, ").append(blockArgs(m, "text.transformer.resblocks." + i + ".", "ln_1",
-            "attn.in_proj_", "attn.out_proj", "ln_2", "mlp.c_fc", "mlp.c_proj")).append(")\n");
+      JitModule m = new JitModule(new QualifiedName("__torch__.clip4j." + name), cu, true);
+      StringBuilder f = new StringBuilder(embed ? "def forward(self, text: Tensor) -> Tensor:\n"
+          : "def forward(self, x: Tensor) -> Tensor:\n");
+      if (embed) {
+        String tok = param(m, "text.token_embedding.weight");
+        String pos = param(m, "text.positional_embedding");
+        f.append("    l = text.size(1)\n");
+        f.append("    x = torch.embedding(").append(tok).append(", text)\n");
+        f.append("    x = x + ").append(pos).append("[:l]\n");
       }
-      f.append("    x = self.ln(x, ").append(linearArgs(m, "text.ln_final")).append(")\n");
-      f.append("    return x[:, -1]\n");
+      if (blocks) {
+        for (int i = 0; i < t.layers(); i++) {
+          f.append("    x = self.block(x, ").append(blockArgs(m, "text.transformer.resblocks." + i + ".", "ln_1",
+              "attn.in_proj_", "attn.out_proj", "ln_2", "mlp.c_fc", "mlp.c_proj")).append(")\n");
+        }
+      }
+      if (head) {
+        f.append("    x = self.ln(x, ").append(linearArgs(m, "text.ln_final")).append(")\n");
+        f.append("    x = x[:, -1]\n");
+      }
+      f.append("    return x\n");
       m.define(common(t.heads(), t.normEps(), gelu(t.activation())) + "\n" + f);
       return m;
     }
@@ -380,9 +459,16 @@ public final class SiglipTowers implements AutoCloseable {
 
   /** What batch invariance rests on, in one line (for {@code info()}). */
   public String invariance() {
-    return device.is_cuda()
-        ? "batch-invariant: each sample runs alone through the tower (the shapes of a batch of one)"
-        : "batch-invariant: one GEMM per sample on the CPU BLAS (SigLIP does not run on the packed kernels yet)";
+    if (device.is_cuda()) {
+      return "batch-invariant: each sample runs alone through the tower (the shapes of a batch of one)";
+    }
+    if (state.packed == null) {
+      return "batch-invariant: one GEMM per sample on the CPU BLAS";
+    }
+    return "batch-invariant: image blocks" + (state.textHead != null ? " and text blocks" : "") + " on clip4j's"
+        + " packed CPU kernels (one fixed summation order)" + (state.textHead != null ? ""
+            : ", text blocks (GELU-tanh) as one GEMM per sample on the CPU BLAS")
+        + ", the towers' ends as per-sample GEMMs";
   }
 
   /** A copy of {@code text.text_projection.weight}, float32 [embed, width] (nn.Linear layout). */
@@ -413,6 +499,11 @@ public final class SiglipTowers implements AutoCloseable {
       require(pixels.scalar_type().intern() == ScalarType.Float, want + ", got " + pixels.scalar_type().intern());
       requireDevice(pixels, want);
       try (Engine.InferenceScope scope = Engine.inference()) {
+        if (state.visualHead != null) {
+          try (Tensor x = forward(state.visual, pixels); Tensor y = state.packed.runBlocks(true, x)) {
+            return forward(state.visualHead, y);
+          }
+        }
         return run(state.visual, pixels);
       }
     }
@@ -438,12 +529,26 @@ public final class SiglipTowers implements AutoCloseable {
         if (ids.size(1) < ctx) {
           try (Scalar pad = new Scalar(padId);
               Tensor padded = torch.constant_pad_nd(ids, new long[] {0, ctx - ids.size(1)}, pad)) {
-            return run(state.text, padded);
+            return runText(padded);
           }
         }
-        return run(state.text, ids);
+        return runText(ids);
       }
     }
+  }
+
+  private Tensor runText(Tensor ids) {
+    if (state.textHead != null) {
+      try (Tensor x = forward(state.text, ids); Tensor y = state.packed.runBlocks(false, x)) {
+        return forward(state.textHead, y);
+      }
+    }
+    return run(state.text, ids);
+  }
+
+  /** Which parts run on the packed native kernels: "image and text blocks", "image blocks", or "none". */
+  public String packedShare() {
+    return state.packed == null ? "none" : state.textHead != null ? "image and text blocks" : "image blocks";
   }
 
   private Tensor run(JitModule m, Tensor input) {

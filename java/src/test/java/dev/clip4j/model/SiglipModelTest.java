@@ -35,10 +35,10 @@ import org.junit.jupiter.api.Test;
  * ratios) and one as SigLIP2/SO400M (GELU tanh text tower, mlp_ratio 3.7362), from open_clip hub
  * directories, with a SentencePiece-unigram tokenizer.json.
  */
-class SiglipModelTest {
+public class SiglipModelTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  static Path fixture(String name) {
+  public static Path fixture(String name) {
     try {
       return Path.of(SiglipModelTest.class.getResource("siglip/" + name).toURI());
     } catch (java.net.URISyntaxException e) {
@@ -54,7 +54,8 @@ class SiglipModelTest {
         t.get("depth").asInt(), t.get("heads").asInt(), t.get("mlp_ratio").asDouble(), t.get("image_size").asInt()));
   }
 
-  static ClipModel load(Path dir) throws IOException {
+  /** The tiny fixture model in {@code dir} (its test trunk registered), for tests in other packages. */
+  public static ClipModel load(Path dir) throws IOException {
     ModelDescription d = new OpenClipHubReader().read(dir, LoadOptions.defaults(), trunk(dir));
     return Architectures.build(d, LoadOptions.defaults());
   }
@@ -89,6 +90,41 @@ class SiglipModelTest {
   @ParameterizedTest
   @ValueSource(strings = {"tiny-siglip", "tiny-siglip2"})
   void embeddingsMatchOpenClip(String name) throws IOException {
+    checkEmbeddings(name);
+  }
+
+  /** The same on LibTorch GEMMs only (one per sample), as where the packed kernels do not run. */
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny-siglip", "tiny-siglip2"})
+  void embeddingsMatchOpenClipWithoutThePackedKernels(String name) throws IOException {
+    String before = System.getProperty(ClipTowers.PACKED_GEMM_PROPERTY);
+    System.setProperty(ClipTowers.PACKED_GEMM_PROPERTY, "false");
+    try {
+      String invariance = checkEmbeddings(name);
+      assertThat(invariance).contains("one GEMM per sample").doesNotContain("packed");
+    } finally {
+      if (before == null) {
+        System.clearProperty(ClipTowers.PACKED_GEMM_PROPERTY);
+      } else {
+        System.setProperty(ClipTowers.PACKED_GEMM_PROPERTY, before);
+      }
+    }
+  }
+
+  @Test
+  void packedKernelsRunTheBlocksWhereTheyCan() throws IOException {
+    try (ClipModel v1 = load(fixture("tiny-siglip")); ClipModel v2 = load(fixture("tiny-siglip2"))) {
+      if (!dev.clip4j.internal.GemmPool.supported()) { // no AVX2/FMA: every block on LibTorch, and said so
+        assertThat(v1.info().invariance()).contains("one GEMM per sample").doesNotContain("packed");
+        return;
+      }
+      assertThat(v1.info().invariance()).contains("image blocks and text blocks on clip4j's packed CPU kernels");
+      assertThat(v2.info().invariance()).contains("image blocks on clip4j's packed CPU kernels")
+          .contains("text blocks (GELU-tanh) as one GEMM per sample");
+    }
+  }
+
+  private static String checkEmbeddings(String name) throws IOException {
     Path dir = fixture(name);
     try (ClipModel model = load(dir)) {
       Npy.Array px = Npy.read(dir.resolve("pixels.npy"));
@@ -106,6 +142,7 @@ class SiglipModelTest {
       assertThat(model.sigmoidScoring()).isTrue();
       assertThat(model.causalText()).isFalse();
       assertThat(model.info().architecture()).contains("SigLIP").contains("MAP head");
+      return model.info().invariance();
     }
   }
 
