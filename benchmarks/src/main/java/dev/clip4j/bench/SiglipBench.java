@@ -18,10 +18,10 @@ import org.bytedeco.pytorch.global.torch;
 
 /**
  * SigLIP ViT-B-16's image tower beside ViT-B-32's in one run (random weights, fp32, CPU, the
- * default batch-invariant modes: ViT-B-32 on clip4j's packed kernels, SigLIP on per-sample
- * LibTorch GEMMs, which the packed kernels do not cover yet): images/s at one batch size, and the
- * same per GFLOP (open_clip's GMACs x 2: 4.41 for ViT-B-32; 2 x 17.6 = ~35.1 for ViT-B-16 at 224
- * with the MAP head), so the gap the packed kernels would close shows. Not a test:
+ * default batch-invariant modes: both towers' blocks on clip4j's packed kernels, SigLIP's patch
+ * embedding and MAP head on per-sample LibTorch GEMMs): images/s at one batch size, and the same
+ * per GFLOP (open_clip's GMACs x 2: 4.41 for ViT-B-32; about 35.1 for ViT-B-16 at 224 with the MAP
+ * head, an estimate), with which parts run packed. Not a test:
  * {@code java -cp ... dev.clip4j.bench.SiglipBench WORKDIR [BATCH] [SECONDS]}.
  */
 public final class SiglipBench {
@@ -57,17 +57,19 @@ public final class SiglipBench {
         || k.endsWith("norm.weight") || k.contains("ln_") ? torch.ones(s) : torch.randn(s).mul_(
             new org.bytedeco.pytorch.Scalar(0.02))));
     double sRate;
+    String share;
     try (SiglipTowers towers = SiglipTowers.build(cfg, w, new Device("cpu"), Precision.FP32);
         Tensor px = torch.randn(batch, 3, 224, 224)) {
       w.values().forEach(Tensor::close);
       sRate = rate(() -> towers.encodeImageFeatures(px), batch, seconds);
+      share = towers.packedShare();
       System.out.printf(Locale.ROOT, "ViT-B-16-SigLIP (%s): %.1f images/s at batch %d%n", towers.invariance(), sRate,
           batch);
     }
     System.out.printf(Locale.ROOT, "siglip-bench: threads %d, batch %d: ViT-B-32 %.1f img/s (%.0f GFLOP/s, packed"
-            + " kernels: all blocks), ViT-B-16-SigLIP %.1f img/s (%.0f GFLOP/s, packed kernels: none); SigLIP/B-32"
+            + " kernels: all blocks), ViT-B-16-SigLIP %.1f img/s (%.0f GFLOP/s, packed kernels: %s); SigLIP/B-32"
             + " images/s %.3f, per FLOP %.2f%n", Engine.ensureInitialized().blasThreads(), batch, b32Rate,
-        b32Rate * B32_GFLOP, sRate, sRate * SIGLIP_B16_GFLOP, sRate / b32Rate,
+        b32Rate * B32_GFLOP, sRate, sRate * SIGLIP_B16_GFLOP, share, sRate / b32Rate,
         (sRate * SIGLIP_B16_GFLOP) / (b32Rate * B32_GFLOP));
   }
 

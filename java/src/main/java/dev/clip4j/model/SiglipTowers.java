@@ -34,10 +34,13 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * text tower's last position after {@code ln_final} (before {@code text_projection}, which the
  * caller's fused head applies with its bias). Float32 only.
  *
- * <p>Batch invariance: on a CPU every linear layer is one GEMM per sample ({@code baddbmm}, as
- * clip4j's PER_SAMPLE CLIP towers), so a sample's features are bitwise independent of its batch;
- * on CUDA each sample runs alone (the shapes of a batch of one). The packed native kernels do not
- * cover SigLIP yet.
+ * <p>Where clip4j's packed CPU kernels run (fp32, x86-64 with AVX2 and FMA, unless {@value
+ * ClipTowers#PACKED_GEMM_PROPERTY}=false) the residual blocks run on them ({@link
+ * PackedTowers#blocksOnly}: LayerNorm eps 1e-6 or {@code norm_kwargs}, GELU epilogue, non-causal
+ * attention), except SigLIP2's GELU-tanh text blocks, which the native epilogue lacks; the towers'
+ * ends (patch embedding, MAP head, token embedding, pooling) and any block not packed are
+ * TorchScript with one GEMM per sample ({@code baddbmm}). Either way a sample's features are
+ * bitwise independent of its batch; on CUDA each sample runs alone (the shapes of a batch of one).
  *
  * <p>Ownership and thread safety as {@link ClipTowers}: the towers copy the weights they take;
  * encode methods may run concurrently; {@link #close()} waits for calls in flight.
