@@ -39,6 +39,20 @@ if [[ "${1:-}" == soak ]]; then
     "$TOTAL" "$(( TOTAL / 20 ))"
   exit 0
 fi
+if [[ "${1:-}" == load-memory ]]; then
+  # Peak RSS while loading ViT-B-32 (random weights, 605 MB) from the open_clip layout and from its
+  # HF conversion, one JVM per measurement; the first call writes both models under $WORK.
+  ci/setup.sh
+  mvn -B -q -DskipTests package
+  DEPS="$(tr ':' '\n' < benchmarks/target/classpath.txt | grep -v '/dev/clip4j/' | grep -v '/org/bytedeco/mkl/' | paste -sd: -)"
+  CP="benchmarks/target/clip4j-benchmarks-0.1.0-SNAPSHOT.jar:java/target/clip4j-0.1.0-SNAPSHOT.jar:presets/target/clip4j-presets-0.1.0-SNAPSHOT.jar:$DEPS"
+  java -cp "$CP" dev.clip4j.bench.LoadMemoryBench "$WORK/load-memory" vit-b-32 open_clip >/dev/null
+  { echo "# Load memory ($(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+    for layout in open_clip hf; do
+      java -cp "$CP" dev.clip4j.bench.LoadMemoryBench "$WORK/load-memory" vit-b-32 "$layout" | grep '^load-memory'
+    done; } | tee "$RESULTS/load-memory.md"
+  exit 0
+fi
 T0=$SECONDS
 step() { echo "run.sh: $1 done at $((SECONDS - T0)) s" >&2; }
 rm -f "$WORK"/layouts-*.json "$WORK"/djl*.json
