@@ -1,5 +1,6 @@
 package dev.clip4j;
 
+import dev.clip4j.internal.GemmPool;
 import dev.clip4j.internal.NativeLib;
 import java.io.IOException;
 import java.io.InputStream;
@@ -169,7 +170,20 @@ public final class Engine {
         String.valueOf(System.getenv("OPENBLAS_CORETYPE")),
         Blas.vendor(),
         Blas.openMpRuntimes(),
-        dev.clip4j.internal.CpuFeatures.describe());
+        dev.clip4j.internal.CpuFeatures.describe(),
+        packedKernels(false),
+        packedKernels(true));
+  }
+
+  /** The packed kernels' family a load would resolve now (fp32 or bf16), or why there is none. */
+  private static String packedKernels(boolean bf16) {
+    try {
+      CpuKernels requested = CpuKernels.fromSystemProperty();
+      String name = GemmPool.kernelsName(GemmPool.resolveKernels(requested, bf16), bf16);
+      return requested == CpuKernels.AUTO ? name : name + " (" + CpuKernels.PROPERTY + "=" + requested.id() + ")";
+    } catch (RuntimeException e) {
+      return "unsupported: " + e.getMessage();
+    }
   }
 
   private static void checkPytorchVersion() {

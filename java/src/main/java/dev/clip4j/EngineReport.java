@@ -9,7 +9,9 @@ import java.util.Map;
  * flags, CUDA, the BLAS library LibTorch's GEMMs went to ({@code blasVendor}: "openblas" or "mkl",
  * from the libraries mapped into the process) with its thread count, the OpenMP runtimes mapped
  * (more than one means competing thread pools; {@link Engine} warns), {@code OPENBLAS_CORETYPE},
- * and the CPU's vector extensions.
+ * the CPU's vector extensions, and the family of clip4j's packed CPU kernels a model loaded now
+ * would run on ({@code cpuKernels} for fp32, {@code cpuKernelsBf16} for bf16: "avx2", "avx512",
+ * "avx512_bf16", or "unsupported: " and the reason), after {@value CpuKernels#PROPERTY}.
  */
 public record EngineReport(
     String clip4jVersion,
@@ -32,7 +34,9 @@ public record EngineReport(
     String openblasCoretype,
     String blasVendor,
     java.util.List<String> openMpRuntimes,
-    String cpuFeatures) {
+    String cpuFeatures,
+    String cpuKernels,
+    String cpuKernelsBf16) {
 
   /** True when every setting that makes outputs reproducible is in force. */
   public boolean deterministic() {
@@ -64,6 +68,8 @@ public record EngineReport(
     m.put("blas_vendor", blasVendor);
     m.put("openmp_runtimes", String.join(",", openMpRuntimes));
     m.put("cpu_features", cpuFeatures);
+    m.put("cpu_kernels", cpuKernels);
+    m.put("cpu_kernels_bf16", cpuKernelsBf16);
     return m;
   }
 

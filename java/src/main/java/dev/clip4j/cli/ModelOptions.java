@@ -1,5 +1,6 @@
 package dev.clip4j.cli;
 
+import dev.clip4j.CpuKernels;
 import dev.clip4j.head.Activation;
 import dev.clip4j.model.LoadOptions;
 import dev.clip4j.model.ModelFormat;
@@ -15,8 +16,13 @@ final class ModelOptions {
   @Option(names = "--device", defaultValue = "cpu", description = "LibTorch device: cpu, cuda, cuda:N (default ${DEFAULT-VALUE}).")
   String device;
 
-  @Option(names = "--precision", defaultValue = "fp32", description = "fp32 (default) or bf16 (CPUs with AVX512-BF16/AMX, or CUDA; fp16 for TorchScript files).")
+  @Option(names = "--precision", defaultValue = "fp32", description = "fp32 (default) or bf16 (CPUs with AVX512-BF16, or CUDA; fp16 for TorchScript files).")
   String precision;
+
+  @Option(names = "--cpu-kernels", description = "Family of clip4j's CPU kernels: auto (default: the best this CPU runs), "
+      + "avx2 or avx512. Pin avx2 across a fleet mixing CPU generations that needs bitwise-equal vectors (default: "
+      + "the system property clip4j.cpuKernels, else auto).")
+  String cpuKernels;
 
   @Option(names = "--format", description = "Force the format: open_clip, torchscript, clip4j-bundle (default: detected).")
   String format;
@@ -43,6 +49,7 @@ final class ModelOptions {
         .activation(activation == null ? null : Activation.fromId(activation))
         .modelName(modelName)
         .batchInvariant(!throughput)
+        .cpuKernels(cpuKernels == null ? null : CpuKernels.parse(cpuKernels))
         .build();
   }
 }

@@ -19,6 +19,9 @@ import java.util.Map;
  * @param parameterCount number of weights
  * @param precision the precision the model runs in
  * @param device the device it runs on
+ * @param cpuKernels the kernels its towers run on: "avx2", "avx512" or "avx512_bf16" (clip4j's
+ *     packed CPU kernels, see {@link dev.clip4j.CpuKernels}), or "libtorch" (LibTorch's operators:
+ *     TorchScript files, CUDA, the throughput mode)
  * @param fileHashes file name -> SHA-256 (hex) of every file read
  */
 public record ModelInfo(
@@ -33,6 +36,7 @@ public record ModelInfo(
     long parameterCount,
     Precision precision,
     String device,
+    String cpuKernels,
     Map<String, String> fileHashes) {
 
   public ModelInfo {
@@ -53,6 +57,7 @@ public record ModelInfo(
     m.put("parameters", parameterCount);
     m.put("precision", precision.name().toLowerCase(java.util.Locale.ROOT));
     m.put("device", device);
+    m.put("cpu_kernels", cpuKernels);
     m.put("files", new LinkedHashMap<>(fileHashes));
     return m;
   }

@@ -1,5 +1,6 @@
 package dev.clip4j.model;
 
+import dev.clip4j.CpuKernels;
 import dev.clip4j.Engine;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.EmbeddingHead;
@@ -115,7 +116,7 @@ final class OpenClipModels {
     Device device = TorchScriptModels.parseDevice(options.device());
     // Precision (fp32, bf16 where the device runs it natively) and the throughput mode are checked by the towers.
     ClipTowers towers = ClipTowers.build(cfg, res.activation().activation(), weights, device, options.precision(),
-        options.batchInvariant());
+        options.batchInvariant(), options.cpuKernels().orElseGet(CpuKernels::fromSystemProperty));
     EmbeddingHead imageHead = null;
     EmbeddingHead textHead = null;
     try {
@@ -132,7 +133,7 @@ final class OpenClipModels {
       }
       ModelInfo info = new ModelInfo(format, cfg.describe(), dim, cfg.vision().imageSize(),
           cfg.text().contextLength(), cfg.text().vocabSize(), res.activation().activation(),
-          res.activation().source(), params, options.precision(), device.str().getString(), hashes);
+          res.activation().source(), params, options.precision(), device.str().getString(), towers.cpuKernels(), hashes);
       ClipModel model = new ClipModel(info, towers.imageEncoder(), imageHead, towers.textEncoder(), textHead,
           towers.logitScale(), List.of(towers), res);
       checkDummyForward(model);

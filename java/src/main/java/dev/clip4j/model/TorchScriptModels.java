@@ -92,7 +92,7 @@ final class TorchScriptModels {
           ModelFormat.TORCHSCRIPT,
           "TorchScript CLIP (encode_image/encode_text), image " + imageSize + "px, context " + contextLength,
           dim, imageSize, contextLength, vocab, null, "TorchScript code",
-          StateDictSchema.parameterCount(shapes), options.precision(), device.str().getString(), hashes);
+          StateDictSchema.parameterCount(shapes), options.precision(), device.str().getString(), "libtorch", hashes);
       return new ClipModel(info, image, imageHead, text, textHead, logitScale, List.of(module::close), null);
     } catch (RuntimeException e) {
       module.close();
