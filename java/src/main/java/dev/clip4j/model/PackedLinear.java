@@ -57,15 +57,18 @@ final class PackedLinear implements AutoCloseable {
       NativeLib.check(Clip4jNative.clip4j_packed_weight_create(new FloatPointer(w.data_ptr()), n, k, kernels,
           bf16 ? Clip4jNative.CLIP4J_DTYPE_BF16 : Clip4jNative.CLIP4J_DTYPE_F32, h));
     }
-    this.packed = h;
     try (LongPointer bytes = new LongPointer(1)) {
       NativeLib.check(Clip4jNative.clip4j_packed_weight_describe(h, (LongPointer) null, (LongPointer) null,
           (IntPointer) null, (IntPointer) null, bytes));
       this.packedBytes = bytes.get();
+      this.bias = bias == null ? null : bias.contiguous().clone();
+    } catch (RuntimeException e) {
+      Clip4jNative.clip4j_packed_weight_destroy(h); // not yet owned by anyone else
+      throw e;
     }
+    this.packed = h;
     this.floats = new TensorOptions(ScalarType.Float);
     this.contiguousFormat = new MemoryFormatOptional(torch.MemoryFormat.Contiguous);
-    this.bias = bias == null ? null : bias.contiguous().clone();
     this.biasPtr = this.bias == null ? null : new FloatPointer(this.bias.data_ptr());
   }
 
