@@ -188,12 +188,21 @@ CLIP4J_AVX512 inline void prefetch_partial(const Job& j, int64_t row, int64_t co
     for (int v = 0; v < kNV; ++v) _mm_prefetch(reinterpret_cast<const char*>(part + i * j.ldp + 16 * v), _MM_HINT_T0);
 }
 
-// One 6 x 64 tile over an inner block of kc indices: a = the tile's packed rows [kc][6],
-// b = the panel's block [kc][64]. pf..pf_end: this tile's share of the next panel's block, one
-// cache line prefetched per step (the weights stream from memory at small batches).
-CLIP4J_AVX512 void kernel_f32(const Job& j, int64_t kc, const float* a, const float* b, int64_t row, int64_t col,
-                              int64_t mr, int64_t nr, bool first, bool last, const char* pf, const char* pf_end) {
+// One 6 x 64 tile over an inner block of kc indices: rows[i] = row i of the tile in A at the
+// block's first inner index (rows past the tile's end repeat its first row: their results are
+// computed and dropped, and every row's chain is its own), b = the panel's block [kc][64].
+// pf..pf_end: this tile's share of the next panel's block, one cache line prefetched per step
+// (the weights stream from memory at small batches).
+CLIP4J_AVX512 void kernel_f32(const Job& j, int64_t kc, const float* const* rows, const float* b, int64_t row,
+                              int64_t col, int64_t mr, int64_t nr, bool first, bool last, const char* pf,
+                              const char* pf_end) {
   if (!first) prefetch_partial(j, row, col, mr);
+  const float* a0 = rows[0];
+  const float* a1 = rows[1];
+  const float* a2 = rows[2];
+  const float* a3 = rows[3];
+  const float* a4 = rows[4];
+  const float* a5 = rows[5];
   __m512 c[kMR][kNV];
   for (int i = 0; i < kMR; ++i)
     for (int v = 0; v < kNV; ++v) c[i][v] = _mm512_setzero_ps();
@@ -204,14 +213,14 @@ CLIP4J_AVX512 void kernel_f32(const Job& j, int64_t kc, const float* a, const fl
     }
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
     const __m512 b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48);
+    const float av[kMR] = {a0[p], a1[p], a2[p], a3[p], a4[p], a5[p]};
     for (int i = 0; i < kMR; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i]);
-      c[i][0] = _mm512_fmadd_ps(av, b0, c[i][0]);
-      c[i][1] = _mm512_fmadd_ps(av, b1, c[i][1]);
-      c[i][2] = _mm512_fmadd_ps(av, b2, c[i][2]);
-      c[i][3] = _mm512_fmadd_ps(av, b3, c[i][3]);
+      const __m512 ai = _mm512_set1_ps(av[i]);
+      c[i][0] = _mm512_fmadd_ps(ai, b0, c[i][0]);
+      c[i][1] = _mm512_fmadd_ps(ai, b1, c[i][1]);
+      c[i][2] = _mm512_fmadd_ps(ai, b2, c[i][2]);
+      c[i][3] = _mm512_fmadd_ps(ai, b3, c[i][3]);
     }
-    a += kMR;
     b += kNR;
   }
   epilogue(j, c, row, col, mr, nr, first, last);
@@ -246,21 +255,6 @@ CLIP4J_AVX512_BF16 void kernel_bf16(const Job& j, int64_t kc, const uint32_t* a,
   epilogue(j, c, row, col, mr, nr, first, last);
 }
 
-// A[i0 .. i0+mc, p0 .. p0+kc] into tiles of kMR rows, k-major; rows past mc are zeros.
-CLIP4J_AVX512 void pack_a_f32(const Job& j, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
-  for (int64_t ip = 0; ip < mc; ip += kMR) {
-    float* panel = dst + ip * kc;
-    for (int64_t r = 0; r < kMR; ++r) {
-      if (ip + r < mc) {
-        const float* src = j.a + (i0 + ip + r) * j.lda + p0;
-        for (int64_t p = 0; p < kc; ++p) panel[p * kMR + r] = src[p];
-      } else {
-        for (int64_t p = 0; p < kc; ++p) panel[p * kMR + r] = 0.0f;
-      }
-    }
-  }
-}
-
 // The same rows rounded to bf16 (VCVTNEPS2BF16: nearest even), as pairs of inner indices in 32-bit
 // words [ceil(kc/2)][kMR]; an odd tail pairs with 0.
 CLIP4J_AVX512_BF16 void pack_a_bf16(const Job& j, int64_t i0, int64_t mc, int64_t p0, int64_t kc, uint32_t* dst) {
@@ -288,8 +282,10 @@ CLIP4J_AVX512_BF16 void pack_a_bf16(const Job& j, int64_t i0, int64_t mc, int64_
   }
 }
 
-// The driver shared by both element types: inner blocks in order; per block, rows in kMC chunks
-// packed once; per chunk, this part's column panels; per panel, the row tiles.
+// The driver shared by both element types: rows in kMC chunks; per chunk, the inner blocks in
+// order (a chunk's partial sums stay in cache between its blocks); per block, this part's column
+// panels; per panel, the row tiles. fp32 reads A in place; bf16 packs each chunk's block once,
+// rounded to bf16.
 template <bool BF16>
 inline void part_impl(const void* ctx, int part, int parts, float* scratch) {
   const Job& j = *static_cast<const Job*>(ctx);
@@ -300,20 +296,16 @@ inline void part_impl(const void* ctx, int part, int parts, float* scratch) {
   const int64_t row_bytes = BF16 ? kNR * 2 : kNR * 4;
   const int64_t panel_bytes = BF16 ? kNR * 4 * ((j.k + 1) / 2) : kNR * 4 * j.k;
   const char* packed = static_cast<const char*>(j.packed);
-  for (int64_t p0 = 0; p0 < j.k; p0 += kKC) {
-    const int64_t kc = j.k - p0 < kKC ? j.k - p0 : kKC;
-    const bool first = p0 == 0;
-    const bool last = p0 + kc == j.k;
-    const int64_t block_bytes = BF16 ? (kc + 1) / 2 * kNR * 4 : kc * kNR * 4;
-    for (int64_t i0 = 0; i0 < j.m; i0 += kMC) {
-      const int64_t mc = j.m - i0 < kMC ? j.m - i0 : kMC;
-      if (BF16) {
-        pack_a_bf16(j, i0, mc, p0, kc, reinterpret_cast<uint32_t*>(scratch));
-      } else {
-        pack_a_f32(j, i0, mc, p0, kc, scratch);
-      }
-      const int64_t tiles = (mc + kMR - 1) / kMR;
-      const int64_t a_tile = BF16 ? (kc + 1) / 2 * kMR : kc * kMR;  // 32-bit words per packed row tile
+  for (int64_t i0 = 0; i0 < j.m; i0 += kMC) {
+    const int64_t mc = j.m - i0 < kMC ? j.m - i0 : kMC;
+    const int64_t tiles = (mc + kMR - 1) / kMR;
+    for (int64_t p0 = 0; p0 < j.k; p0 += kKC) {
+      const int64_t kc = j.k - p0 < kKC ? j.k - p0 : kKC;
+      const bool first = p0 == 0;
+      const bool last = p0 + kc == j.k;
+      const int64_t block_bytes = BF16 ? (kc + 1) / 2 * kNR * 4 : kc * kNR * 4;
+      if (BF16) pack_a_bf16(j, i0, mc, p0, kc, reinterpret_cast<uint32_t*>(scratch));
+      const int64_t a_tile = (kc + 1) / 2 * kMR;  // bf16: 32-bit words per packed row tile
       for (int64_t jp = p_begin; jp < p_end; ++jp) {
         const int64_t col = jp * kNR;
         const int64_t nr = j.n - col < kNR ? j.n - col : kNR;
@@ -329,8 +321,9 @@ inline void part_impl(const void* ctx, int part, int parts, float* scratch) {
             kernel_bf16(j, kc, reinterpret_cast<const uint32_t*>(scratch) + t * a_tile,
                         reinterpret_cast<const uint32_t*>(bp), i0 + ip, col, mr, nr, first, last, pf, pf_end);
           } else {
-            kernel_f32(j, kc, scratch + t * a_tile, reinterpret_cast<const float*>(bp), i0 + ip, col, mr, nr, first,
-                       last, pf, pf_end);
+            const float* rows[kMR];
+            for (int64_t i = 0; i < kMR; ++i) rows[i] = j.a + (i0 + ip + (i < mr ? i : 0)) * j.lda + p0;
+            kernel_f32(j, kc, rows, reinterpret_cast<const float*>(bp), i0 + ip, col, mr, nr, first, last, pf, pf_end);
           }
         }
       }
