@@ -226,11 +226,18 @@ CLIP4J_AVX512 void kernel_f32(const Job& j, int64_t kc, const float* const* rows
   epilogue(j, c, row, col, mr, nr, first, last);
 }
 
-// The bf16 tile: a = [ceil(kc/2)][6] pairs of bf16 (as 32-bit words), b = [ceil(kc/2)][64] pairs.
-CLIP4J_AVX512_BF16 void kernel_bf16(const Job& j, int64_t kc, const uint32_t* a, const uint32_t* b, int64_t row,
-                                    int64_t col, int64_t mr, int64_t nr, bool first, bool last, const char* pf,
-                                    const char* pf_end) {
+// The bf16 tile: rows[i] = row i's inner pairs (bf16, as 32-bit words) of the block, as
+// kernel_f32's rows; b = the panel's block [ceil(kc/2)][64] pairs.
+CLIP4J_AVX512_BF16 void kernel_bf16(const Job& j, int64_t kc, const uint32_t* const* rows, const uint32_t* b,
+                                    int64_t row, int64_t col, int64_t mr, int64_t nr, bool first, bool last,
+                                    const char* pf, const char* pf_end) {
   if (!first) prefetch_partial(j, row, col, mr);
+  const uint32_t* a0 = rows[0];
+  const uint32_t* a1 = rows[1];
+  const uint32_t* a2 = rows[2];
+  const uint32_t* a3 = rows[3];
+  const uint32_t* a4 = rows[4];
+  const uint32_t* a5 = rows[5];
   __m512 c[kMR][kNV];
   for (int i = 0; i < kMR; ++i)
     for (int v = 0; v < kNV; ++v) c[i][v] = _mm512_setzero_ps();
@@ -242,50 +249,39 @@ CLIP4J_AVX512_BF16 void kernel_bf16(const Job& j, int64_t kc, const uint32_t* a,
     }
     const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
     const __m512bh b2 = (__m512bh)_mm512_loadu_si512(b + 32), b3 = (__m512bh)_mm512_loadu_si512(b + 48);
+    const uint32_t av[kMR] = {a0[q], a1[q], a2[q], a3[q], a4[q], a5[q]};
     for (int i = 0; i < kMR; ++i) {
-      const __m512bh av = (__m512bh)_mm512_set1_epi32(int(a[i]));
-      c[i][0] = _mm512_dpbf16_ps(c[i][0], av, b0);
-      c[i][1] = _mm512_dpbf16_ps(c[i][1], av, b1);
-      c[i][2] = _mm512_dpbf16_ps(c[i][2], av, b2);
-      c[i][3] = _mm512_dpbf16_ps(c[i][3], av, b3);
+      const __m512bh ai = (__m512bh)_mm512_set1_epi32(int(av[i]));
+      c[i][0] = _mm512_dpbf16_ps(c[i][0], ai, b0);
+      c[i][1] = _mm512_dpbf16_ps(c[i][1], ai, b1);
+      c[i][2] = _mm512_dpbf16_ps(c[i][2], ai, b2);
+      c[i][3] = _mm512_dpbf16_ps(c[i][3], ai, b3);
     }
-    a += kMR;
     b += kNR;
   }
   epilogue(j, c, row, col, mr, nr, first, last);
 }
 
-// The same rows rounded to bf16 (VCVTNEPS2BF16: nearest even), as pairs of inner indices in 32-bit
-// words [ceil(kc/2)][kMR]; an odd tail pairs with 0.
-CLIP4J_AVX512_BF16 void pack_a_bf16(const Job& j, int64_t i0, int64_t mc, int64_t p0, int64_t kc, uint32_t* dst) {
-  const int64_t pairs = (kc + 1) / 2;
-  alignas(64) uint16_t row[kKC + 32];
-  for (int64_t ip = 0; ip < mc; ip += kMR) {
-    uint32_t* panel = dst + ip * pairs;
-    for (int64_t r = 0; r < kMR; ++r) {
-      if (ip + r < mc) {
-        const float* src = j.a + (i0 + ip + r) * j.lda + p0;
-        for (int64_t p = 0; p < kc; p += 16) {
-          const __m512 v = _mm512_maskz_loadu_ps(lanes(kc - p), src + p);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(row + p), (__m256i)_mm512_cvtneps_pbh(v));
-        }
-        row[kc] = 0;  // the odd tail's partner
-        uint32_t w;
-        for (int64_t q = 0; q < pairs; ++q) {
-          memcpy(&w, row + 2 * q, 4);
-          panel[q * kMR + r] = w;
-        }
-      } else {
-        for (int64_t q = 0; q < pairs; ++q) panel[q * kMR + r] = 0;
-      }
+// Rows A[i0 .. i0+mc, p0 .. p0+kc] rounded to bf16 (VCVTNEPS2BF16: nearest even), row by row,
+// each row's inner pairs as 32-bit words, rows kKC / 2 words apart; an odd tail pairs with 0.
+CLIP4J_AVX512_BF16 void round_rows_bf16(const Job& j, int64_t i0, int64_t mc, int64_t p0, int64_t kc, uint32_t* dst) {
+  for (int64_t r = 0; r < mc; ++r) {
+    const float* src = j.a + (i0 + r) * j.lda + p0;
+    uint32_t* out = dst + r * (kKC / 2);
+    for (int64_t p = 0; p < kc; p += 32) {
+      // Masked lanes (past kc) load as 0: an odd tail's partner is 0.
+      const __m512 lo = _mm512_maskz_loadu_ps(lanes(kc - p), src + p);
+      const __m512 hi = _mm512_maskz_loadu_ps(lanes(kc - p - 16), src + p + 16);
+      const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);  // lo's 16 values, then hi's
+      _mm512_mask_storeu_epi32(out + p / 2, lanes((kc - p + 1) / 2), v);
     }
   }
 }
 
 // The driver shared by both element types: rows in kMC chunks; per chunk, the inner blocks in
 // order (a chunk's partial sums stay in cache between its blocks); per block, this part's column
-// panels; per panel, the row tiles. fp32 reads A in place; bf16 packs each chunk's block once,
-// rounded to bf16.
+// panels; per panel, the row tiles. fp32 reads A in place; bf16 rounds each chunk's block once
+// into the scratch.
 template <bool BF16>
 inline void part_impl(const void* ctx, int part, int parts, float* scratch) {
   const Job& j = *static_cast<const Job*>(ctx);
@@ -304,8 +300,7 @@ inline void part_impl(const void* ctx, int part, int parts, float* scratch) {
       const bool first = p0 == 0;
       const bool last = p0 + kc == j.k;
       const int64_t block_bytes = BF16 ? (kc + 1) / 2 * kNR * 4 : kc * kNR * 4;
-      if (BF16) pack_a_bf16(j, i0, mc, p0, kc, reinterpret_cast<uint32_t*>(scratch));
-      const int64_t a_tile = (kc + 1) / 2 * kMR;  // bf16: 32-bit words per packed row tile
+      if (BF16) round_rows_bf16(j, i0, mc, p0, kc, reinterpret_cast<uint32_t*>(scratch));
       for (int64_t jp = p_begin; jp < p_end; ++jp) {
         const int64_t col = jp * kNR;
         const int64_t nr = j.n - col < kNR ? j.n - col : kNR;
@@ -318,8 +313,11 @@ inline void part_impl(const void* ctx, int part, int parts, float* scratch) {
           const char* pf = next + lines * t / tiles * 64;
           const char* pf_end = next + lines * (t + 1) / tiles * 64;
           if (BF16) {
-            kernel_bf16(j, kc, reinterpret_cast<const uint32_t*>(scratch) + t * a_tile,
-                        reinterpret_cast<const uint32_t*>(bp), i0 + ip, col, mr, nr, first, last, pf, pf_end);
+            const uint32_t* rows[kMR];
+            const uint32_t* rounded = reinterpret_cast<const uint32_t*>(scratch);
+            for (int64_t i = 0; i < kMR; ++i) rows[i] = rounded + (ip + (i < mr ? i : 0)) * (kKC / 2);
+            kernel_bf16(j, kc, rows, reinterpret_cast<const uint32_t*>(bp), i0 + ip, col, mr, nr, first, last, pf,
+                        pf_end);
           } else {
             const float* rows[kMR];
             for (int64_t i = 0; i < kMR; ++i) rows[i] = j.a + (i0 + ip + (i < mr ? i : 0)) * j.lda + p0;
