@@ -20,6 +20,8 @@ int main(void) {
     return 1;
   }
   if (clip4j_cuda_available(&available) != CLIP4J_OK || (available != 0 && available != 1)) return 1;
+  printf("clip4j %s, cuda available: %d%s%s\n", clip4j_version(), (int)available,
+         available ? "" : ", because: ", available ? "" : clip4j_last_error());
   {
     int32_t kernels = -1;
     st = clip4j_cpu_kernels_resolve(CLIP4J_CPU_KERNELS_AUTO, CLIP4J_DTYPE_F32, &kernels);
@@ -29,7 +31,5 @@ int main(void) {
       return 1;
     }
   }
-  printf("clip4j %s, cuda available: %d%s%s\n", clip4j_version(), (int)available,
-         available ? "" : ", because: ", available ? "" : clip4j_last_error());
   return 0;
 }
