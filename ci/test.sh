@@ -19,6 +19,9 @@ fi
 echo "== JVM: mvn verify"
 mvn -B verify
 
+echo "== first start: the launcher on an empty native cache"
+ci/first-start.sh
+
 echo "== fuzz: a bounded Jazzer pass over the user-file parsers"
 ci/fuzz.sh
 

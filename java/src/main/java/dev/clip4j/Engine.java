@@ -1,6 +1,7 @@
 package dev.clip4j;
 
 import dev.clip4j.internal.GemmPool;
+import dev.clip4j.internal.LibTorchLoader;
 import dev.clip4j.internal.NativeLib;
 import java.io.IOException;
 import java.io.InputStream;
@@ -46,7 +47,7 @@ public final class Engine {
     if (cfg.blas() == BlasLibrary.MKL) {
       Blas.selectMkl(); // before LibTorch loads: it binds its BLAS symbols once
     }
-    Loader.load(torch.class);
+    LibTorchLoader.load(); // extract first, then load in dependency order: see its javadoc
     checkPytorchVersion();
     torch.set_num_threads(cfg.intraOpThreads());
     Blas.setThreads(cfg.blasThreads());

@@ -62,7 +62,7 @@ public final class SteadyStateBench {
     }
     EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(32).withMaxDelay(Duration.ofMillis(2));
     try (ClipModel model = ClipModel.load(dir);
-        ClipEmbedder e = ClipEmbedder.create(model, null, dev.clip4j.preprocess.PreprocessConfig.builder().imageSize(64).build(), cfg)) {
+        ClipEmbedder e = ClipEmbedder.create(model, cfg)) {
       int d = (int) model.embedDim();
       FloatBuffer dst = ByteBuffer.allocateDirect(256 * d * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
       System.out.println("requests rss_mb heap_used_mb heap_committed_mb direct_mb javacpp_objects javacpp_mb physical_mb pool_allocs pool_reuses");

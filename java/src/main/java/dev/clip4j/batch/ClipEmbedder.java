@@ -4,7 +4,7 @@ import dev.clip4j.model.ClipModel;
 import dev.clip4j.preprocess.DecodeOptions;
 import dev.clip4j.preprocess.ImagePreprocessor;
 import dev.clip4j.preprocess.PreprocessConfig;
-import dev.clip4j.tokenize.ClipTokenizer;
+import dev.clip4j.tokenize.TextTokenizer;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
@@ -20,21 +20,25 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * The micro-batching {@link Embedder} wired to a {@link ClipModel}: an image lane (decode +
- * PIL-exact preprocessing into pooled [B, 3, S, S] batches) and text lanes by length bucket.
+ * the model's PIL-exact preprocessing into pooled [B, 3, S, S] batches) when the model has an
+ * image tower, and text lanes when it has a text tower, tokenized with the model's own tokenizer.
  *
- * <p>Texts are tokenized on submission and routed to the smallest bucket (8, 16, 24, 32, 48, 64
- * positions, then the context length) that holds them; each bucket batches its texts at that
- * length. Cutting a causal CLIP text tower's input after EOT is exact (the pooled EOT position
- * never attends to the padding), and because a text is always run at its bucket's length, its
- * embedding does not depend on which other requests share its batch: bit for bit the same under
- * any concurrency. With trimming off every text runs at the full context length. Results are
- * unit-norm {@code float[]} embeddings, or, with the {@code ...Into} methods, D floats written
- * straight into a caller's direct {@link FloatBuffer}/{@link ByteBuffer} (one bulk copy per row,
- * no array; row {@code i} of a bulk call at {@code position + i * D}), bit for bit the same values.
+ * <p>Texts are tokenized on submission. For CLIP's causal text towers they are routed to the
+ * smallest bucket (8, 16, 24, 32, 48, 64 positions, then the context length) that holds them;
+ * each bucket batches its texts at that length. Cutting a causal CLIP text tower's input after
+ * EOT is exact (the pooled EOT position never attends to the padding), and because a text is
+ * always run at its bucket's length, its embedding does not depend on which other requests share
+ * its batch: bit for bit the same under any concurrency. With trimming off every text runs at the
+ * full context length. Towers that need an attention mask (sentence-transformers models) get one
+ * lane whose slots carry ids and mask; the model runs each of their rows on its own, so they are
+ * batch-independent too. Results are unit-norm {@code float[]} embeddings, or, with the {@code
+ * ...Into} methods, D floats written straight into a caller's direct {@link FloatBuffer}/{@link
+ * ByteBuffer} (one bulk copy per row, no array; row {@code i} of a bulk call at {@code position + i
+ * * D}), bit for bit the same values.
  *
  * <pre>{@code
  * try (ClipModel model = ClipModel.load(dir);
- *     ClipEmbedder embedder = ClipEmbedder.create(model, tokenizer, preprocessConfig, EmbedderConfig.defaults())) {
+ *     ClipEmbedder embedder = ClipEmbedder.create(model)) {
  *   embedder.warmUp();                                            // batch sizes 1 and maxBatchSize
  *   CompletableFuture<float[]> v = embedder.embedText("a photo of a cat");
  *   FloatBuffer rows = ByteBuffer.allocateDirect(files.size() * embedder.embedDim() * 4)
@@ -49,8 +53,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * failed, timed out, cancelled) nothing more is written into its region. A failed request leaves
  * its region as it was.
  *
- * <p>The embedder does not own the model: close the embedder first. Thread safety: all methods
- * are thread-safe.
+ * <p>The embedder does not own the model: close the embedder first. Requests for a tower the
+ * model does not have fail with {@link dev.clip4j.Clip4jException} UNSUPPORTED. Thread safety: all
+ * methods are thread-safe.
  */
 public final class ClipEmbedder implements AutoCloseable {
   /** Lane names. */
@@ -60,12 +65,11 @@ public final class ClipEmbedder implements AutoCloseable {
 
   private final Embedder embedder;
   private final ClipModel model;
-  private final ClipTokenizer tokenizer;
-  private final int[] buckets;
-
+  private final TextTokenizer tokenizer; // null without a text tower
+  private final int[] buckets;           // causal towers; null for masked ones
   private final EmbedderConfig config;
 
-  private ClipEmbedder(Embedder embedder, ClipModel model, ClipTokenizer tokenizer, int[] buckets,
+  private ClipEmbedder(Embedder embedder, ClipModel model, TextTokenizer tokenizer, int[] buckets,
       EmbedderConfig config) {
     this.config = config;
     this.embedder = embedder;
@@ -112,36 +116,118 @@ public final class ClipEmbedder implements AutoCloseable {
     }
   }
 
-  /** An embedder for {@code model}; null {@code registry} = no metrics. */
-  public static ClipEmbedder create(ClipModel model, ClipTokenizer tokenizer, PreprocessConfig preprocess,
-      EmbedderConfig config, MeterRegistry registry) {
+  /**
+   * Writes a masked text into a [B, 2, L] slot: row 0 the ids padded with the pad id, row 1 the
+   * attention mask; returns the real length (the lane trims batches to the longest).
+   */
+  private static SlotWriter<long[]> maskedIds(int maxLength, long padId) {
+    return new SlotWriter<>() {
+      @Override
+      public int write(long[] ids, Tensor batch, int slot) {
+        try (Tensor row = batch.select(0, slot)) { // a contiguous [2, L] slot of the pooled batch
+          new org.bytedeco.javacpp.LongPointer(row.data_ptr()).put(slotRow(ids));
+        }
+        return ids.length;
+      }
+
+      @Override
+      public int write(long[] ids, Tensor batch, ByteBuffer memory, int slot) {
+        if (memory == null) {
+          return write(ids, batch, slot);
+        }
+        memory.asLongBuffer().put(Math.multiplyExact(slot, 2 * maxLength), slotRow(ids));
+        return ids.length;
+      }
+
+      private long[] slotRow(long[] ids) {
+        if (ids.length < 1 || ids.length > maxLength) {
+          throw new dev.clip4j.InvalidInputException("a text has " + ids.length + " ids; expected 1.." + maxLength);
+        }
+        long[] both = new long[2 * maxLength];
+        for (int j = 0; j < maxLength; j++) {
+          boolean real = j < ids.length;
+          both[j] = real ? ids[j] : padId;
+          both[maxLength + j] = real ? 1L : 0L;
+        }
+        return both;
+      }
+    };
+  }
+
+  /**
+   * An embedder for {@code model} with the default configuration ({@link EmbedderConfig#defaults()}).
+   *
+   * @throws IllegalStateException if the model is closed
+   */
+  public static ClipEmbedder create(ClipModel model) {
+    return create(model, EmbedderConfig.defaults(), null);
+  }
+
+  /** An embedder for {@code model}; see {@link #create(ClipModel, EmbedderConfig, MeterRegistry)}. */
+  public static ClipEmbedder create(ClipModel model, EmbedderConfig config) {
+    return create(model, config, null);
+  }
+
+  /**
+   * An embedder for {@code model}, using the model's own tokenizer and preprocessing; null {@code
+   * registry} = no metrics.
+   *
+   * @throws IllegalStateException if the model is closed
+   */
+  public static ClipEmbedder create(ClipModel model, EmbedderConfig config, MeterRegistry registry) {
     Objects.requireNonNull(model, "model");
-    int s = model.info().imageSize();
-    if (preprocess.imageSize() != s) {
-      throw new IllegalArgumentException("preprocessing makes " + preprocess.imageSize() + "px images, the model takes " + s);
+    Objects.requireNonNull(config, "config");
+    if (model.isClosed()) {
+      throw new IllegalStateException("the model is closed");
     }
     List<Embedder.Lane<?>> lanes = new ArrayList<>();
     int dim = Math.toIntExact(model.embedDim());
     String device = model.info().device();
-    lanes.add(new Embedder.Lane<>(IMAGES, new long[] {3, s, s}, ScalarType.Float,
-        new ImageSlotWriter(new ImagePreprocessor(preprocess), DecodeOptions.defaults()), model::embedImages, false,
-        dim, device));
-    int[] buckets = buckets(model.info().contextLength(), config.trimTexts());
-    for (int b : buckets) {
-      lanes.add(new Embedder.Lane<>(TEXTS + "-" + b, new long[] {b}, ScalarType.Long, IDS, model::embedTexts, false,
+    if (model.hasImageTower()) {
+      PreprocessConfig preprocess = model.preprocessConfig();
+      int s = preprocess.imageSize();
+      lanes.add(new Embedder.Lane<>(IMAGES, new long[] {3, s, s}, ScalarType.Float,
+          new ImageSlotWriter(new ImagePreprocessor(preprocess), DecodeOptions.defaults()), model::embedImages, false,
           dim, device));
+    }
+    TextTokenizer tokenizer = null;
+    int[] buckets = null;
+    if (model.hasTextTower()) {
+      tokenizer = model.tokenizer();
+      int ctx = tokenizer.maxLength();
+      if (model.causalText()) {
+        buckets = buckets(ctx, config.trimTexts());
+        for (int b : buckets) {
+          lanes.add(new Embedder.Lane<>(TEXTS + "-" + b, new long[] {b}, ScalarType.Long, IDS, model::embedTexts,
+              false, dim, device));
+        }
+      } else {
+        java.util.function.Function<Tensor, Tensor> forward = t -> {
+          try (Tensor idsView = t.select(1, 0);
+              Tensor maskView = t.select(1, 1);
+              Tensor ids = idsView.contiguous();
+              Tensor mask = maskView.contiguous()) {
+            return model.embedTexts(ids, mask);
+          }
+        };
+        lanes.add(new Embedder.Lane<>(TEXTS, new long[] {2, ctx}, ScalarType.Long,
+            maskedIds(ctx, tokenizer.padId()), forward, true, dim, device));
+      }
     }
     return new ClipEmbedder(Embedder.create(config, lanes, registry), model, tokenizer, buckets, config);
   }
 
-  /** Same, without metrics. */
-  public static ClipEmbedder create(ClipModel model, ClipTokenizer tokenizer, PreprocessConfig preprocess, EmbedderConfig config) {
-    return create(model, tokenizer, preprocess, config, null);
-  }
-
   /** Embeds one image. */
   public CompletableFuture<float[]> embedImage(ImageSource image) {
+    requireImages();
     return embedder.submit(IMAGES, image);
+  }
+
+  private void requireImages() {
+    if (!model.hasImageTower()) {
+      throw new dev.clip4j.Clip4jException(dev.clip4j.ErrorCode.UNSUPPORTED, model.info().architecture()
+          + " has no image tower: it embeds texts only");
+    }
   }
 
   /** Embeds one image file. */
@@ -164,27 +250,34 @@ public final class ClipEmbedder implements AutoCloseable {
     return deadline == null ? embedder.submit(lane, ids) : embedder.submit(lane, ids, deadline);
   }
 
-  /** Token ids cut to the smallest bucket that holds them (tokenized on the caller's thread). */
+  /**
+   * A text's ids as its lane takes them (tokenized on the caller's thread): for causal towers cut
+   * to the smallest bucket that holds them and padded to it; otherwise the real ids.
+   */
   private long[] tokenize(String text) {
     Objects.requireNonNull(text, "text");
     if (tokenizer == null) {
-      throw new IllegalStateException("this embedder was created without a tokenizer");
+      throw new dev.clip4j.Clip4jException(dev.clip4j.ErrorCode.UNSUPPORTED, model.info().architecture()
+          + " has no text tower: it embeds images only");
     }
-    int ctx = model.info().contextLength();
-    long[] row = new long[ctx];
-    int n = tokenizer.tokenizeInto(text, ctx, row, 0);
+    long[] ids = tokenizer.ids(text);
+    if (buckets == null) {
+      return ids;
+    }
     int bucket = buckets[buckets.length - 1];
     for (int b : buckets) {
-      if (n <= b) {
+      if (ids.length <= b) {
         bucket = b;
         break;
       }
     }
-    return bucket == ctx ? row : java.util.Arrays.copyOf(row, bucket);
+    long[] row = java.util.Arrays.copyOf(ids, bucket);
+    java.util.Arrays.fill(row, ids.length, bucket, tokenizer.padId());
+    return row;
   }
 
-  private static String laneFor(long[] ids) {
-    return TEXTS + "-" + ids.length;
+  private String laneFor(long[] ids) {
+    return buckets == null ? TEXTS : TEXTS + "-" + ids.length;
   }
 
   /** Embedding width D: the floats each zero-copy result occupies. */
@@ -201,11 +294,13 @@ public final class ClipEmbedder implements AutoCloseable {
    * future is done (completed, failed, timed out or cancelled) nothing more is written.
    */
   public CompletableFuture<Void> embedImageInto(ImageSource image, FloatBuffer dst) {
+    requireImages();
     return embedder.submitInto(IMAGES, image, dst);
   }
 
   /** {@link #embedImageInto(ImageSource, FloatBuffer)} into native-order bytes (4 D bytes). */
   public CompletableFuture<Void> embedImageInto(ImageSource image, ByteBuffer dst) {
+    requireImages();
     return embedder.submitInto(IMAGES, image, dst);
   }
 
@@ -234,11 +329,13 @@ public final class ClipEmbedder implements AutoCloseable {
    * only its own future, and its rows are left as they were.
    */
   public List<CompletableFuture<Void>> embedImagesInto(List<ImageSource> images, FloatBuffer dst) {
+    requireImages();
     return embedder.submitAllInto(IMAGES, images, null, dst);
   }
 
   /** {@link #embedImagesInto(List, FloatBuffer)} into native-order bytes. */
   public List<CompletableFuture<Void>> embedImagesInto(List<ImageSource> images, ByteBuffer dst) {
+    requireImages();
     return embedder.submitAllInto(IMAGES, images, null, dst);
   }
 
@@ -273,6 +370,7 @@ public final class ClipEmbedder implements AutoCloseable {
 
   /** Embeds many images; results in input order. */
   public List<CompletableFuture<float[]>> embedImages(List<ImageSource> images) {
+    requireImages();
     return embedder.submitAll(IMAGES, images, null);
   }
 
@@ -303,19 +401,24 @@ public final class ClipEmbedder implements AutoCloseable {
    * requests do not pay LibTorch's first-call costs at those shapes. Every temporary is freed.
    */
   public void warmUp(int... batchSizes) {
-    int s = model.info().imageSize();
     for (int b : batchSizes) {
       if (b < 1) {
         throw new IllegalArgumentException("batch sizes must be >= 1, got " + b);
       }
-      try (Tensor pixels = torch.zeros(b, 3, s, s); Tensor out = model.embedImages(pixels)) {
-        // results unused
-      }
-      for (int len : buckets) {
-        try (org.bytedeco.pytorch.TensorOptions longs = new org.bytedeco.pytorch.TensorOptions(ScalarType.Long);
-            Tensor ids = torch.zeros(new long[] {b, len}, longs);
-            Tensor out = model.embedTexts(ids)) {
+      if (model.hasImageTower()) {
+        int s = model.preprocessConfig().imageSize();
+        try (Tensor pixels = torch.zeros(b, 3, s, s); Tensor out = model.embedImages(pixels)) {
           // results unused
+        }
+      }
+      if (model.hasTextTower()) {
+        int[] lengths = buckets != null ? buckets : new int[] {tokenizer.maxLength()};
+        for (int len : lengths) {
+          try (org.bytedeco.pytorch.TensorOptions longs = new org.bytedeco.pytorch.TensorOptions(ScalarType.Long);
+              Tensor ids = torch.zeros(new long[] {b, len}, longs);
+              Tensor out = model.embedTexts(ids)) {
+            // results unused
+          }
         }
       }
     }

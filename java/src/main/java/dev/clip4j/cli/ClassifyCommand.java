@@ -5,6 +5,7 @@ import dev.clip4j.Engine;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.batch.ClipEmbedder;
+import dev.clip4j.model.ClipModel;
 import dev.clip4j.batch.EmbedderConfig;
 import dev.clip4j.batch.ImageSource;
 import dev.clip4j.zeroshot.PromptTemplates;
@@ -75,9 +76,6 @@ final class ClassifyCommand implements Callable<Integer> {
   @Option(names = "--text-model", description = "A sentence-transformers text model (modules.json) for the prompts.")
   Path textModel;
 
-  @Option(names = "--vocab", description = "Tokenizer vocabulary, if the model does not carry one.")
-  Path vocab;
-
   @Option(names = "--batch-size", defaultValue = "32", description = "Images per forward pass (default ${DEFAULT-VALUE}).")
   int batchSize;
 
@@ -106,13 +104,13 @@ final class ClassifyCommand implements Callable<Integer> {
     int total = 0;
     PrintStream out = System.out;
     int errors = 0;
-    try (ScoringModel m = ScoringModel.load(model, textModel, vocab)) {
+    try (ClipModel m = model.load(textModel)) {
       EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(batchSize);
-      try (ClipEmbedder embedder = ClipEmbedder.create(m.clip, m.tokenizer(), m.preprocess, cfg)) {
-        // Prompts: the embedder's length-bucketed text lanes (exact, and far shorter than 77 tokens
-        // for templates), or the --text-model pipeline. Computed once, reused for every image.
-        ZeroShotClassifier zs = ZeroShotClassifier.build(classes, prompts,
-            m.paired != null ? m::embedTexts : texts -> embedTexts(embedder, texts), m.logitScale());
+      try (ClipEmbedder embedder = ClipEmbedder.create(m, cfg)) {
+        // Prompts go through the embedder's text lanes (the model's own text tower, or --text-model's),
+        // computed once and reused for every image.
+        ZeroShotClassifier zs = ZeroShotClassifier.build(classes, prompts, texts -> embedTexts(embedder, texts),
+            m.logitScale());
         int window = Math.max(2 * batchSize, 64); // bounded in flight, results printed in input order
         Deque<Pending> pending = new ArrayDeque<>();
         try (ItemSource.Items items = walk.open()) {

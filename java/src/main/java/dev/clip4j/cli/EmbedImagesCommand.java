@@ -10,7 +10,6 @@ import dev.clip4j.corpus.ImageWalk;
 import dev.clip4j.corpus.ItemSource;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ClipModel;
-import dev.clip4j.model.ModelResources;
 import dev.clip4j.preprocess.DecodeOptions;
 import dev.clip4j.preprocess.ImageDecoder;
 import dev.clip4j.preprocess.ImagePreprocessor;
@@ -78,11 +77,10 @@ final class EmbedImagesCommand implements Callable<Integer> {
             System.err.println("clip4j: warning: " + w);
           }
         });
-    try (ClipModel m = ClipModel.load(model.model, model.toLoadOptions())) {
-      ModelResources res = m.resources();
-      PreprocessConfig cfg = Models.preprocessConfig(res, m.info().imageSize());
+    try (ClipModel m = model.load()) {
+      PreprocessConfig cfg = m.preprocessConfig();
       if (format != CorpusOptions.OutFormat.NPY) {
-        return CorpusJob.embedImages(m, cfg, walk, corpus.output(out), batchSize, options, System.err).exitCode();
+        return CorpusJob.embedImages(m, walk, corpus.output(out), batchSize, options, System.err).exitCode();
       }
       ImagePreprocessor pre = new ImagePreprocessor(cfg);
       int s = cfg.imageSize();

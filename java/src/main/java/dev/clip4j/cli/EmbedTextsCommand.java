@@ -5,16 +5,11 @@ import dev.clip4j.corpus.CorpusJob;
 import dev.clip4j.corpus.TextSources;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ClipModel;
-import dev.clip4j.text.st.PairedClip;
-import dev.clip4j.text.st.SentenceTransformerPipeline;
-import dev.clip4j.tokenize.ClipTokenizer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -46,13 +41,11 @@ final class EmbedTextsCommand implements Callable<Integer> {
   @Option(names = "--texts-txt", description = "A file with one text per line (repeatable).")
   List<Path> txt;
 
-  @Option(names = "--vocab", description = "Tokenizer vocabulary, if the model does not carry one.")
-  Path vocab;
-
   @Option(names = "--batch-size", defaultValue = "64", description = "Texts per forward pass (default ${DEFAULT-VALUE}).")
   int batchSize;
 
-  @Option(names = "--text-model", description = "A sentence-transformers text model (modules.json) paired with --model's image tower.")
+  @Option(names = "--text-model", description = "A sentence-transformers text model (modules.json) that embeds the texts"
+      + " instead of --model's text tower (its width must match --model's embeddings).")
   Path textModel;
 
   private TextSources sources() {
@@ -77,45 +70,13 @@ final class EmbedTextsCommand implements Callable<Integer> {
     CorpusJob.Options options = corpus.options(batchSize);
     TextSources sources = sources();
     List<String> texts = corpusJob ? null : (tsv == null && txt == null ? inputs.read() : sources.readAllStrict());
-    if (textModel != null) {
-      ClipModel image = ClipModel.load(model.model, model.toLoadOptions());
-      SentenceTransformerPipeline pipeline;
-      PairedClip paired;
-      try {
-        pipeline = SentenceTransformerPipeline.load(textModel, model.device);
-      } catch (RuntimeException e) {
-        image.close();
-        throw e;
-      }
-      try {
-        paired = PairedClip.of(image, pipeline);
-      } catch (RuntimeException e) {
-        pipeline.close();
-        image.close();
-        throw e;
-      }
-      try (PairedClip p = paired) {
-        if (corpusJob) {
-          return CorpusJob.embedTexts(p, textModel, sources, corpus.output(out), batchSize, options, System.err).exitCode();
-        }
-        List<float[]> rows = new ArrayList<>();
-        for (int start = 0; start < texts.size(); start += batchSize) {
-          addRows(rows, p.embedTexts(texts.subList(start, Math.min(texts.size(), start + batchSize))));
-        }
-        write(rows, (int) p.imageModel().embedDim());
-      }
-      return 0;
-    }
-    try (ClipModel m = ClipModel.load(model.model, model.toLoadOptions())) {
-      ClipTokenizer tok = Models.tokenizer(m.resources(), model.model, vocab);
+    try (ClipModel m = model.load(textModel)) {
       if (corpusJob) {
-        return CorpusJob.embedTexts(m, tok, sources, corpus.output(out), batchSize, options, System.err).exitCode();
+        return CorpusJob.embedTexts(m, sources, corpus.output(out), batchSize, options, System.err).exitCode();
       }
-      int ctx = m.info().contextLength();
       List<float[]> rows = new ArrayList<>();
       for (int start = 0; start < texts.size(); start += batchSize) {
-        List<String> chunk = texts.subList(start, Math.min(texts.size(), start + batchSize));
-        addRows(rows, m.embedTexts(ids(tok, chunk, ctx)));
+        rows.addAll(List.of(m.embedTexts(texts.subList(start, Math.min(texts.size(), start + batchSize)))));
       }
       write(rows, (int) m.embedDim());
     }
@@ -129,20 +90,6 @@ final class EmbedTextsCommand implements Callable<Integer> {
     }
     Npy.writeFloat32(out, all, rows.size(), d);
     System.err.printf("clip4j: wrote %d x %d embeddings to %s%n", rows.size(), d, out);
-  }
-
-  /** Token ids [n, ctx] as an int64 tensor. */
-  static Tensor ids(ClipTokenizer tok, List<String> texts, int ctx) {
-    long[] flat = new long[texts.size() * ctx];
-    for (int i = 0; i < texts.size(); i++) {
-      tok.tokenizeInto(texts.get(i), ctx, flat, i * ctx);
-    }
-    LongPointer p = new LongPointer(flat);
-    try {
-      return torch.from_blob(p, new long[] {texts.size(), ctx}, new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Long)).clone();
-    } finally {
-      p.close();
-    }
   }
 
   static void addRows(List<float[]> rows, Tensor emb) {

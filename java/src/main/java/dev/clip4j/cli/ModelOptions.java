@@ -2,6 +2,7 @@ package dev.clip4j.cli;
 
 import dev.clip4j.CpuKernels;
 import dev.clip4j.head.Activation;
+import dev.clip4j.model.ClipModel;
 import dev.clip4j.model.LoadOptions;
 import dev.clip4j.model.ModelFormat;
 import dev.clip4j.model.Precision;
@@ -10,7 +11,9 @@ import picocli.CommandLine.Option;
 
 /** The options every command that loads a model shares. */
 final class ModelOptions {
-  @Option(names = "--model", required = true, description = "Model directory (open_clip hub layout), TorchScript file or clip4j bundle.")
+  @Option(names = "--model", required = true, description = "The model: an open_clip or Hugging Face CLIP directory, an"
+      + " OpenAI/open_clip TorchScript archive, a bare checkpoint (with --model-name), a sentence-transformers directory"
+      + " (texts only) or a clip4j bundle.")
   Path model;
 
   @Option(names = "--device", defaultValue = "cpu", description = "LibTorch device: cpu, cuda, cuda:N (default ${DEFAULT-VALUE}).")
@@ -24,17 +27,23 @@ final class ModelOptions {
       + "the system property clip4j.cpuKernels, else auto).")
   String cpuKernels;
 
-  @Option(names = "--format", description = "Force the format: open_clip, torchscript, clip4j-bundle (default: detected).")
+  @Option(names = "--format", description = "Force the format: open_clip, hf, openai-jit, checkpoint, sentence-transformers,"
+      + " torchscript (run the archive as code), clip4j-bundle (default: detected from the contents).")
   String format;
 
-  @Option(names = "--sha256", description = "Pin the model file's SHA-256 (TorchScript files and bundles).")
+  @Option(names = "--sha256", description = "Pin the model file's SHA-256 (single-file models: archives, checkpoints, bundles).")
   String sha256;
 
-  @Option(names = "--activation", description = "State the MLP activation (quick_gelu or gelu) for a checkpoint whose config does not.")
+  @Option(names = "--activation", description = "State the MLP activation (quick_gelu or gelu) for a checkpoint whose metadata does not.")
   String activation;
 
-  @Option(names = "--model-name", description = "open_clip model name, e.g. ViT-B-32-quickgelu (activation metadata).")
+  @Option(names = "--model-name", description = "open_clip model name, e.g. ViT-B-32 or ViT-B-32-quickgelu: the architecture of a"
+      + " bare checkpoint, and activation metadata (-quickgelu = QuickGELU).")
   String modelName;
+
+  @Option(names = "--vocab", description = "CLIP tokenizer vocabulary to use instead of the model's own"
+      + " (bpe_simple_vocab_16e6.txt.gz, or a directory with it or with vocab.json + merges.txt).")
+  Path vocab;
 
   @Option(names = "--throughput", description = "Throughput mode: one GEMM per batch instead of per sample (faster; "
       + "embeddings then depend on the batch in the last bits, ~1e-6, still within 1e-5 of open_clip).")
@@ -48,8 +57,33 @@ final class ModelOptions {
         .expectedSha256(sha256)
         .activation(activation == null ? null : Activation.fromId(activation))
         .modelName(modelName)
+        .vocabulary(vocab)
         .batchInvariant(!throughput)
         .cpuKernels(cpuKernels == null ? null : CpuKernels.parse(cpuKernels))
         .build();
+  }
+
+  /** Loads --model. */
+  ClipModel load() {
+    return ClipModel.load(model, toLoadOptions());
+  }
+
+  /**
+   * Loads --model, paired with {@code textModel} (a sentence-transformers directory, on the same
+   * device) when one is given: texts then go through it, images through --model.
+   */
+  ClipModel load(Path textModel) {
+    ClipModel m = load();
+    if (textModel == null) {
+      return m;
+    }
+    ClipModel text;
+    try {
+      text = ClipModel.load(textModel, LoadOptions.builder().device(device).build());
+    } catch (RuntimeException e) {
+      m.close();
+      throw e;
+    }
+    return ClipModel.pair(m, text);
   }
 }

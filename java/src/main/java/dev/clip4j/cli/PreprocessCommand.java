@@ -1,7 +1,7 @@
 package dev.clip4j.cli;
 
 import dev.clip4j.io.Npy;
-import dev.clip4j.model.ModelMetadata;
+import dev.clip4j.model.ModelDescription;
 import dev.clip4j.preprocess.DecodeOptions;
 import dev.clip4j.preprocess.ImageDecoder;
 import dev.clip4j.preprocess.ImagePreprocessor;
@@ -18,7 +18,7 @@ import picocli.CommandLine.Parameters;
 /** {@code clip4j preprocess --model PATH --out OUT.npy IMAGE...}: float32 [N, 3, S, S], exactly as open_clip. */
 @Command(name = "preprocess", description = "Decode and preprocess images as open_clip does; writes float32 [N, 3, S, S].")
 final class PreprocessCommand implements Callable<Integer> {
-  @Option(names = "--model", required = true, description = "Model directory, bundle or TorchScript file (for its preprocess_cfg).")
+  @Option(names = "--model", required = true, description = "The model (any format --model takes elsewhere): its preprocessing is used; no weights are loaded.")
   Path model;
 
   @Option(names = "--out", required = true, description = "Output .npy.")
@@ -29,7 +29,7 @@ final class PreprocessCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    ImagePreprocessor pre = new ImagePreprocessor(ModelMetadata.read(model).preprocessConfig());
+    ImagePreprocessor pre = new ImagePreprocessor(ModelDescription.read(model).preprocessConfig());
     int s = pre.config().imageSize();
     int n = images.size();
     int per = pre.config().floatsPerImage();

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.clip4j.Engine;
 import dev.clip4j.io.EmbeddingIndex;
+import dev.clip4j.model.ClipModel;
 import dev.clip4j.search.ExactSearch;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -51,9 +52,6 @@ final class SearchCommand implements Callable<Integer> {
   @Option(names = "--text-model", description = "A sentence-transformers text model (modules.json) for the text queries.")
   Path textModel;
 
-  @Option(names = "--vocab", description = "Tokenizer vocabulary, if the model does not carry one.")
-  Path vocab;
-
   @Option(names = "--allow-model-mismatch",
       description = "Search even if the index's manifest records other model files than --model's.")
   boolean allowModelMismatch;
@@ -76,8 +74,8 @@ final class SearchCommand implements Callable<Integer> {
     }
     Engine.ensureInitialized();
     try (EmbeddingIndex index = EmbeddingIndex.open(indexDir);
-        ScoringModel m = ScoringModel.load(model, textModel, vocab)) {
-      m.checkCompatible(index, allowModelMismatch, textModel, !queries.isEmpty());
+        ClipModel m = model.load(textModel)) {
+      IndexChecks.checkCompatible(m, index, allowModelMismatch, textModel, !queries.isEmpty());
       List<float[]> q = new ArrayList<>();
       List<String> labels = new ArrayList<>();
       if (!queries.isEmpty()) {

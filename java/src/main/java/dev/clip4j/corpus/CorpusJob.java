@@ -9,9 +9,9 @@ import dev.clip4j.NumericalException;
 import dev.clip4j.batch.ClipEmbedder;
 import dev.clip4j.batch.EmbedderConfig;
 import dev.clip4j.model.ClipModel;
+import dev.clip4j.model.ModelInfo;
 import dev.clip4j.preprocess.DecodeOptions;
 import dev.clip4j.preprocess.PreprocessConfig;
-import dev.clip4j.text.st.PairedClip;
 import dev.clip4j.tokenize.ClipTokenizer;
 import java.io.IOException;
 import java.io.InputStream;
@@ -120,49 +120,41 @@ public final class CorpusJob {
   }
 
   /**
-   * Embeds images (decoded and preprocessed with {@code preprocess}, exactly as open_clip) with
+   * Embeds images (decoded and preprocessed as the model states, exactly as open_clip) with
    * {@code model}, batching up to {@code batchSize} per forward pass.
    */
-  public static Result embedImages(ClipModel model, PreprocessConfig preprocess, ImageWalk inputs, Output out,
-      int batchSize, Options options, PrintStream log) {
+  public static Result embedImages(ClipModel model, ImageWalk inputs, Output out, int batchSize, Options options,
+      PrintStream log) {
     DecodeOptions decode = DecodeOptions.defaults();
     ObjectNode id = identity("images", model.embedDim(), model.info().toMap());
-    id.set("preprocess", json().valueToTree(preprocessMap(preprocess, decode)));
-    try (ClipEmbedder embedder = ClipEmbedder.create(model, null, preprocess, embedderConfig(batchSize, options));
+    id.set("preprocess", json().valueToTree(preprocessMap(model.preprocessConfig(), decode)));
+    try (ClipEmbedder embedder = ClipEmbedder.create(model, embedderConfig(batchSize, options));
         ImageBackend backend = new ImageBackend(embedder, decode, READER_THREADS)) {
       return run(inputs, backend, id, (int) model.embedDim(), out, options, options.maxInFlight(), log);
     }
   }
 
-  /** Embeds texts with a CLIP text tower (length-bucketed batches of up to {@code batchSize}). */
-  public static Result embedTexts(ClipModel model, ClipTokenizer tokenizer, TextSources inputs, Output out,
-      int batchSize, Options options, PrintStream log) {
-    Objects.requireNonNull(tokenizer, "tokenizer");
+  /**
+   * Embeds texts with {@code model}'s text tower (a CLIP's, a sentence-transformers model's, or
+   * the text side of a {@link ClipModel#pair pair}) through the micro-batching embedder, batches of
+   * up to {@code batchSize}. Every row is independent of its batch neighbours, so a resumed job
+   * writes the same bits. For a pair, the manifest's {@code text_model} records the text side's
+   * files (so a resume checks the content, not the path).
+   */
+  public static Result embedTexts(ClipModel model, TextSources inputs, Output out, int batchSize, Options options,
+      PrintStream log) {
     ObjectNode id = identity("texts", model.embedDim(), model.info().toMap());
-    PreprocessConfig unused = PreprocessConfig.builder().imageSize(model.info().imageSize()).build();
-    try (ClipEmbedder embedder = ClipEmbedder.create(model, tokenizer, unused, embedderConfig(batchSize, options));
+    ModelInfo text = model.info().textModel();
+    if (text != null) {
+      Map<String, Object> tm = new LinkedHashMap<>();
+      tm.put("architecture", text.architecture());
+      tm.put("format", text.format().id());
+      tm.put("files", text.fileHashes());
+      id.set("text_model", json().valueToTree(tm));
+    }
+    try (ClipEmbedder embedder = ClipEmbedder.create(model, embedderConfig(batchSize, options));
         ClipTextBackend backend = new ClipTextBackend(embedder)) {
       return run(inputs, backend, id, (int) model.embedDim(), out, options, options.maxInFlight(), log);
-    }
-  }
-
-  /**
-   * Embeds texts with the sentence-transformers text model of {@code model} (loaded from {@code
-   * textModelDir}, whose files' SHA-256 go into the manifest, so a resume checks the content, not the path), in batches of {@code batchSize}
-   * consecutive texts cut at shard ends.
-   */
-  public static Result embedTexts(PairedClip model, Path textModelDir, TextSources inputs, Output out, int batchSize,
-      Options options, PrintStream log) {
-    ObjectNode id = identity("texts", model.imageModel().embedDim(), model.imageModel().info().toMap());
-    Map<String, Object> tm = new LinkedHashMap<>();
-    tm.put("modules", model.textPipeline().moduleDescriptions());
-    tm.put("output_dim", model.textPipeline().outputDim());
-    tm.put("normalize", model.textPipeline().normalizes());
-    tm.put("files", fileHashes(textModelDir));
-    id.set("text_model", json().valueToTree(tm));
-    try (PairedTextBackend backend = new PairedTextBackend(model, batchSize)) {
-      int window = Math.max(options.maxInFlight(), batchSize + 1); // never wait on a batch not yet run
-      return run(inputs, backend, id, (int) model.imageModel().embedDim(), out, options, window, log);
     }
   }
 
@@ -212,27 +204,6 @@ public final class CorpusJob {
       out[i] = (double) f[i];
     }
     return Arrays.asList(out);
-  }
-
-  /** SHA-256 of every regular file under {@code dir} (relative path, sorted). */
-  static Map<String, String> fileHashes(Path dir) {
-    Map<String, String> out = new LinkedHashMap<>();
-    try (Stream<Path> s = Files.walk(dir)) {
-      for (Path p : s.filter(Files::isRegularFile).sorted().collect(Collectors.toList())) {
-        MessageDigest md = Hashes.sha256();
-        try (InputStream in = Files.newInputStream(p)) {
-          byte[] buf = new byte[1 << 16];
-          int n;
-          while ((n = in.read(buf)) > 0) {
-            md.update(buf, 0, n);
-          }
-        }
-        out.put(dir.relativize(p).toString(), HexFormat.of().formatHex(md.digest()));
-      }
-    } catch (IOException e) {
-      throw new Clip4jException(ErrorCode.IO, "cannot hash the text model files in " + dir + ": " + e.getMessage(), e);
-    }
-    return out;
   }
 
   /** Count, SHA-256 of the input set, and a hash per shard-sized chunk (to catch changes mid-run). */

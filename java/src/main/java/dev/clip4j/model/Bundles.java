@@ -40,6 +40,19 @@ import org.bytedeco.pytorch.Tensor;
  * and pin their SHA-256 with {@link LoadOptions.Builder#expectedSha256}.
  */
 final class Bundles {
+  /** The bundle format's reader. */
+  static final ModelReader READER = new ModelReader() {
+    @Override
+    public ModelFormat format() {
+      return ModelFormat.CLIP4J_BUNDLE;
+    }
+
+    @Override
+    public ModelDescription read(Path path, LoadOptions options) {
+      return Bundles.read(path, options);
+    }
+  };
+
   static final int FORMAT_VERSION = 1;
   static final String VOCAB_ENTRY = "clip4j_bpe_vocab.txt.gz.b64";
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -48,17 +61,18 @@ final class Bundles {
   private Bundles() {}
 
   /** Writes {@code model} as a bundle at {@code out} (atomically: temp file + rename). */
-  static void save(ClipModel model, ModelResources res, Path out) {
-    if (res == null || res.config() == null || res.weights() == null) {
-      throw new InvalidModelException(
-          "this model was loaded from a " + model.info().format().id() + " file; only open_clip"
-              + " checkpoints and clip4j bundles can be saved as bundles");
+  static void save(ClipModel model, Path out) {
+    ModelDescription d = model.description();
+    if (d == null || !(d.architecture() instanceof Architecture.ClipVit clip)) {
+      throw new InvalidModelException("this model ("
+          + (d == null ? "a pair of models" : d.architecture().describe() + ", read as " + d.format().id())
+          + ") cannot be saved as a bundle: only CLIP models whose weights clip4j reads can");
     }
     ObjectNode manifest = JSON.createObjectNode();
     manifest.put("clip4j_bundle_version", FORMAT_VERSION);
-    manifest.set("model_cfg", res.modelCfgJson());
-    manifest.put("activation", res.activation().id());
-    manifest.put("activation_source", res.activation().source());
+    manifest.set("model_cfg", clip.config().toModelCfgJson());
+    manifest.put("activation", clip.activation().id());
+    manifest.put("activation_source", clip.activation().source());
     ObjectNode head = manifest.putObject("head");
     for (String tower : new String[] {"image", "text"}) {
       ObjectNode h = head.putObject(tower);
@@ -69,26 +83,42 @@ final class Bundles {
       h.put("normalize", true);
       h.put("eps", EmbeddingHead.DEFAULT_EPS);
     }
-    if (res.preprocessCfg() != null) {
-      manifest.set("preprocess_cfg", res.preprocessCfg());
-    }
+    manifest.set("preprocess_cfg", d.preprocess().toOpenClipJson());
+    byte[] vocab = vocabularyBytes(d.tokenizer());
     ObjectNode tok = manifest.putObject("tokenizer");
     tok.put("type", "open_clip_simple_bpe");
-    tok.put("context_length", res.config().text().contextLength());
-    tok.put("vocab", res.bpeVocabGz() == null ? null : VOCAB_ENTRY);
+    tok.put("context_length", clip.config().text().contextLength());
+    tok.put("vocab", VOCAB_ENTRY);
+    tok.put("vocab_source", d.tokenizer().source());
     ObjectNode src = manifest.putObject("source");
-    src.put("format", model.info().format().id());
-    model.info().fileHashes().forEach(src.putObject("sha256")::put);
+    src.put("format", d.format().id());
+    d.fileHashes().forEach(src.putObject("sha256")::put);
 
-    Map<String, Tensor> weights = res.weights().get();
+    Map<String, Tensor> weights = clip.weights().load();
     try {
-      writeArchive(weights, manifest, res, out);
+      writeArchive(weights, manifest, vocab, out);
     } finally {
       OpenClipModels.release(weights);
     }
   }
 
-  private static void writeArchive(Map<String, Tensor> weights, ObjectNode manifest, ModelResources res, Path out) {
+  /** The BPE merges a CLIP tokenizer spec reads (what a bundle carries). */
+  static byte[] vocabularyBytes(TokenizerSpec spec) {
+    if (spec instanceof TokenizerSpec.ClipBpe bpe) {
+      return bpe.bpeVocab();
+    }
+    if (spec instanceof TokenizerSpec.ClipVocabFiles files) {
+      try {
+        return java.nio.file.Files.readAllBytes(files.merges()); // a header line, then the merges
+      } catch (IOException e) {
+        throw new InvalidModelException(files.merges() + ": cannot read: " + e.getMessage(), e);
+      }
+    }
+    throw new InvalidModelException("a bundle carries an open_clip BPE vocabulary; this model tokenizes with "
+        + spec.source());
+  }
+
+  private static void writeArchive(Map<String, Tensor> weights, ObjectNode manifest, byte[] vocab, Path out) {
     CompilationUnit cu = new CompilationUnit();
     JitModule root = new JitModule(new QualifiedName("__torch__.clip4j.Bundle"), cu, true);
     Map<String, JitModule> nodes = new HashMap<>();
@@ -102,9 +132,7 @@ final class Bundles {
     ExtraFilesMap extra = new ExtraFilesMap();
     try {
       extra.put(new BytePointer(ModelFormat.BUNDLE_MANIFEST), new BytePointer(JSON.writeValueAsString(manifest)));
-      if (res.bpeVocabGz() != null) {
-        extra.put(new BytePointer(VOCAB_ENTRY), new BytePointer(Base64.getEncoder().encodeToString(res.bpeVocabGz())));
-      }
+      extra.put(new BytePointer(VOCAB_ENTRY), new BytePointer(Base64.getEncoder().encodeToString(vocab)));
       Path abs = out.toAbsolutePath();
       Path tmp = abs.resolveSibling(abs.getFileName() + ".tmp");
       root.save(tmp.toString(), extra);
@@ -129,14 +157,9 @@ final class Bundles {
     return m;
   }
 
-  /** Loads a bundle. */
-  static ClipModel load(Path file, LoadOptions options) {
-    String sha = TorchScriptModels.sha256(file);
-    options.expectedSha256().ifPresent(expected -> {
-      if (!expected.equals(sha)) {
-        throw new InvalidModelException(file + ": SHA-256 " + sha + " does not match the pinned " + expected + "; refusing to load");
-      }
-    });
+  /** Describes a bundle: its manifest read in Java, its weights read through LibTorch when built. */
+  static ModelDescription read(Path file, LoadOptions options) {
+    java.util.function.Supplier<Map<String, String>> hashes = Hashing.singleFile(file, options);
     Map<String, byte[]> entries = readExtraEntries(file);
     byte[] manifestBytes = entries.get(ModelFormat.BUNDLE_MANIFEST);
     if (manifestBytes == null) {
@@ -165,27 +188,34 @@ final class Bundles {
     } catch (IllegalArgumentException e) {
       throw new InvalidModelException(file + ": the bundle manifest names an unknown activation '" + activationId + "'");
     }
-    MlpActivation activation = MlpActivation.resolve(config, null, stated, "bundle manifest");
-    byte[] vocab = null;
+    String statedSource = "bundle manifest" + (manifest.path("activation_source").isTextual()
+        ? " (from " + manifest.get("activation_source").textValue() + ")" : "");
+    MlpActivation activation = MlpActivation.resolve(config, options.modelName().orElse(null), stated, statedSource);
+    if (options.activation().isPresent() && options.activation().get() != activation.activation()) {
+      throw new InvalidModelException(file + ": --activation " + options.activation().get().id() + " contradicts the "
+          + statedSource + ", which says " + activation.id());
+    }
     byte[] vocabB64 = entries.get(VOCAB_ENTRY);
+    TokenizerSpec tokenizer;
     if (vocabB64 != null) {
       try {
-        vocab = Base64.getDecoder().decode(vocabB64);
+        tokenizer = new TokenizerSpec.ClipBpe(Base64.getDecoder().decode(vocabB64), config.text().contextLength(),
+            file + " (bundle)");
       } catch (IllegalArgumentException e) {
         throw new InvalidModelException(file + ": the bundle's tokenizer vocabulary is corrupt");
       }
+    } else {
+      tokenizer = TokenizerSpec.standardClip(config.text().contextLength());
     }
-    Map<String, Tensor> weights = readWeights(file);
-    Map<String, String> hashes = new LinkedHashMap<>();
-    hashes.put(file.getFileName().toString(), sha);
-    final byte[] vocabFinal = vocab;
-    ModelResources res = new ModelResources(config, (ObjectNode) cfgNode, activation, preprocessCfg, vocabFinal,
-        () -> readWeights(file));
+    dev.clip4j.preprocess.PreprocessConfig preprocess;
     try {
-      return OpenClipModels.build(res, weights, options, ModelFormat.CLIP4J_BUNDLE, hashes);
-    } finally {
-      OpenClipModels.release(weights);
+      preprocess = dev.clip4j.preprocess.PreprocessConfig.fromOpenClip(preprocessCfg, config.vision().imageSize());
+    } catch (IllegalArgumentException e) {
+      throw new InvalidModelException(file + ": preprocess_cfg: " + e.getMessage(), e);
     }
+    WeightSource weights = () -> readWeights(file);
+    return new ModelDescription(ModelFormat.CLIP4J_BUNDLE, file, new Architecture.ClipVit(config, activation, weights),
+        preprocess, tokenizer, hashes);
   }
 
   private static Map<String, Tensor> readWeights(Path file) {

@@ -19,6 +19,7 @@ public final class LoadOptions {
   private final String modelName;
   private final boolean batchInvariant;
   private final CpuKernels cpuKernels;
+  private final java.nio.file.Path vocabulary;
 
   private LoadOptions(Builder b) {
     this.device = b.device;
@@ -29,6 +30,7 @@ public final class LoadOptions {
     this.modelName = b.modelName;
     this.batchInvariant = b.batchInvariant;
     this.cpuKernels = b.cpuKernels;
+    this.vocabulary = b.vocabulary;
   }
 
   /**
@@ -70,9 +72,22 @@ public final class LoadOptions {
     return Optional.ofNullable(activation);
   }
 
-  /** The open_clip model name (e.g. "ViT-B-32-quickgelu"), used as activation metadata. */
+  /**
+   * The open_clip model name (e.g. "ViT-B-32", "ViT-B-32-quickgelu"): the architecture of a bare
+   * checkpoint, and activation metadata everywhere (a name ending in {@code -quickgelu} states
+   * QuickGELU).
+   */
   public Optional<String> modelName() {
     return Optional.ofNullable(modelName);
+  }
+
+  /**
+   * A CLIP BPE vocabulary to tokenize with instead of the model's own (a {@code
+   * bpe_simple_vocab_16e6.txt[.gz]} file, or a directory with it or with {@code vocab.json} +
+   * {@code merges.txt}).
+   */
+  public Optional<java.nio.file.Path> vocabulary() {
+    return Optional.ofNullable(vocabulary);
   }
 
   /**
@@ -101,6 +116,7 @@ public final class LoadOptions {
     private String modelName;
     private boolean batchInvariant = true;
     private CpuKernels cpuKernels;
+    private java.nio.file.Path vocabulary;
 
     public Builder device(String device) {
       this.device = Objects.requireNonNull(device, "device");
@@ -161,6 +177,12 @@ public final class LoadOptions {
      */
     public Builder cpuKernels(CpuKernels cpuKernels) {
       this.cpuKernels = cpuKernels;
+      return this;
+    }
+
+    /** See {@link LoadOptions#vocabulary()}; null = the model's own. */
+    public Builder vocabulary(java.nio.file.Path vocabulary) {
+      this.vocabulary = vocabulary;
       return this;
     }
 

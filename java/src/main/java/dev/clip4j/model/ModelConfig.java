@@ -283,6 +283,54 @@ public record ModelConfig(
         t.positiveInt("layers", 12), mlpRatio, t.layerScale());
   }
 
+  /**
+   * This configuration as open_clip's {@code model_cfg} JSON, which {@link #fromModelCfg} parses
+   * back to an equal configuration ({@code quick_gelu} written when known; LayerScale written as
+   * {@code ls_init_value: 1.0}, whose value only initialises gammas the weights replace).
+   */
+  public ObjectNode toModelCfgJson() {
+    ObjectNode m = JSON.createObjectNode();
+    m.put("embed_dim", embedDim);
+    if (quickGelu != null) {
+      m.put("quick_gelu", quickGelu);
+    }
+    if (castDtype != null) {
+      m.put("cast_dtype", castDtype);
+    }
+    ObjectNode v = m.putObject("vision_cfg");
+    v.put("image_size", vision.imageSize());
+    v.put("patch_size", vision.patchSize());
+    v.put("width", vision.width());
+    v.put("layers", vision.layers());
+    v.put("head_width", vision.headWidth());
+    v.put("mlp_ratio", vision.mlpRatio());
+    if (vision.layerScale()) {
+      v.put("ls_init_value", 1.0);
+    }
+    if (vision.globalAveragePool()) {
+      v.put("global_average_pool", true);
+    }
+    if (!vision.lnPre()) {
+      v.put("no_ln_pre", true);
+    }
+    ObjectNode t = m.putObject("text_cfg");
+    t.put("context_length", text.contextLength());
+    t.put("vocab_size", text.vocabSize());
+    t.put("width", text.width());
+    t.put("heads", text.heads());
+    t.put("layers", text.layers());
+    t.put("mlp_ratio", text.mlpRatio());
+    if (text.layerScale()) {
+      t.put("ls_init_value", 1.0);
+    }
+    return m;
+  }
+
+  /** The same configuration with {@code quick_gelu} set (e.g. when writing what the activation is). */
+  public ModelConfig withQuickGelu(boolean quick) {
+    return new ModelConfig(embedDim, quick, vision, text, castDtype, preprocessCfg, source);
+  }
+
   /** A one-line description, e.g. for {@code info()}. */
   public String describe() {
     return String.format(

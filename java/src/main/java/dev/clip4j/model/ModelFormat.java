@@ -3,23 +3,45 @@ package dev.clip4j.model;
 import dev.clip4j.InvalidModelException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Enumeration;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipException;
-import java.util.zip.ZipFile;
 
-/** The model formats clip4j loads, and their detection from a path's contents (not its name). */
+/**
+ * The model formats clip4j reads, one {@link ModelReader} each. Which one a path holds is told
+ * from its contents, not its name, in exactly one place ({@code ModelReaders.detect}); {@code
+ * --format} / {@link LoadOptions.Builder#format} forces one.
+ */
 public enum ModelFormat {
   /**
    * open_clip's hub layout: a directory with {@code open_clip_config.json} and {@code
    * open_clip_model.safetensors} or {@code open_clip_pytorch_model.bin}.
    */
   OPEN_CLIP_HUB("open_clip"),
-  /** A TorchScript archive ({@code torch.jit.script}/{@code trace}) with encode_image/encode_text. */
+  /**
+   * A Hugging Face transformers {@code CLIPModel} directory: {@code config.json}, {@code
+   * model.safetensors} (or {@code pytorch_model.bin}, or shards with an index), {@code vocab.json}
+   * + {@code merges.txt}, {@code preprocessor_config.json}.
+   */
+  HF_CLIP("hf"),
+  /**
+   * A TorchScript archive whose parameters are a CLIP state dict (OpenAI's {@code clip} package
+   * {@code .pt} files, open_clip's {@code torch.jit.script} output): its weights are read from the
+   * archive's {@code data.pkl} in Java (no code in it runs) and built like any checkpoint.
+   */
+  OPENAI_JIT("openai-jit"),
+  /**
+   * A bare checkpoint ({@code torch.save} state dict or safetensors, also training checkpoints
+   * with a {@code state_dict} wrapper or {@code module.} prefixes) with its architecture given by
+   * an open_clip model name ({@link LoadOptions#modelName()}).
+   */
+  CHECKPOINT("checkpoint"),
+  /** A sentence-transformers directory ({@code modules.json}): a text-only model. */
+  SENTENCE_TRANSFORMERS("sentence-transformers"),
+  /**
+   * A TorchScript program run as code ({@code encode_image}/{@code encode_text}): archives that
+   * are not a CLIP state dict, or any archive when asked for explicitly.
+   */
   TORCHSCRIPT("torchscript"),
-  /** What {@code clip4j convert} / {@link ClipModel#save} writes: TorchScript + a clip4j manifest. */
+  /** What {@code clip4j convert} / {@link ClipModel#save} writes: weights + a clip4j manifest. */
   CLIP4J_BUNDLE("clip4j-bundle");
 
   /** Name of the manifest inside a bundle's extra files. */
@@ -43,66 +65,20 @@ public enum ModelFormat {
         return f;
       }
     }
-    throw new IllegalArgumentException("unknown model format '" + s + "' (open_clip, torchscript, clip4j-bundle)");
+    StringBuilder ids = new StringBuilder();
+    for (ModelFormat f : values()) {
+      ids.append(ids.length() == 0 ? "" : ", ").append(f.id);
+    }
+    throw new IllegalArgumentException("unknown model format '" + s + "' (" + ids + ")");
   }
 
   /**
-   * Detects the format of {@code path}: a directory with {@code open_clip_config.json} is the hub
-   * layout; a file is opened as a zip (in Java, nothing native) and is a bundle when it carries
-   * the clip4j manifest, TorchScript when it has a {@code code/} tree, and refused otherwise
-   * (including a plain {@code torch.save} checkpoint given without its directory).
+   * Detects the format of {@code path} from its contents.
    *
    * @throws InvalidModelException naming the path and what was found
    */
   public static ModelFormat detect(Path path) {
-    if (Files.isDirectory(path)) {
-      if (Files.isRegularFile(path.resolve("open_clip_config.json"))) {
-        return OPEN_CLIP_HUB;
-      }
-      if (Files.isRegularFile(path.resolve("modules.json"))) {
-        throw new InvalidModelException(
-            path + " is a sentence-transformers directory (modules.json): it is a text model; load it"
-                + " with SentenceTransformerPipeline / --text-model and pair it with an image tower");
-      }
-      throw new InvalidModelException(
-          path + " is a directory without open_clip_config.json: not an open_clip hub model directory");
-    }
-    if (!Files.isRegularFile(path)) {
-      throw new InvalidModelException(path + ": no such model file or directory");
-    }
-    boolean code = false;
-    boolean manifest = false;
-    boolean dataPkl = false;
-    try (ZipFile zip = new ZipFile(path.toFile())) {
-      Enumeration<? extends ZipEntry> entries = zip.entries();
-      int count = 0;
-      while (entries.hasMoreElements() && count++ < 1_000_000) {
-        String name = entries.nextElement().getName();
-        int slash = name.indexOf('/');
-        String rest = slash < 0 ? name : name.substring(slash + 1);
-        code |= rest.startsWith("code/");
-        dataPkl |= rest.equals("data.pkl");
-        manifest |= rest.equals("extra/" + BUNDLE_MANIFEST);
-      }
-    } catch (ZipException e) {
-      throw new InvalidModelException(
-          path + " is not a model archive (not a valid zip: " + e.getMessage() + "); expected a"
-              + " TorchScript file, a clip4j bundle or an open_clip model directory", e);
-    } catch (IOException e) {
-      throw new InvalidModelException(path + " cannot be read: " + e.getMessage(), e);
-    }
-    if (manifest && code) {
-      return CLIP4J_BUNDLE;
-    }
-    if (code) {
-      return TORCHSCRIPT;
-    }
-    if (dataPkl) {
-      throw new InvalidModelException(
-          path + " is a torch.save checkpoint (weights only); pass the open_clip model directory that"
-              + " holds it together with open_clip_config.json");
-    }
-    throw new InvalidModelException(path + " is a zip archive but neither TorchScript nor a clip4j bundle");
+    return ModelReaders.detect(path);
   }
 
   /** Reads up to {@code max} bytes of a stream (helper for small metadata entries). */

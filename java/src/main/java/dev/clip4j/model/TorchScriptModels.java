@@ -1,15 +1,12 @@
 package dev.clip4j.model;
 
-import com.google.common.hash.Hashing;
 import dev.clip4j.Engine;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.EmbeddingHead;
 import dev.clip4j.internal.TensorShapes;
 import dev.clip4j.internal.JitModules;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.bytedeco.pytorch.Device;
@@ -32,17 +29,9 @@ import org.bytedeco.pytorch.global.torch;
 final class TorchScriptModels {
   private TorchScriptModels() {}
 
-  static ClipModel loadTorchScript(Path file, LoadOptions options) {
-    String sha = sha256(file);
-    options.expectedSha256().ifPresent(expected -> {
-      if (!expected.equals(sha)) {
-        throw new InvalidModelException(
-            file + ": SHA-256 " + sha + " does not match the pinned " + expected + "; refusing to load");
-      }
-    });
-    if (options.format().isPresent() && ModelFormat.detect(file) != ModelFormat.TORCHSCRIPT) {
-      throw new InvalidModelException(file + " is not a TorchScript archive");
-    }
+  /** Builds a TorchScript program model: LibTorch loads the archive, clip4j calls its methods. */
+  static ClipModel build(ModelDescription d, Architecture.TorchScriptProgram ts, LoadOptions options) {
+    Path file = ts.file();
     Device device = parseDevice(options.device());
     JitModule module = loadModule(file, device);
     try {
@@ -84,16 +73,27 @@ final class TorchScriptModels {
         throw new InvalidModelException(file + ": a dummy forward of the TorchScript model failed: " + firstLine(e), e);
       }
       float logitScale = shapes.containsKey("logit_scale") ? parameter(module, "logit_scale").item_float() : Float.NaN;
+      // The program fixes the sizes: the tokenizer at its context length (the caller's vocabulary,
+      // else one beside the file, else the standard one), the preprocessing at its resolution.
+      TokenizerSpec spec = options.vocabulary().isPresent()
+          ? TokenizerSpec.clipVocabulary(options.vocabulary().get(), contextLength)
+          : TorchScriptReader.besideOrStandard(file, contextLength);
+      dev.clip4j.tokenize.TextTokenizer tokenizer = spec.open();
       EmbeddingHead imageHead = EmbeddingHead.withoutProjection((int) dim).build();
       EmbeddingHead textHead = EmbeddingHead.withoutProjection((int) dim).build();
-      Map<String, String> hashes = new LinkedHashMap<>();
-      hashes.put(file.getFileName().toString(), sha);
       ModelInfo info = new ModelInfo(
           ModelFormat.TORCHSCRIPT,
           "TorchScript CLIP (encode_image/encode_text), image " + imageSize + "px, context " + contextLength,
-          dim, imageSize, contextLength, vocab, null, "TorchScript code",
-          StateDictSchema.parameterCount(shapes), options.precision(), device.str().getString(), "libtorch", hashes);
-      return new ClipModel(info, image, imageHead, text, textHead, logitScale, List.of(module::close), null);
+          dim, imageSize, contextLength, vocab, null, "TorchScript code", tokenizer.describe(),
+          StateDictSchema.parameterCount(shapes), options.precision(), device.str().getString(), "libtorch", d.fileHashes(),
+          null);
+      ModelDescription sized = new ModelDescription(d.format(), d.path(), d.architecture(),
+          Architectures.openAiPreprocess(imageSize), spec, d.fileHashes());
+      ClipModel.ImageTower imageTower = new ClipModel.ImageTower(image, imageHead, sized.preprocess(),
+          options.precision());
+      ClipModel.TextTower textTower = new Architectures.EncoderTextTower(text, textHead, tokenizer, vocab,
+          options.precision());
+      return new ClipModel(info, imageTower, textTower, logitScale, sized, List.of(module::close));
     } catch (RuntimeException e) {
       module.close();
       throw e;
@@ -189,14 +189,6 @@ final class TorchScriptModels {
     return s;
   }
 
-
-  static String sha256(Path file) {
-    try {
-      return com.google.common.io.Files.asByteSource(file.toFile()).hash(Hashing.sha256()).toString();
-    } catch (IOException e) {
-      throw new InvalidModelException(file + " cannot be read: " + e.getMessage(), e);
-    }
-  }
 
   static String firstLine(Throwable e) {
     String m = String.valueOf(e.getMessage());

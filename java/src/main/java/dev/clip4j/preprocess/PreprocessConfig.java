@@ -196,6 +196,29 @@ public final class PreprocessConfig {
     throw new IllegalArgumentException(name + " must be a number or 3 numbers, got " + n);
   }
 
+  /**
+   * This configuration as open_clip's {@code preprocess_cfg} JSON ({@code size}, {@code mode},
+   * {@code mean}, {@code std}, {@code interpolation}, {@code resize_mode}, {@code fill_color}),
+   * which {@link #fromOpenClip} parses back to an equal configuration.
+   */
+  public com.fasterxml.jackson.databind.node.ObjectNode toOpenClipJson() {
+    com.fasterxml.jackson.databind.node.ObjectNode o = new ObjectMapper().createObjectNode();
+    o.put("size", imageSize);
+    o.put("mode", "RGB");
+    com.fasterxml.jackson.databind.node.ArrayNode m = o.putArray("mean");
+    for (float f : mean) {
+      m.add((double) f);
+    }
+    com.fasterxml.jackson.databind.node.ArrayNode sd = o.putArray("std");
+    for (float f : std) {
+      sd.add((double) f);
+    }
+    o.put("interpolation", interpolation.name().toLowerCase(Locale.ROOT));
+    o.put("resize_mode", resizeMode.name().toLowerCase(Locale.ROOT));
+    o.put("fill_color", fillColor);
+    return o;
+  }
+
   /** Side of the square model input in pixels. */
   public int imageSize() {
     return imageSize;

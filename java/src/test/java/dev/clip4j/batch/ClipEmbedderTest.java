@@ -3,10 +3,8 @@ package dev.clip4j.batch;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.clip4j.model.ClipModel;
-import dev.clip4j.model.ModelMetadata;
 import dev.clip4j.testing.Conformance;
 import dev.clip4j.testing.Tensors;
-import dev.clip4j.tokenize.ClipTokenizer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -25,20 +23,18 @@ class ClipEmbedderTest {
   @Test
   void trimmedTextsEqualFullLengthOnes() throws Exception {
     Path dir = Conformance.dir().resolve("models/tiny-quickgelu");
-    ModelMetadata meta = ModelMetadata.read(dir);
-    ClipTokenizer tok = meta.tokenizer();
     List<String> texts = List.of("a cat", "a photo of a dog on a sofa", "", "A DIAGRAM of the Solar System!");
     try (ClipModel model = ClipModel.load(dir)) {
       float[][] trimmed = new float[texts.size()][];
       float[][] full = new float[texts.size()][];
       EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(8).withMaxDelay(Duration.ofMillis(50));
-      try (ClipEmbedder e = ClipEmbedder.create(model, tok, meta.preprocessConfig(), cfg)) {
+      try (ClipEmbedder e = ClipEmbedder.create(model, cfg)) {
         List<CompletableFuture<float[]>> fs = e.embedTexts(texts);
         for (int i = 0; i < texts.size(); i++) {
           trimmed[i] = fs.get(i).get(30, TimeUnit.SECONDS);
         }
       }
-      try (ClipEmbedder e = ClipEmbedder.create(model, tok, meta.preprocessConfig(), cfg.withTrimTexts(false))) {
+      try (ClipEmbedder e = ClipEmbedder.create(model, cfg.withTrimTexts(false))) {
         List<CompletableFuture<float[]>> fs = e.embedTexts(texts);
         for (int i = 0; i < texts.size(); i++) {
           full[i] = fs.get(i).get(30, TimeUnit.SECONDS);
@@ -54,7 +50,6 @@ class ClipEmbedderTest {
   void manyThreadsGetTheSingleCallEmbeddingsBitwise() throws Exception {
     Path c = Conformance.dir();
     Path dir = c.resolve("models/tiny-gelu");
-    ModelMetadata meta = ModelMetadata.read(dir);
     List<String> texts = new ArrayList<>();
     Random rng = new Random(3);
     String[] words = {"cat", "dog", "photo", "of", "a", "the", "blue", "car", "on", "street"};
@@ -67,12 +62,10 @@ class ClipEmbedderTest {
     }
     List<String> images = List.of("chelsea.png", "astronaut.png", "logo.png", "camera.png");
     try (ClipModel model = ClipModel.load(dir)) {
-      ClipTokenizer tok = meta.tokenizer();
       // Single-call references.
       List<float[]> textRef = new ArrayList<>();
       List<float[]> imageRef = new ArrayList<>();
-      try (ClipEmbedder one = ClipEmbedder.create(model, tok, meta.preprocessConfig(),
-          EmbedderConfig.defaults().withMaxBatchSize(1))) {
+      try (ClipEmbedder one = ClipEmbedder.create(model, EmbedderConfig.defaults().withMaxBatchSize(1))) {
         for (String t : texts) {
           textRef.add(one.embedText(t).get(30, TimeUnit.SECONDS));
         }
@@ -80,8 +73,7 @@ class ClipEmbedderTest {
           imageRef.add(one.embedImage(c.resolve("images").resolve(im)).get(30, TimeUnit.SECONDS));
         }
       }
-      try (ClipEmbedder e = ClipEmbedder.create(model, tok, meta.preprocessConfig(),
-          EmbedderConfig.defaults().withMaxBatchSize(16).withMaxDelay(Duration.ofMillis(3)))) {
+      try (ClipEmbedder e = ClipEmbedder.create(model, EmbedderConfig.defaults().withMaxBatchSize(16).withMaxDelay(Duration.ofMillis(3)))) {
         e.warmUp(1, 16);
         ExecutorService clients = Executors.newFixedThreadPool(16);
         try {
@@ -113,7 +105,6 @@ class ClipEmbedderTest {
   void zeroCopyResultsEqualTheArrayResultsBitwise() throws Exception {
     Path c = Conformance.dir();
     Path dir = c.resolve("models/tiny-quickgelu");
-    ModelMetadata meta = ModelMetadata.read(dir);
     List<String> texts = List.of("a cat", "a photo of a dog on a sofa", "", "A DIAGRAM of the Solar System!",
         "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen");
     List<ImageSource> images = new ArrayList<>();
@@ -122,8 +113,7 @@ class ClipEmbedderTest {
     }
     images.add(ImageSource.of(new byte[] {1, 2, 3}, "corrupt.jpg"));
     try (ClipModel model = ClipModel.load(dir);
-        ClipEmbedder e = ClipEmbedder.create(model, meta.tokenizer(), meta.preprocessConfig(),
-            EmbedderConfig.defaults().withMaxBatchSize(4).withMaxDelay(Duration.ofMillis(5)))) {
+        ClipEmbedder e = ClipEmbedder.create(model, EmbedderConfig.defaults().withMaxBatchSize(4).withMaxDelay(Duration.ofMillis(5)))) {
       int d = e.embedDim();
       assertThat((long) d).isEqualTo(model.embedDim());
       java.nio.FloatBuffer textRows = java.nio.ByteBuffer.allocateDirect(texts.size() * d * 4)

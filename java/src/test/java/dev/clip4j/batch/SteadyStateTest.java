@@ -159,7 +159,7 @@ class SteadyStateTest {
     EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(16).withMaxDelay(Duration.ofMillis(2))
         .withPrepThreads(2);
     try (ClipModel model = ClipModel.load(dir);
-        ClipEmbedder e = ClipEmbedder.create(model, null, PreprocessConfig.defaults(), cfg)) {
+        ClipEmbedder e = ClipEmbedder.create(model, cfg)) {
       int d = e.embedDim();
       FloatBuffer dst = ByteBuffer.allocateDirect((texts.size() + images.size()) * d * 4)
           .order(ByteOrder.nativeOrder()).asFloatBuffer();

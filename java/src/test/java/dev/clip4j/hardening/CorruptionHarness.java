@@ -4,7 +4,6 @@ import dev.clip4j.Clip4jException;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ClipModel;
 import dev.clip4j.model.ModelConfig;
-import dev.clip4j.model.ModelMetadata;
 import dev.clip4j.model.io.CheckpointReader;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.TensorData;
@@ -61,7 +60,7 @@ public final class CorruptionHarness {
         break;
       case "config":
         ModelConfig.parse(p).describe();
-        ModelMetadata.read(p.getParent()).preprocessConfig();
+        dev.clip4j.model.ModelDescription.read(p.getParent()).preprocessConfig();
         break;
       case "vocab":
         ClipTokenizer.fromBpeVocab(p).encode("a photo of the red cat");

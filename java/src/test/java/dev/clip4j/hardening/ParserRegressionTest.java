@@ -67,9 +67,9 @@ class ParserRegressionTest {
     Path f = Files.writeString(dir.resolve("open_clip_config.json"), cfg);
     assertThatThrownBy(() -> ModelConfig.parse(f)).isInstanceOf(InvalidModelException.class)
         .hasMessageContaining("preprocess_cfg: std must be a number or 3 numbers");
-    assertThatThrownBy(() -> dev.clip4j.model.ModelMetadata.read(dir).preprocessConfig()).isInstanceOf(InvalidModelException.class);
+    assertThatThrownBy(() -> dev.clip4j.model.ModelDescription.read(dir).preprocessConfig()).isInstanceOf(InvalidModelException.class);
     Files.writeString(f, Seeds.config());
-    assertThat(dev.clip4j.model.ModelMetadata.read(dir).preprocessConfig().std()).containsExactly(0.26862954f, 0.26130258f, 0.27577711f);
+    assertThat(dev.clip4j.model.ModelDescription.read(dir).preprocessConfig().std()).containsExactly(0.26862954f, 0.26130258f, 0.27577711f);
   }
 
   /** Review: a .npy of more than 2 GiB allocated a negative-size buffer (IllegalArgumentException). */

@@ -68,11 +68,76 @@ public final class TorchSaveWriter {
     return out.toByteArray();
   }
 
+  /**
+   * A training checkpoint as open_clip's training loop saves it: {@code {"epoch": 3, "name":
+   * "run", "state_dict": OrderedDict(prefix + name -> tensor), "optimizer": {"state": {},
+   * "param_groups": [{"lr": 0.001, "params": [0, 1]}]}}}.
+   */
+  public static void writeTrainingCheckpoint(Path file, Map<String, F32> tensors, String prefix) throws IOException {
+    Map<String, F32> prefixed = new java.util.LinkedHashMap<>();
+    tensors.forEach((k, v) -> prefixed.put(prefix + k, v));
+    ByteArrayOutputStream p = new ByteArrayOutputStream();
+    p.write(0x80);
+    p.write(2);
+    p.write('}');
+    p.write('(');
+    unicode(p, "epoch");
+    binint(p, 3);
+    unicode(p, "name");
+    unicode(p, "run");
+    unicode(p, "state_dict");
+    stateDict(p, prefixed);
+    unicode(p, "optimizer");
+    p.write('}');
+    p.write('(');
+    unicode(p, "state");
+    p.write('}');
+    unicode(p, "param_groups");
+    p.write(']');
+    p.write('(');
+    p.write('}');
+    p.write('(');
+    unicode(p, "lr");
+    p.write('G');
+    long bits = Double.doubleToLongBits(0.001);
+    for (int i = 7; i >= 0; i--) {
+      p.write((int) (bits >>> (8 * i)) & 0xff);
+    }
+    unicode(p, "params");
+    p.write(']');
+    p.write('(');
+    binint(p, 0);
+    binint(p, 1);
+    p.write('e');
+    p.write('u');
+    p.write('e');
+    p.write('u');
+    p.write('u');
+    p.write('.');
+    Map<String, byte[]> members = new java.util.LinkedHashMap<>();
+    members.put("archive/data.pkl", p.toByteArray());
+    int i = 0;
+    for (F32 t : prefixed.values()) {
+      java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(t.values.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      b.asFloatBuffer().put(t.values);
+      members.put("archive/data/" + i++, b.array());
+    }
+    members.put("archive/version", "3\n".getBytes(StandardCharsets.US_ASCII));
+    Files.write(file, storedZip(members));
+  }
+
   /** data.pkl for {@code tensors} (storage keys "0", "1", ... in map order). */
   public static byte[] pickle(Map<String, F32> tensors) {
     ByteArrayOutputStream p = new ByteArrayOutputStream();
     p.write(0x80);
     p.write(2);
+    stateDict(p, tensors);
+    p.write('.');
+    return p.toByteArray();
+  }
+
+  /** An OrderedDict of tensors onto the pickle stack (storage keys "0", "1", ... in map order). */
+  private static void stateDict(ByteArrayOutputStream p, Map<String, F32> tensors) {
     global(p, "collections", "OrderedDict");
     p.write(')');
     p.write('R');
@@ -116,8 +181,6 @@ public final class TorchSaveWriter {
       p.write('R');
       p.write('s');
     }
-    p.write('.');
-    return p.toByteArray();
   }
 
   private static void global(OutputStream p, String module, String name) {

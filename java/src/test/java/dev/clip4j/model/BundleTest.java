@@ -25,16 +25,7 @@ class BundleTest {
 
   /** A ClipModel built from the fixture's weights through the open_clip build path. */
   static ClipModel fromFixture(String name) throws Exception {
-    Path cfgFile = ModelFixtures.model(name).resolve("open_clip_config.json");
-    ModelConfig cfg = ModelConfig.parse(cfgFile);
-    ObjectNode modelCfg = (ObjectNode) JSON.readTree(cfgFile.toFile()).get("model_cfg");
-    MlpActivation act = MlpActivation.resolve(cfg, null, null, null);
-    byte[] vocab = Files.readAllBytes(ModelFixtures.model(name).resolve("bpe_simple_vocab_16e6.txt.gz"));
-    ModelResources res = new ModelResources(cfg, modelCfg, act, cfg.preprocessCfg(), vocab,
-        () -> ModelFixtures.stateDict(name));
-    Map<String, String> hashes = new LinkedHashMap<>();
-    hashes.put("torchscript_scripted.pt", "test");
-    return OpenClipModels.build(res, ModelFixtures.stateDict(name), LoadOptions.defaults(), ModelFormat.OPEN_CLIP_HUB, hashes);
+    return ClipModel.load(ModelFixtures.model(name));
   }
 
   @ParameterizedTest
@@ -58,7 +49,7 @@ class BundleTest {
       Activation want = name.equals("tiny-quickgelu") ? Activation.QUICK_GELU : Activation.GELU;
       assertThat(back.info().activation()).isEqualTo(want);
       assertThat(back.info().activationSource()).contains("bundle manifest");
-      assertThat(back.resources().bpeVocabGz())
+      assertThat(((TokenizerSpec.ClipBpe) back.description().tokenizer()).bpeVocab())
           .isEqualTo(Files.readAllBytes(ModelFixtures.model(name).resolve("bpe_simple_vocab_16e6.txt.gz")));
       assertThat(maxAbsDiff(toFloats(back.embedImages(pixels)), img)).isZero();
       assertThat(maxAbsDiff(toFloats(back.embedTexts(ids)), txt)).isZero();
@@ -86,7 +77,7 @@ class BundleTest {
   void torchScriptModelsCannotBeSavedAsBundles(@TempDir Path tmp) {
     try (ClipModel m = ClipModel.load(ModelFixtures.model("tiny-gelu").resolve("torchscript_scripted.pt"))) {
       assertThatThrownBy(() -> m.save(tmp.resolve("x.clip4j")))
-          .isInstanceOf(InvalidModelException.class).hasMessageContaining("only open_clip checkpoints");
+          .isInstanceOf(InvalidModelException.class).hasMessageContaining("only CLIP models whose weights clip4j reads");
     }
   }
 }

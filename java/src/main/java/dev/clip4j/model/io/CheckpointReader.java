@@ -31,6 +31,29 @@ public final class CheckpointReader {
     return readSafetensors(file);
   }
 
+  /**
+   * Reads a model's weights from a checkpoint as open_clip's {@code load_checkpoint} takes them:
+   * a training checkpoint's {@code state_dict} entry (the rest of it is dropped), and the {@code
+   * module.} prefix that {@code DistributedDataParallel} adds removed when every name has it.
+   * {@link StateDict#metadata()} says what was done ({@code wrapper}, {@code stripped_prefix}).
+   */
+  public static StateDict readModelWeights(Path file) {
+    StateDict sd = read(file);
+    java.util.Set<String> keys = sd.keys();
+    String prefix = "module.";
+    if (keys.isEmpty() || !keys.stream().allMatch(k -> k.startsWith(prefix) && k.length() > prefix.length())) {
+      return sd;
+    }
+    java.util.Map<String, TensorData> renamed = new java.util.LinkedHashMap<>();
+    for (TensorData t : sd.tensors().values()) {
+      String name = t.name().substring(prefix.length());
+      renamed.put(name, new TensorData(name, t.dtype(), t.shape(), t.data()));
+    }
+    java.util.Map<String, String> meta = new java.util.HashMap<>(sd.metadata());
+    meta.put("stripped_prefix", prefix);
+    return new StateDict(file, sd.format(), renamed, meta);
+  }
+
   /** Reads a safetensors file. */
   public static StateDict readSafetensors(Path file) {
     UserFiles.requireRegularFile(file, InvalidModelException::new);

@@ -60,6 +60,14 @@ final class TorchZipReader {
       if (!(top instanceof Map<?, ?> dict)) {
         throw ZipDirectory.bad(file, "the pickle is not a dict of tensors");
       }
+      Map<String, String> metadata = new HashMap<>();
+      if (dict.get("state_dict") instanceof Map<?, ?> inner) {
+        // A training checkpoint ({"epoch": ..., "state_dict": {...}, "optimizer": {...}}, as
+        // open_clip's training saves it): the model's weights are its state_dict; the rest is
+        // training state, parsed by the same restricted unpickler and dropped.
+        dict = inner;
+        metadata.put("wrapper", "state_dict");
+      }
       Map<String, ByteBuffer> storages = new HashMap<>();
       Map<String, TensorData> tensors = new LinkedHashMap<>();
       for (Map.Entry<?, ?> e : dict.entrySet()) {
@@ -67,9 +75,8 @@ final class TorchZipReader {
           throw ZipDirectory.bad(file, "a state dict key is not a string");
         }
         if (e.getValue() instanceof Map) {
-          throw new InvalidModelException(file + ": entry '" + key + "' is a nested dict: this looks like a training"
-              + " checkpoint (e.g. {'state_dict': ..., 'optimizer': ...}), not a state dict; extract the model's"
-              + " state_dict first");
+          throw new InvalidModelException(file + ": entry '" + key + "' is a nested dict: neither a state dict"
+              + " of tensors nor a training checkpoint with a 'state_dict' entry");
         }
         if (!(e.getValue() instanceof TensorRef t)) {
           throw ZipDirectory.bad(file, "entry '" + key + "' is not a tensor");
@@ -81,7 +88,7 @@ final class TorchZipReader {
         }
         tensors.put(key, new TensorData(key, t.storage().dtype(), t.size(), view(t, storage, key, file)));
       }
-      return new StateDict(file, "torch-zip", tensors, Map.of());
+      return new StateDict(file, "torch-zip", tensors, metadata);
     } catch (IOException e) {
       throw new InvalidModelException(file + ": cannot read: " + e.getMessage(), e);
     }

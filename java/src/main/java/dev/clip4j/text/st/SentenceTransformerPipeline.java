@@ -74,6 +74,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
   private final boolean normalize;
   private final long outputDim;
   private final List<String> descriptions;
+  private final long parameterCount;
   private final UseGuard guard = new UseGuard("SentenceTransformerPipeline");
 
   /** A module after Pooling, applied to the pooled [N, D] features in modules.json order. */
@@ -102,8 +103,10 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     final Tensor bias;
     final boolean relu;
     final int out;
+    final long parameters;
 
     Dense(EmbeddingHead head, Tensor weight, Tensor bias, boolean relu, int out) {
+      this.parameters = weight.numel() + (bias == null ? 0 : bias.numel());
       this.head = head;
       this.weight = weight;
       this.bias = bias;
@@ -129,7 +132,8 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
   }
 
   private SentenceTransformerPipeline(Path dir, Device device, StTokenizer tokenizer, BertFamilyEncoder encoder,
-      List<String> poolingModes, List<Stage> stages, boolean normalize, long outputDim, List<String> descriptions) {
+      List<String> poolingModes, List<Stage> stages, boolean normalize, long outputDim, List<String> descriptions,
+      long parameterCount) {
     this.dir = dir;
     this.device = device;
     this.tokenizer = tokenizer;
@@ -139,6 +143,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     this.normalize = normalize;
     this.outputDim = outputDim;
     this.descriptions = List.copyOf(descriptions);
+    this.parameterCount = parameterCount;
   }
 
   /** Loads the pipeline in {@code dir} (which holds {@code modules.json}) on the CPU. */
@@ -175,6 +180,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     List<Stage> stages = new ArrayList<>();
     boolean normalize = false;
     long dim = -1;
+    long params = 0;
     List<String> desc = new ArrayList<>();
     SentenceTransformerPipeline pipeline = null;
     try {
@@ -187,23 +193,19 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
             if (encoder != null) {
               throw new InvalidModelException(root + ": more than one Transformer module");
             }
-            JsonNode st = Files.isRegularFile(mdir.resolve("sentence_bert_config.json"))
-                ? readJson(mdir.resolve("sentence_bert_config.json")) : JSON.createObjectNode();
             JsonNode cfg = readJson(mdir.resolve("config.json"));
-            int maxLen = st.path("max_seq_length").asInt(cfg.path("max_position_embeddings").asInt(512));
-            if (maxLen < 2) {
-              throw new InvalidModelException(mdir + ": max_seq_length " + maxLen + " leaves no room for any token");
-            }
-            if (st.path("do_lower_case").asBoolean(false)) {
-              throw new InvalidModelException(mdir + ": do_lower_case=true in sentence_bert_config.json is not implemented");
-            }
+            int maxLen = maxSeqLength(mdir, cfg);
             Path weights = firstExisting(mdir, "model.safetensors", "pytorch_model.bin");
-            encoder = BertFamilyEncoder.build(cfg, read(weights), weights, dev);
+            Map<String, Tensor> encoderWeights = read(weights);
+            for (Tensor t : encoderWeights.values()) {
+              params += t.numel();
+            }
+            encoder = BertFamilyEncoder.build(cfg, encoderWeights, weights, dev);
             if (maxLen > encoder.maxPositions()) {
               throw new InvalidModelException(mdir + ": max_seq_length " + maxLen + " exceeds the encoder's "
                   + encoder.maxPositions() + " positions");
             }
-            tokenizer = new StTokenizer(mdir, maxLen);
+            tokenizer = new StTokenizer(mdir, maxLen, encoder.padId());
             dim = encoder.dim();
             desc.add("Transformer(" + cfg.path("model_type").asText() + ", width " + dim + ", max_seq_length " + maxLen + ")");
             break;
@@ -237,6 +239,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
             requireAfter(pooling != null, root, short_);
             Dense d = dense(mdir, dim, dev);
             stages.add(d);
+            params += d.parameters;
             desc.add("Dense(" + dim + " -> " + d.out + ", " + activationName(mdir) + ")");
             dim = d.out;
             break;
@@ -257,7 +260,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
       }
       pipeline = new SentenceTransformerPipeline(root, dev, tokenizer, encoder, pooling, stages,
           // Normalize counts only when it is the last module (a Dense after it un-normalises).
-          normalize && stages.get(stages.size() - 1) instanceof NormalizeStage, dim, desc);
+          normalize && stages.get(stages.size() - 1) instanceof NormalizeStage, dim, desc, params);
       Tensor probe = pipeline.embed(List.of("clip4j"));
       if (probe.dim() != 2 || probe.size(0) != 1 || probe.size(1) != dim) {
         throw new InvalidModelException(root + ": a dummy forward gave " + java.util.Arrays.toString(probe.sizes().vec().get())
@@ -278,6 +281,46 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
       }
       throw e;
     }
+  }
+
+  /** Where a pipeline's tokenizer lives and how it truncates and pads, read without loading weights. */
+  public record TokenizerInfo(Path dir, int maxLength, long padId) {}
+
+  /**
+   * The tokenizer of the sentence-transformers model in {@code dir}: its Transformer module's
+   * directory, {@code max_seq_length} and the encoder's padding id.
+   *
+   * @throws InvalidModelException when modules.json has no Transformer module or its configs are bad
+   */
+  public static TokenizerInfo tokenizerInfo(Path dir) {
+    Path root = dir.toAbsolutePath().normalize();
+    JsonNode modules = readJson(root.resolve("modules.json"));
+    if (!modules.isArray()) {
+      throw new InvalidModelException(root.resolve("modules.json") + ": expected a list of modules");
+    }
+    for (JsonNode mod : modules) {
+      if (mod.path("type").asText().equals("sentence_transformers.models.Transformer")) {
+        Path mdir = moduleDir(root, mod);
+        JsonNode cfg = readJson(mdir.resolve("config.json"));
+        BertFamilyEncoder.Dims d = BertFamilyEncoder.dims(cfg, mdir.resolve("config.json"));
+        return new TokenizerInfo(mdir, maxSeqLength(mdir, cfg), d.padId());
+      }
+    }
+    throw new InvalidModelException(root.resolve("modules.json") + ": no Transformer module");
+  }
+
+  /** sentence_bert_config.json's max_seq_length (else the encoder's positions, else 512), checked. */
+  private static int maxSeqLength(Path mdir, JsonNode cfg) {
+    JsonNode st = Files.isRegularFile(mdir.resolve("sentence_bert_config.json"))
+        ? readJson(mdir.resolve("sentence_bert_config.json")) : JSON.createObjectNode();
+    int maxLen = st.path("max_seq_length").asInt(cfg.path("max_position_embeddings").asInt(512));
+    if (maxLen < 2) {
+      throw new InvalidModelException(mdir + ": max_seq_length " + maxLen + " leaves no room for any token");
+    }
+    if (st.path("do_lower_case").asBoolean(false)) {
+      throw new InvalidModelException(mdir + ": do_lower_case=true in sentence_bert_config.json is not implemented");
+    }
+    return maxLen;
   }
 
   private static Device parseDevice(String device) {
@@ -478,9 +521,9 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
   /**
    * Encoder, pooling and the later modules on already tokenized rows: {@code ids} and {@code
    * mask} int64 [N, L] (any device; ids in the vocabulary, padding masked out). For the
-   * micro-batching {@link StEmbedder}; {@link #embed} is the same on tokenizer output.
+   * micro-batching embedder; {@link #embed} is the same on tokenizer output.
    */
-  Tensor embedTokens(Tensor ids, Tensor mask) {
+  public Tensor embedTokens(Tensor ids, Tensor mask) {
     try (UseGuard.Use use = guard.enter();
         Engine.InferenceScope scope = Engine.inference();
         Tensor i = ids.to(device, ScalarType.Long);
@@ -498,13 +541,19 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
     }
   }
 
-  /** The encoder's padding id and vocabulary size (for {@link StEmbedder}). */
-  int padId() {
+  /** The encoder's padding id. */
+  public int padId() {
     return encoder.padId();
   }
 
-  int vocab() {
+  /** The encoder's vocabulary size: token ids are in [0, vocab). */
+  public int vocab() {
     return encoder.vocab();
+  }
+
+  /** Number of weights of the encoder and the Dense modules. */
+  public long parameterCount() {
+    return parameterCount;
   }
 
   /** sentence-transformers' Pooling: the enabled modes, concatenated in its order. */

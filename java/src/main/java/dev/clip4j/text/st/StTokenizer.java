@@ -3,6 +3,7 @@ package dev.clip4j.text.st;
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import dev.clip4j.InvalidModelException;
+import dev.clip4j.tokenize.TextTokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,7 +27,7 @@ import java.util.Objects;
  * library, which tokenization does not use) and {@code OPT_OUT_TRACKING=true} (DJL's usage
  * report, sent from EC2 hosts on each tokenizer creation).
  */
-public final class StTokenizer implements AutoCloseable {
+public final class StTokenizer implements TextTokenizer, AutoCloseable {
   /** DJL's switches (environment variable or system property) and clip4j's defaults for them. */
   static final Map<String, String> DJL_DEFAULTS = Map.of("RUST_FLAVOR", "cpu", "OPT_OUT_TRACKING", "true");
 
@@ -41,12 +42,22 @@ public final class StTokenizer implements AutoCloseable {
 
   private final HuggingFaceTokenizer tokenizer;
   private final int maxLength;
+  private final long padId;
+  private final Path json;
 
   /** Token ids and attention mask of a batch padded to its longest text, row-major [n, length]. */
   public record Batch(int size, int length, long[] ids, long[] mask) {}
 
-  StTokenizer(Path dir, int maxLength) {
+  /**
+   * Loads {@code dir/tokenizer.json}, truncating to {@code maxLength} ids (special tokens
+   * included); {@code padId} is the encoder's padding id.
+   *
+   * @throws InvalidModelException when the file is missing or not a tokenizer DJL can load
+   */
+  public StTokenizer(Path dir, int maxLength, long padId) {
     Path json = dir.resolve("tokenizer.json");
+    this.json = json;
+    this.padId = padId;
     if (!Files.isRegularFile(json)) {
       throw new InvalidModelException(dir + ": no tokenizer.json");
     }
@@ -64,13 +75,25 @@ public final class StTokenizer implements AutoCloseable {
   }
 
   /** The truncation length (sentence_bert_config.json max_seq_length). */
+  @Override
   public int maxLength() {
     return maxLength;
   }
 
   /** Ids of one text, with [CLS]/[SEP] (or the model's special tokens), truncated. */
+  @Override
   public long[] ids(String text) {
     return tokenizer.encode(Objects.requireNonNull(text, "text")).getIds();
+  }
+
+  @Override
+  public long padId() {
+    return padId;
+  }
+
+  @Override
+  public String describe() {
+    return "Hugging Face tokenizer.json (max_seq_length " + maxLength + ")";
   }
 
   /**

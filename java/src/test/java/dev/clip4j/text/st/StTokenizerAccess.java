@@ -8,7 +8,7 @@ public final class StTokenizerAccess {
 
   /** Loads {@code dir/tokenizer.json} (max 128 tokens), encodes {@code text}, closes it. */
   public static long[] encode(Path dir, String text) {
-    try (StTokenizer t = new StTokenizer(dir, 128)) {
+    try (StTokenizer t = new StTokenizer(dir, 128, 0)) {
       return t.ids(text);
     }
   }
