@@ -4,7 +4,9 @@
 # with objcopy: each embedded cubin records its compile options, including "-arch sm_XX".
 set -euo pipefail
 lib="${1:?usage: check-cuda-arch.sh path/to/libclip4j_cuda.so}"
-grep -q ' clip4j_cuda_impl_head_forward$' <<<"$(nm -D --defined-only "$lib")" || { echo "missing export in $lib" >&2; exit 1; }
+for sym in clip4j_cuda_impl_abi clip4j_cuda_impl_device_count clip4j_cuda_impl_head_forward; do
+  grep -q " $sym$" <<<"$(nm -D --defined-only "$lib")" || { echo "missing export $sym in $lib" >&2; exit 1; }
+done
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 objcopy -O binary --only-section=.nv_fatbin "$lib" "$tmp"

@@ -1,40 +1,53 @@
 #!/usr/bin/env bash
 # A short, bounded Jazzer pass over every fuzz target of the user-file parsers (see
-# java/src/test/java/dev/clip4j/hardening/ParserFuzzTest.java). Each target runs in its own JVM
+# java/src/test/java/dev/clip4j/hardening/ParserFuzzTest.java) and of the text cleaning
+# (dev.clip4j.tokenize.TextCleaningFuzzTest). Each target runs in its own JVM
 # (Jazzer fuzzes one target per JVM) for CLIP4J_FUZZ_SECONDS (default 6), CLIP4J_FUZZ_JOBS
 # (default 2) at a time, starting from its committed seeds and past crashers (libFuzzer seed
 # CLIP4J_FUZZ_SEED, default 1, so CI runs are repeatable; set another to explore). A finding (any
 # exception other than a Clip4jException, an OOM, one input running over 5 s, a crash) fails the
 # script and leaves the input as java/target/fuzz/<target>/crash-* (or timeout-*): copy it into
-# the target's Inputs directory as a regression input and fix the parser. Prints executions per
-# target. Needs the Java module built with its tests compiled (ci/test.sh runs it after mvn verify).
+# the target's Inputs directory (under its module's src/test/resources) as a regression input and fix the parser. Prints executions per
+# target. Needs the java and cli modules built with their tests compiled (ci/test.sh runs it after mvn verify).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT/java"
+cd "$ROOT"
 secs="${CLIP4J_FUZZ_SECONDS:-6}"
 jobs="${CLIP4J_FUZZ_JOBS:-2}"
-out=target/fuzz
+out="$ROOT/java/target/fuzz"
 rm -rf "$out" && mkdir -p "$out"
-mvn -B -q ${MVN_OFFLINE:-} dependency:build-classpath -Dmdep.outputFile="$out/classpath.txt" -Dmdep.includeScope=test >/dev/null
-# A snapshot of the classes, so a rebuild meanwhile cannot pull them from under the fuzzers.
-cp -r target/classes "$out/classes" && cp -r target/test-classes "$out/test-classes"
-cp="$out/test-classes:$out/classes:$(cat "$out/classpath.txt")"
-res=src/test/resources
+# One class path per Maven module holding fuzz targets (the library, the CLI), resolved in one reactor
+# run (so the CLI's names the library's classes), then each module's classes are snapshotted, so a
+# rebuild meanwhile cannot pull them from under the fuzzers.
+mvn -B -q ${MVN_OFFLINE:-} -pl presets,java,cli test-compile dependency:build-classpath \
+  -Dmdep.outputFile=target/fuzz-classpath.txt -Dmdep.includeScope=test >/dev/null
+for module in java cli; do
+  mkdir -p "$out/$module"
+  cp "$module/target/fuzz-classpath.txt" "$out/$module-classpath.txt"
+  cp -r "$module/target/classes" "$out/$module/classes" && cp -r "$module/target/test-classes" "$out/$module/test-classes"
+done
 targets=(
-  "dev.clip4j.hardening.ParserFuzzTest safetensors"
-  "dev.clip4j.hardening.ParserFuzzTest torchZip"
-  "dev.clip4j.hardening.ParserFuzzTest torchPickle"
-  "dev.clip4j.hardening.ParserFuzzTest npy"
-  "dev.clip4j.hardening.ParserFuzzTest modelConfig"
-  "dev.clip4j.hardening.ParserFuzzTest bpeVocab"
-  "dev.clip4j.hardening.ParserFuzzTest vocabAndMerges"
-  "dev.clip4j.hardening.ImageFuzzTest image"
-  "dev.clip4j.cli.TextInputsFuzzTest jsonl"
+  "java dev.clip4j.hardening.ParserFuzzTest safetensors"
+  "java dev.clip4j.hardening.ParserFuzzTest torchZip"
+  "java dev.clip4j.hardening.ParserFuzzTest torchPickle"
+  "java dev.clip4j.hardening.ParserFuzzTest jitArchive"
+  "java dev.clip4j.hardening.ParserFuzzTest jitPickle"
+  "java dev.clip4j.hardening.ParserFuzzTest npy"
+  "java dev.clip4j.hardening.ParserFuzzTest modelConfig"
+  "java dev.clip4j.hardening.ParserFuzzTest hfConfig"
+  "java dev.clip4j.hardening.ParserFuzzTest hfPreprocessorConfig"
+  "java dev.clip4j.hardening.ParserFuzzTest shardIndex"
+  "java dev.clip4j.hardening.ParserFuzzTest bpeVocab"
+  "java dev.clip4j.hardening.ParserFuzzTest vocabAndMerges"
+  "java dev.clip4j.hardening.ImageFuzzTest image"
+  "cli dev.clip4j.cli.TextInputsFuzzTest jsonl"
+  "java dev.clip4j.tokenize.TextCleaningFuzzTest fixText"
 )
 
 fuzz_one() {
-  local cls=$1 method=$2
-  local seeds="$res/${cls//.//}Inputs/$method" work="$out/$method" rc=0
+  local module=$1 cls=$2 method=$3
+  local seeds="$ROOT/$module/src/test/resources/${cls//.//}Inputs/$method" work="$out/$method" rc=0
+  local cp="$out/$module/test-classes:$out/$module/classes:$(cat "$out/$module-classpath.txt")"
   mkdir -p "$work/corpus"
   # -rss_limit_mb=0: the JVM heap (-Xmx) bounds Java allocations (an OOM is a finding); libFuzzer's
   # RSS check would count the JIT and mapped jars. -timeout=5: one input over 5 s is a hang.
@@ -50,8 +63,8 @@ fuzz_one() {
 start=$(date +%s)
 running=0
 for t in "${targets[@]}"; do
-  read -r cls method <<<"$t"
-  fuzz_one "$cls" "$method" &
+  read -r module cls method <<<"$t"
+  fuzz_one "$module" "$cls" "$method" &
   running=$((running + 1))
   if (( running >= jobs )); then
     wait -n || true
@@ -63,7 +76,7 @@ wait || true
 failed=0
 total=0
 for t in "${targets[@]}"; do
-  read -r cls method <<<"$t"
+  read -r module cls method <<<"$t"
   work="$out/$method"
   rc=$(cat "$work/rc" 2>/dev/null || echo 99)
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)

@@ -91,6 +91,8 @@ __global__ void __launch_bounds__(kThreads) head_kernel(HeadParams p) {
 
 template <typename Tin, typename Tout>
 cudaError_t launch(const HeadParams& p, cudaStream_t stream) {
+  // One block per row, grid-striding past 65535 rows: row r is always computed by one block in the
+  // same order, so a row's result does not depend on n (batch-invariant by construction).
   const int64_t max_blocks = 65535;
   dim3 grid(static_cast<unsigned>(p.n < max_blocks ? p.n : max_blocks));
   size_t smem = sizeof(float) * static_cast<size_t>(p.d_out);
@@ -110,11 +112,38 @@ cudaError_t dispatch_out(const HeadParams& p, int32_t out_dtype, cudaStream_t st
 }  // namespace
 }  // namespace clip4j
 
-extern "C" __attribute__((visibility("default"))) int32_t clip4j_cuda_impl_abi() { return CLIP4J_ABI_VERSION; }
+extern "C" __attribute__((visibility("default"))) int32_t clip4j_cuda_impl_abi() { return clip4j::kCudaImplAbi; }
+
+extern "C" __attribute__((visibility("default"))) int32_t clip4j_cuda_impl_device_count(int32_t* count, char* err,
+                                                                                      size_t err_len) {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();  // our own query's error, reported here: not left for the next launch check
+    snprintf(err, err_len, "%s: %s", cudaGetErrorName(e), cudaGetErrorString(e));
+    *count = 0;
+    return 1;
+  }
+  *count = n;
+  return 0;
+}
 
 extern "C" __attribute__((visibility("default"))) int32_t clip4j_cuda_impl_head_forward(
     const clip4j::HeadParams* p, int32_t dtype, int32_t out_dtype, void* stream, char* err, size_t err_len) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
+  // cudaGetLastError after the launch returns the thread's last error, whoever caused it: an error
+  // left pending by earlier work (LibTorch's kernels, another library) would be reported as the
+  // head's. So look first: a pending error is reported as what it is, and consumed (a sticky error
+  // stays and is reported again on the next call, as it should: the context is unusable).
+  cudaError_t prior = cudaPeekAtLastError();
+  if (prior != cudaSuccess) {
+    (void)cudaGetLastError();
+    snprintf(err, err_len,
+             "a CUDA error was already pending on this thread before the head was launched (left by earlier work, "
+             "not by the head; the head was not launched): %s: %s",
+             cudaGetErrorName(prior), cudaGetErrorString(prior));
+    return prior == cudaErrorMemoryAllocation ? CLIP4J_ERR_OUT_OF_MEMORY : CLIP4J_ERR_CUDA;
+  }
   cudaError_t e;
   switch (dtype) {
     case CLIP4J_DTYPE_F16: e = clip4j::dispatch_out<__half>(*p, out_dtype, s); break;
@@ -122,6 +151,6 @@ extern "C" __attribute__((visibility("default"))) int32_t clip4j_cuda_impl_head_
     default: e = clip4j::dispatch_out<float>(*p, out_dtype, s); break;
   }
   if (e == cudaSuccess) return CLIP4J_OK;
-  snprintf(err, err_len, "kernel launch failed: %s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+  snprintf(err, err_len, "the head kernel's launch failed: %s: %s", cudaGetErrorName(e), cudaGetErrorString(e));
   return e == cudaErrorMemoryAllocation ? CLIP4J_ERR_OUT_OF_MEMORY : CLIP4J_ERR_CUDA;
 }

@@ -19,7 +19,8 @@ namespace {
 
 struct CudaModule {
   head_forward_fn head_forward = nullptr;
-  std::string error;  // why the module is not available; empty when head_forward is set
+  int32_t devices = 0;
+  std::string error;  // why CUDA is not usable; empty when head_forward is set and a device is visible
 };
 
 std::string own_directory() {
@@ -54,17 +55,30 @@ CudaModule load_module() {
     }
     auto abi = reinterpret_cast<abi_fn>(dlsym(handle, "clip4j_cuda_impl_abi"));
     auto fn = reinterpret_cast<head_forward_fn>(dlsym(handle, "clip4j_cuda_impl_head_forward"));
-    if (abi == nullptr || fn == nullptr || abi() != CLIP4J_ABI_VERSION) {
-      tried += "\n  " + candidates[i] + ": not a libclip4j_cuda of ABI version " +
-               std::to_string(CLIP4J_ABI_VERSION);
+    auto count = reinterpret_cast<device_count_fn>(dlsym(handle, "clip4j_cuda_impl_device_count"));
+    if (abi == nullptr || fn == nullptr || count == nullptr || abi() != kCudaImplAbi) {
+      tried += "\n  " + candidates[i] + ": not a libclip4j_cuda of this build (private ABI " +
+               std::to_string(kCudaImplAbi) + ")";
       dlclose(handle);
       continue;
     }
-    m.head_forward = fn;  // the handle is kept for the life of the process
+    // The handle is kept for the life of the process. The library loads wherever its runtime
+    // (libcudart.so.13) does; whether a driver and a device are there is a separate question.
+    char reason[256] = {0};
+    if (count(&m.devices, reason, sizeof(reason)) != 0) {
+      m.error = std::string("the CUDA runtime loaded (") + candidates[i] + ") but reports no usable device: " +
+                reason + " (a driver for CUDA 13 and a GPU are needed)";
+      return m;
+    }
+    if (m.devices == 0) {
+      m.error = std::string("the CUDA runtime loaded (") + candidates[i] + ") but sees no CUDA device";
+      return m;
+    }
+    m.head_forward = fn;
     return m;
   }
-  m.error = "the CUDA companion library libclip4j_cuda.so could not be loaded (a CUDA 13 runtime "
-            "must be installed or loaded by LibTorch first); tried:" + tried;
+  m.error = "the CUDA companion library libclip4j_cuda.so could not be loaded (its CUDA 13 runtime "
+            "libcudart.so.13 must be installed or loaded by LibTorch first); tried:" + tried;
   return m;
 #endif
 }

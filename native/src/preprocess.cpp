@@ -109,7 +109,7 @@ extern "C" clip4j_status clip4j_preprocess_image(const uint8_t* pixels, int32_t 
   if (err.empty() && channels == 0) err = "unknown pixel format " + std::to_string(format);
   if (err.empty() && !valid_filter(filter)) err = "unknown filter code " + std::to_string(filter);
   if (err.empty() && resize_mode != CLIP4J_RESIZE_SHORTEST && resize_mode != CLIP4J_RESIZE_LONGEST &&
-      resize_mode != CLIP4J_RESIZE_SQUASH)
+      resize_mode != CLIP4J_RESIZE_SQUASH && resize_mode != CLIP4J_RESIZE_SHORTEST_FLOOR_CROP)
     err = "unknown resize mode " + std::to_string(resize_mode);
   if (err.empty() && (size < 1 || size > kMaxOutputSize))
     err = "size must be in [1, 16384], got " + std::to_string(size);
@@ -133,7 +133,8 @@ extern "C" clip4j_status clip4j_preprocess_image(const uint8_t* pixels, int32_t 
 
   // 1. Resized size (torchvision's Resize(int) / open_clip's ResizeKeepRatio / squash).
   int64_t nw = size, nh = size;
-  if (resize_mode == CLIP4J_RESIZE_SHORTEST) {
+  const bool floor_crop = resize_mode == CLIP4J_RESIZE_SHORTEST_FLOOR_CROP;
+  if (resize_mode == CLIP4J_RESIZE_SHORTEST || floor_crop) {
     const int64_t shorter = std::min(width, height), longer = std::max(width, height);
     const int64_t new_long = int64_t(double(int64_t(size) * longer) / double(shorter));
     if (width <= height) nh = new_long;
@@ -153,8 +154,10 @@ extern "C" clip4j_status clip4j_preprocess_image(const uint8_t* pixels, int32_t 
   // 2. Pad (where smaller than size), then center crop: output (oy, ox) reads resized pixel
   //    (oy + off_y, ox + off_x), or the fill colour outside the resized image.
   const int64_t pad_top = size > nh ? (size - nh) / 2 : 0, pad_left = size > nw ? (size - nw) / 2 : 0;
-  const int64_t crop_top = half_even_div2(std::max<int64_t>(nh, size) - size);
-  const int64_t crop_left = half_even_div2(std::max<int64_t>(nw, size) - size);
+  // torchvision's CenterCrop rounds the offset half to even; transformers' center_crop floors it.
+  const int64_t excess_h = std::max<int64_t>(nh, size) - size, excess_w = std::max<int64_t>(nw, size) - size;
+  const int64_t crop_top = floor_crop ? excess_h / 2 : half_even_div2(excess_h);
+  const int64_t crop_left = floor_crop ? excess_w / 2 : half_even_div2(excess_w);
   const int64_t off_y = crop_top - pad_top, off_x = crop_left - pad_left;
   const int64_t wy0 = std::max<int64_t>(0, off_y), wy1 = std::min<int64_t>(nh, size + off_y);
   const int64_t wx0 = std::max<int64_t>(0, off_x), wx1 = std::min<int64_t>(nw, size + off_x);

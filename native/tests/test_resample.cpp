@@ -225,6 +225,40 @@ void test_crop_rounds_half_to_even() {
         byte_at(out, 2, 0, 1, 1));
 }
 
+void test_floor_crop() {
+  // CLIP4J_RESIZE_SHORTEST_FLOOR_CROP (transformers' center_crop): left = floor((w - 2) / 2) =
+  // 0, 1, 2, 3 for widths 3, 5, 7, 9, where SHORTEST rounds half to even (0, 2, 2, 4).
+  const int widths[4] = {3, 5, 7, 9}, lefts[4] = {0, 1, 2, 3};
+  for (int t = 0; t < 4; ++t) {
+    const int w = widths[t];
+    Bytes px(size_t(w) * 2);
+    for (int y = 0; y < 2; ++y)
+      for (int x = 0; x < w; ++x) px[size_t(y) * w + x] = uint8_t(10 * x + y);
+    std::vector<float> out =
+        preprocess(px, w, 2, CLIP4J_PIXEL_L8, CLIP4J_RESAMPLE_BICUBIC, CLIP4J_RESIZE_SHORTEST_FLOOR_CROP, 2, kBlack);
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < 2; ++y)
+        for (int x = 0; x < 2; ++x) {
+          const int got = byte_at(out, 2, c, y, x);
+          CHECK(got == 10 * (x + lefts[t]) + y, "floor crop w=%d c=%d y=%d x=%d got %d", w, c, y, x, got);
+        }
+  }
+  // Vertically: 2 x 5 -> top = floor(1.5) = 1 (SHORTEST: 2).
+  Bytes px(10);
+  for (int y = 0; y < 5; ++y) px[size_t(y) * 2] = px[size_t(y) * 2 + 1] = uint8_t(y * 20);
+  std::vector<float> out =
+      preprocess(px, 2, 5, CLIP4J_PIXEL_L8, CLIP4J_RESAMPLE_BICUBIC, CLIP4J_RESIZE_SHORTEST_FLOOR_CROP, 2, kBlack);
+  CHECK(byte_at(out, 2, 0, 0, 0) == 20 && byte_at(out, 2, 0, 1, 1) == 40, "floor crop got %d %d",
+        byte_at(out, 2, 0, 0, 0), byte_at(out, 2, 0, 1, 1));
+  // The resize itself is SHORTEST's: 3 x 2 to 4 -> 6 x 4, crop left floor(1) = 1 = round(1).
+  Bytes rgb(3 * 2 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t(i * 13);
+  std::vector<float> a = preprocess(rgb, 3, 2, CLIP4J_PIXEL_RGB8, CLIP4J_RESAMPLE_BICUBIC, CLIP4J_RESIZE_SHORTEST, 4, kBlack);
+  std::vector<float> b =
+      preprocess(rgb, 3, 2, CLIP4J_PIXEL_RGB8, CLIP4J_RESAMPLE_BICUBIC, CLIP4J_RESIZE_SHORTEST_FLOOR_CROP, 4, kBlack);
+  CHECK(a == b, "an even excess crops the same either way");
+}
+
 void test_shortest_size_truncates() {
   // 3 x 2 to size 4: shorter side 2 -> 4, longer int(4 * 3 / 2) = 6; then crop left round(1) = 1.
   // Bilinear 3 -> 6 on a constant row stays constant; a ramp tells the columns apart. Instead of
@@ -375,7 +409,7 @@ void test_invalid_arguments() {
   bad(pre(2, 2, L, BC, SH, 0, stddev, 2, 0, px.data(), batch.data()), "size");
   bad(pre(2, 2, 9, BC, SH, 2, stddev, 2, 0, px.data(), batch.data()), "pixel format");
   bad(pre(2, 2, L, 7, SH, 2, stddev, 2, 0, px.data(), batch.data()), "filter");
-  bad(pre(2, 2, L, BC, 3, 2, stddev, 2, 0, px.data(), batch.data()), "resize mode");
+  bad(pre(2, 2, L, BC, 4, 2, stddev, 2, 0, px.data(), batch.data()), "resize mode");
   bad(pre(2, 2, L, BC, SH, 2, zero_std, 2, 0, px.data(), batch.data()), "stddev[1]");
   bad(pre(0, 2, L, BC, SH, 2, stddev, 2, 0, px.data(), batch.data()), "width");
   bad(pre(2, 2, L, BC, SH, 2, stddev, 2, 0, nullptr, batch.data()), "pixels is NULL");
@@ -399,6 +433,7 @@ int main() {
   test_one_pixel_images();
   test_against_double_reference();
   test_crop_rounds_half_to_even();
+  test_floor_crop();
   test_shortest_size_truncates();
   test_extreme_aspect_pipeline();
   test_premultiplied_round_trip();

@@ -44,7 +44,7 @@ extern "C" {
 
 /**
  * Status codes. The Java enum dev.clip4j.ErrorCode mirrors these one to one (a test checks it).
- * Codes 6..10 are raised by the Java layers only; they live here so both sides share one table.
+ * Codes 6..11 are raised by the Java layers only; they live here so both sides share one table.
  */
 typedef enum clip4j_status {
   CLIP4J_OK = 0,
@@ -57,7 +57,8 @@ typedef enum clip4j_status {
   CLIP4J_ERR_INVALID_INPUT = 7,    /* a user input (image, text, tensor) is wrong */
   CLIP4J_ERR_OVERLOADED = 8,       /* a queue or budget is full; retry later */
   CLIP4J_ERR_IO = 9,               /* a file could not be read or written */
-  CLIP4J_ERR_NUMERICAL = 10        /* a result is not finite or not unit-norm (degenerate weights or inputs) */
+  CLIP4J_ERR_NUMERICAL = 10,       /* a result is not finite or not unit-norm (degenerate weights or inputs) */
+  CLIP4J_ERR_DEVICE = 11           /* the device asked for does not exist or is not usable on this host */
 } clip4j_status;
 
 /** Activation applied after the projection (and bias) and before the normalisation. */
@@ -117,8 +118,11 @@ clip4j_status clip4j_head_forward_f32(const float* x, int64_t n, int64_t d_in, c
 
 /**
  * Whether the CUDA kernels can be used in this process: sets *available to 1 if the
- * companion library libclip4j_cuda was built and could be loaded with its CUDA runtime,
- * else 0 (then clip4j_last_error() says why). Loads the companion library on first call.
+ * companion library libclip4j_cuda was built, could be loaded with its CUDA runtime, and that
+ * runtime sees at least one CUDA device; else 0, and clip4j_last_error() says which of these
+ * failed (not built with CUDA; libclip4j_cuda or libcudart.so.13 not loadable; no driver or a
+ * driver too old for the runtime; no device), with the CUDA runtime's own error name where it
+ * gave one. Decided once per process, on the first call (which loads the companion library).
  * Thread safety: safe from any thread.
  */
 clip4j_status clip4j_cuda_available(int32_t* available);
@@ -130,10 +134,13 @@ clip4j_status clip4j_cuda_available(int32_t* available);
  * (a clip4j_dtype: fp32, fp16 or bf16); accumulation is fp32; `out` has `out_dtype`.
  * `stream` is the cudaStream_t to launch on (NULL = the legacy default stream).
  * Exactly one kernel launch, no host synchronisation, no allocation. Requires
- * d_out <= 8192 (the row is kept in shared memory). Launch errors are returned as
- * CLIP4J_ERR_CUDA; errors of the kernel itself surface at the caller's next sync.
- * Returns CLIP4J_ERR_UNSUPPORTED when the library was built without CUDA or the
- * companion library cannot be loaded.
+ * d_out <= 8192 (the row is kept in shared memory). Each row is computed by one thread block in
+ * a fixed order, so a row's result does not depend on n or on the other rows (any n up to 2^31).
+ * Launch errors are returned as CLIP4J_ERR_CUDA; errors of the kernel itself surface at the
+ * caller's next sync. A CUDA error already pending on the calling thread before the launch (left
+ * by earlier work) is returned as CLIP4J_ERR_CUDA with a message saying so, and the head is not
+ * launched. Returns CLIP4J_ERR_UNSUPPORTED when CUDA cannot be used (clip4j_cuda_available
+ * would report 0), with the same reason.
  * Thread safety: safe from any thread on distinct output buffers.
  */
 clip4j_status clip4j_head_forward_cuda(const void* x, int32_t dtype, int64_t n, int64_t d_in,
@@ -174,7 +181,9 @@ typedef enum clip4j_resample_filter {
 typedef enum clip4j_resize_mode {
   CLIP4J_RESIZE_SHORTEST = 0, /* shorter side = size, longer = (int)(size * long / short); center crop */
   CLIP4J_RESIZE_LONGEST = 1,  /* longer side = size, shorter = round(short / (long / size)); center pad */
-  CLIP4J_RESIZE_SQUASH = 2    /* both sides = size, aspect ratio not kept */
+  CLIP4J_RESIZE_SQUASH = 2,   /* both sides = size, aspect ratio not kept */
+  CLIP4J_RESIZE_SHORTEST_FLOOR_CROP = 3 /* as SHORTEST, but the crop offset is floor((h - size) / 2)
+                                           (Hugging Face transformers' center_crop), not rounded */
 } clip4j_resize_mode;
 
 /** Pixel layouts of clip4j_preprocess_image, named after Pillow's image modes. */
@@ -209,12 +218,13 @@ clip4j_status clip4j_resample_u8(const uint8_t* src, int32_t src_w, int32_t src_
  * The whole open_clip eval transform for one image, written into slot `slot` of a float32
  * NCHW batch `batch` of `capacity` images of [3, size, size]:
  *
- * 1. Resize (Pillow rules): SHORTEST: the shorter side becomes `size`, the longer
+ * 1. Resize (Pillow rules): SHORTEST (and SHORTEST_FLOOR_CROP): the shorter side becomes `size`, the longer
  *    (int)(size * long / short) (torchvision's Resize(int)); LONGEST: both sides become
  *    round_half_even(side / (long / size)) (open_clip's ResizeKeepRatio(longest=1));
  *    SQUASH: size x size. LA/RGBA are premultiplied before and unpremultiplied after a
  *    non-nearest resize with Pillow's integer formulas; an unchanged size copies the image.
- * 2. Center crop to size x size, top = round_half_even((h - size) / 2) (likewise left); where
+ * 2. Center crop to size x size, top = round_half_even((h - size) / 2) (likewise left;
+ *    SHORTEST_FLOOR_CROP: top = floor((h - size) / 2), as transformers' CLIPImageProcessor); where
  *    the image is smaller (LONGEST) it is first padded to size, left = (size - w) / 2
  *    (floor), top likewise, with `fill_rgb` (open_clip's CenterCropOrPad).
  * 3. RGB: L and I replicated (I clipped to [0, 255]), alpha dropped without compositing.

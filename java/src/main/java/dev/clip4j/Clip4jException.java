@@ -45,6 +45,7 @@ public class Clip4jException extends RuntimeException {
         return new OverloadedException(text);
       case OUT_OF_MEMORY:
       case CUDA:
+      case DEVICE:
         return new DeviceException(code, text);
       case NUMERICAL:
         return new NumericalException(text, new int[0]);

@@ -1,6 +1,6 @@
 package dev.clip4j;
 
-/** The device failed: out of (host or device) memory, or a CUDA error. */
+/** The device failed or is not there: out of (host or device) memory, a CUDA error, or a device this host does not have. */
 public class DeviceException extends Clip4jException {
   private static final long serialVersionUID = 1L;
 

@@ -1,5 +1,6 @@
 package dev.clip4j;
 
+import dev.clip4j.internal.CublasWorkspace;
 import dev.clip4j.internal.GemmPool;
 import dev.clip4j.internal.LibTorchLoader;
 import dev.clip4j.internal.NativeLib;
@@ -14,8 +15,10 @@ import org.bytedeco.pytorch.global.torch;
 /**
  * The one place LibTorch is set up for inference, once per process: thread pools, and the
  * settings that make outputs reproducible (cuDNN deterministic on, cuDNN benchmark off, TF32 off
- * for cuBLAS and cuDNN; with {@link EngineConfig#strictDeterminism()} also
- * deterministic-algorithms mode). Every forward pass in clip4j runs inside {@link #inference()}.
+ * for cuBLAS and cuDNN, TorchScript's simple graph executor, so no profiling re-specialisation and
+ * no fusion; with {@link EngineConfig#strictDeterminism()} also
+ * deterministic-algorithms mode, with {@code CUBLAS_WORKSPACE_CONFIG} set as cuBLAS needs it,
+ * see {@link CublasWorkspace}). Every forward pass in clip4j runs inside {@link #inference()}.
  *
  * <p>Initialization order: the BLAS library choice ({@link EngineConfig#blas()}: with MKL, the
  * openblas preset is told to load MKL and MKL's GNU threading layer is selected), LibTorch's
@@ -49,6 +52,10 @@ public final class Engine {
     }
     LibTorchLoader.load(); // extract first, then load in dependency order: see its javadoc
     checkPytorchVersion();
+    if (cfg.strictDeterminism()) {
+      CublasWorkspace.prepareForStrictMode(); // before anything starts CUDA: cuBLAS reads it per handle
+    }
+    configureGraphExecutor();
     torch.set_num_threads(cfg.intraOpThreads());
     Blas.setThreads(cfg.blasThreads());
     try {
@@ -145,6 +152,24 @@ public final class Engine {
     }
   }
 
+  /**
+   * TorchScript's graph executor, once per process: the simple executor (executor mode on,
+   * profiling mode off). Left at LibTorch's default, the profiling executor re-specialises a graph
+   * after its first calls at each new input shape and, on CUDA, fuses elementwise chains into
+   * kernels it compiles with NVRTC: the first calls and the later ones then run different kernels
+   * (different bits), each new batch size recompiles, and libnvrtc must be present at call 2 or 3.
+   * The simple executor builds one plan per graph, with no profiling and no fusion, and runs it for
+   * every call and every shape. Both flags are process-wide atomics, read when a graph's executor
+   * is made (at its first call), so setting them before any model loads covers every thread.
+   * ({@code setGraphExecutorOptimize} is not used: it is thread-local in LibTorch, and turning it
+   * off on the loading thread breaks {@code torch.jit.freeze}, whose frozen graphs then keep calls
+   * to methods freezing removed.)
+   */
+  static void configureGraphExecutor() {
+    torch.getExecutorMode().put(true); // the default; the legacy executor (false) has its own fuser
+    torch.getProfilingMode().put(false); // std::atomic<bool>&: no ProfilingGraphExecutorImpl from now on
+  }
+
   private static EngineReport readReport() {
     Context ctx = torch.globalContext();
     boolean cuda = torch.cuda_is_available();
@@ -173,7 +198,9 @@ public final class Engine {
         Blas.openMpRuntimes(),
         dev.clip4j.internal.CpuFeatures.describe(),
         packedKernels(false),
-        packedKernels(true));
+        packedKernels(true),
+        torch.getProfilingMode().get() || !torch.getExecutorMode().get(),
+        CublasWorkspace.current());
   }
 
   /** The packed kernels' family a load would resolve now (fp32 or bf16), or why there is none. */

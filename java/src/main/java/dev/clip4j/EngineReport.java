@@ -9,9 +9,11 @@ import java.util.Map;
  * flags, CUDA, the BLAS library LibTorch's GEMMs went to ({@code blasVendor}: "openblas" or "mkl",
  * from the libraries mapped into the process) with its thread count, the OpenMP runtimes mapped
  * (more than one means competing thread pools; {@link Engine} warns), {@code OPENBLAS_CORETYPE},
- * the CPU's vector extensions, and the family of clip4j's packed CPU kernels a model loaded now
+ * the CPU's vector extensions, the family of clip4j's packed CPU kernels a model loaded now
  * would run on ({@code cpuKernels} for fp32, {@code cpuKernelsBf16} for bf16: "avx2", "avx512",
- * "avx512_bf16", or "unsupported: " and the reason), after {@value CpuKernels#PROPERTY}.
+ * "avx512_bf16", or "unsupported: " and the reason), after {@value CpuKernels#PROPERTY},
+ * TorchScript's graph executor ({@code jitProfilingExecutor}: false as clip4j sets it, the simple
+ * executor) and {@code CUBLAS_WORKSPACE_CONFIG} as LibTorch sees it.
  */
 public record EngineReport(
     String clip4jVersion,
@@ -36,11 +38,13 @@ public record EngineReport(
     java.util.List<String> openMpRuntimes,
     String cpuFeatures,
     String cpuKernels,
-    String cpuKernelsBf16) {
+    String cpuKernelsBf16,
+    boolean jitProfilingExecutor,
+    String cublasWorkspaceConfig) {
 
   /** True when every setting that makes outputs reproducible is in force. */
   public boolean deterministic() {
-    return cudnnDeterministic && !cudnnBenchmark && !tf32CuBlas && !tf32CuDnn;
+    return cudnnDeterministic && !cudnnBenchmark && !tf32CuBlas && !tf32CuDnn && !jitProfilingExecutor;
   }
 
   /** The report as an ordered map (for JSON output). */
@@ -70,6 +74,9 @@ public record EngineReport(
     m.put("cpu_features", cpuFeatures);
     m.put("cpu_kernels", cpuKernels);
     m.put("cpu_kernels_bf16", cpuKernelsBf16);
+    m.put("jit_executor", jitProfilingExecutor ? "profiling (specialises and fuses after the first calls)"
+        : "simple (one plan per graph, no fusion)");
+    m.put("cublas_workspace_config", cublasWorkspaceConfig == null ? "unset" : cublasWorkspaceConfig);
     return m;
   }
 

@@ -29,7 +29,12 @@ public enum ErrorCode {
    * A result failed its numerical check: an output embedding that is not finite or not unit-norm
    * (degenerate or corrupted weights, or an input that drives the model out of range).
    */
-  NUMERICAL(10);
+  NUMERICAL(10),
+  /**
+   * The device asked for does not exist or is not usable on this host (e.g. {@code cuda} where
+   * LibTorch has no CUDA support or no GPU is visible, or {@code cuda:N} beyond the device count).
+   */
+  DEVICE(11);
 
   private final int value;
 

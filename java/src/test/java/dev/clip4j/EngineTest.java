@@ -22,6 +22,26 @@ class EngineTest {
     assertThat(r.toMap()).containsEntry("deterministic", true).containsKey("native_cuda_kernels");
     assertThat(r.blasThreads()).isEqualTo(EngineConfig.defaults().blasThreads());
     assertThat(r.format()).contains("cudnn_deterministic", "true");
+    // TorchScript's simple executor everywhere: no profiling re-specialisation, no NVRTC fusion.
+    assertThat(r.jitProfilingExecutor()).isFalse();
+    assertThat(org.bytedeco.pytorch.global.torch.getProfilingMode().get()).isFalse();
+    assertThat(org.bytedeco.pytorch.global.torch.getExecutorMode().get()).isTrue();
+    assertThat(r.toMap().get("jit_executor")).asString().startsWith("simple");
+  }
+
+  /** The executor setting is process-wide: a thread that never initialised the engine sees it too. */
+  @Test
+  void theGraphExecutorSettingHoldsOnEveryThread() throws Exception {
+    Engine.ensureInitialized();
+    boolean[] seen = new boolean[2];
+    Thread t = new Thread(() -> {
+      seen[0] = org.bytedeco.pytorch.global.torch.getProfilingMode().get();
+      seen[1] = org.bytedeco.pytorch.global.torch.getExecutorMode().get();
+    });
+    t.start();
+    t.join();
+    assertThat(seen[0]).as("profiling mode on another thread").isFalse();
+    assertThat(seen[1]).as("executor mode on another thread").isTrue();
   }
 
   @Test

@@ -92,7 +92,7 @@ public final class ClipEmbedder implements AutoCloseable {
     public int write(long[] ids, Tensor batch, int slot) {
       requireLength(ids, batch);
       try (Tensor row = batch.select(0, slot)) {
-        new org.bytedeco.javacpp.LongPointer(row.data_ptr()).put(ids);
+        dev.clip4j.internal.HostTensors.longs(row, "token id slot").put(ids);
       }
       return ids.length;
     }
@@ -125,7 +125,7 @@ public final class ClipEmbedder implements AutoCloseable {
       @Override
       public int write(long[] ids, Tensor batch, int slot) {
         try (Tensor row = batch.select(0, slot)) { // a contiguous [2, L] slot of the pooled batch
-          new org.bytedeco.javacpp.LongPointer(row.data_ptr()).put(slotRow(ids));
+          dev.clip4j.internal.HostTensors.longs(row, "token id slot").put(slotRow(ids));
         }
         return ids.length;
       }
@@ -160,12 +160,12 @@ public final class ClipEmbedder implements AutoCloseable {
    * @throws IllegalStateException if the model is closed
    */
   public static ClipEmbedder create(ClipModel model) {
-    return create(model, EmbedderConfig.defaults(), null);
+    return create(model, EmbedderConfig.defaults());
   }
 
   /** An embedder for {@code model}; see {@link #create(ClipModel, EmbedderConfig, MeterRegistry)}. */
   public static ClipEmbedder create(ClipModel model, EmbedderConfig config) {
-    return create(model, config, null);
+    return build(model, config, lanes -> Embedder.create(config, lanes));
   }
 
   /**
@@ -175,6 +175,12 @@ public final class ClipEmbedder implements AutoCloseable {
    * @throws IllegalStateException if the model is closed
    */
   public static ClipEmbedder create(ClipModel model, EmbedderConfig config, MeterRegistry registry) {
+    return build(model, config, lanes -> Embedder.create(config, lanes, registry));
+  }
+
+  /** The lanes of {@code model}, run by the engine {@code engine} makes (with or without metrics). */
+  private static ClipEmbedder build(ClipModel model, EmbedderConfig config,
+      java.util.function.Function<List<Embedder.Lane<?>>, Embedder> engine) {
     Objects.requireNonNull(model, "model");
     Objects.requireNonNull(config, "config");
     if (model.isClosed()) {
@@ -186,9 +192,10 @@ public final class ClipEmbedder implements AutoCloseable {
     if (model.hasImageTower()) {
       PreprocessConfig preprocess = model.preprocessConfig();
       int s = preprocess.imageSize();
+      // The rows are checked on the host, where the embedder reads them anyway: no device read for it.
       lanes.add(new Embedder.Lane<>(IMAGES, new long[] {3, s, s}, ScalarType.Float,
-          new ImageSlotWriter(new ImagePreprocessor(preprocess), DecodeOptions.defaults()), model::embedImages, false,
-          dim, device));
+          new ImageSlotWriter(new ImagePreprocessor(preprocess), DecodeOptions.defaults()),
+          (batch, host) -> model.embedImagesForBatch(batch), false, dim, device, true));
     }
     TextTokenizer tokenizer = null;
     int[] buckets = null;
@@ -198,23 +205,26 @@ public final class ClipEmbedder implements AutoCloseable {
       if (model.causalText()) {
         buckets = buckets(ctx, config.trimTexts());
         for (int b : buckets) {
-          lanes.add(new Embedder.Lane<>(TEXTS + "-" + b, new long[] {b}, ScalarType.Long, IDS, model::embedTexts,
-              false, dim, device));
+          // Ids range-checked on the host batch before the device sees them; rows checked on the host.
+          lanes.add(new Embedder.Lane<>(TEXTS + "-" + b, new long[] {b}, ScalarType.Long, IDS,
+              (batch, host) -> model.embedTextsForBatch(batch, null, host), false, dim, device, true));
         }
       } else {
-        java.util.function.Function<Tensor, Tensor> forward = t -> {
+        Embedder.BatchForward forward = (t, host) -> {
           try (Tensor idsView = t.select(1, 0);
               Tensor maskView = t.select(1, 1);
               Tensor ids = idsView.contiguous();
-              Tensor mask = maskView.contiguous()) {
-            return model.embedTexts(ids, mask);
+              Tensor mask = maskView.contiguous();
+              Tensor hostIdsView = host.select(1, 0);
+              Tensor hostIds = hostIdsView.contiguous()) {
+            return model.embedTextsForBatch(ids, mask, hostIds);
           }
         };
         lanes.add(new Embedder.Lane<>(TEXTS, new long[] {2, ctx}, ScalarType.Long,
-            maskedIds(ctx, tokenizer.padId()), forward, true, dim, device));
+            maskedIds(ctx, tokenizer.padId()), forward, true, dim, device, true));
       }
     }
-    return new ClipEmbedder(Embedder.create(config, lanes, registry), model, tokenizer, buckets, config);
+    return new ClipEmbedder(engine.apply(lanes), model, tokenizer, buckets, config);
   }
 
   /** Embeds one image. */

@@ -5,6 +5,8 @@ import dev.clip4j.Engine;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.NumericalException;
 import dev.clip4j.OverloadedException;
+import dev.clip4j.internal.Devices;
+import dev.clip4j.internal.EmbeddingCheck;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.time.Duration;
@@ -26,12 +28,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.HashMap;
 import java.util.Map;
-import io.micrometer.core.instrument.DistributionSummary;
-import io.micrometer.core.instrument.FunctionCounter;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -69,16 +66,27 @@ public final class Embedder implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(Embedder.class.getName());
   private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(60);
 
+  /**
+   * A lane's forward pass: {@code batch} [n, ...slotShape] on the lane's device, and the same batch
+   * in host memory ({@code hostBatch}; the very same tensor on CPU lanes), e.g. to check token ids
+   * without reading device memory. Returns [n, D] (float32 on the CPU; any float dtype on a device).
+   */
+  @FunctionalInterface
+  public interface BatchForward {
+    Tensor apply(Tensor batch, Tensor hostBatch);
+  }
+
   /** One kind of input: its batch layout, slot writer, forward function and output width. */
   public static final class Lane<T> {
     final String name;
     final long[] slotShape;
     final ScalarType dtype;
     final SlotWriter<T> writer;
-    final Function<Tensor, Tensor> forward;
+    final BatchForward forward;
     final boolean trim;
     final int outputDim;
     final String device;
+    final boolean checkRows;
 
     /**
      * A CPU lane whose output width is not declared (no zero-copy results; see {@link
@@ -108,6 +116,17 @@ public final class Embedder implements AutoCloseable {
      */
     public Lane(String name, long[] slotShape, ScalarType dtype, SlotWriter<T> writer,
         Function<Tensor, Tensor> forward, boolean trim, int outputDim, String device) {
+      this(name, slotShape, dtype, writer, onDevice(forward), trim, outputDim, device, false);
+    }
+
+    /**
+     * The general lane: {@code forward} also receives the host copy of the batch (see {@link
+     * BatchForward}); {@code checkRows} true means the forward leaves the unit-row check to the
+     * embedder, which runs it on the rows once they are in host memory (so a CUDA batch needs no
+     * device read for it: see {@link dev.clip4j.model.ClipModel#embedImagesForBatch}).
+     */
+    public Lane(String name, long[] slotShape, ScalarType dtype, SlotWriter<T> writer, BatchForward forward,
+        boolean trim, int outputDim, String device, boolean checkRows) {
       this.name = Objects.requireNonNull(name);
       this.slotShape = slotShape.clone();
       this.dtype = dtype.intern();
@@ -119,13 +138,17 @@ public final class Embedder implements AutoCloseable {
       }
       this.outputDim = outputDim;
       this.device = Objects.requireNonNull(device, "device");
-      if (!device.equals("cpu") && !device.equals("cuda") && !device.matches("cuda:\\d+")) {
-        throw new IllegalArgumentException("device must be cpu, cuda or cuda:N, got " + device);
-      }
+      Devices.canonical(device, () -> 0); // syntax only: cpu, cuda or cuda:N
+      this.checkRows = checkRows;
+    }
+
+    private static BatchForward onDevice(Function<Tensor, Tensor> forward) {
+      Objects.requireNonNull(forward, "forward");
+      return (batch, host) -> forward.apply(batch);
     }
 
     boolean cuda() {
-      return device.startsWith("cuda");
+      return Devices.isCuda(device);
     }
   }
 
@@ -280,12 +303,38 @@ public final class Embedder implements AutoCloseable {
     final boolean[] ok;
     final TensorPool.Lease lease;
     private Tensor view;
+    // CUDA lanes: the batch staged on the device by the assembler (null on CPU lanes).
+    CudaTransfers transfers;
+    TensorPool.Lease deviceLease;
+    CudaTransfers.Staged staged;
 
-    /** Frees the batch view (the pooled buffer stays with the lease). Idempotent. */
-    void closeView() {
+    /**
+     * Frees the batch view and the staged device batch; the pooled buffers go back with their
+     * leases. On a CUDA lane the compute stream is drained first unless {@code synced}, so no later
+     * copy lands in device memory a kernel of this batch still reads. Idempotent.
+     */
+    void release(boolean synced) {
+      if (transfers != null && !synced && staged != null) {
+        try {
+          transfers.drain();
+        } catch (RuntimeException e) {
+          LOG.log(System.Logger.Level.WARNING, "draining the CUDA compute stream failed: " + e.getMessage());
+        }
+      }
+      if (staged != null) {
+        staged.close();
+        staged = null;
+      }
+      if (deviceLease != null) {
+        deviceLease.close();
+        deviceLease = null;
+      }
       if (view != null) {
         view.close();
         view = null;
+      }
+      if (lease != null) {
+        lease.close();
       }
     }
 
@@ -488,27 +537,47 @@ public final class Embedder implements AutoCloseable {
         return null;
       }
       Tensor view = buf.narrow(0, 0, n);
-      if (lane.trim && used < lane.slotShape[lane.slotShape.length - 1]) {
-        try (Tensor rows = view; Tensor cut = rows.narrow(lane.slotShape.length, 0, used)) {
-          view = cut.contiguous();
+      long last = lane.slotShape[lane.slotShape.length - 1];
+      boolean cut = lane.trim && used < last;
+      Tensor staging = cut && lane.cuda() ? buf.narrow(0, 0, n) : null; // the pinned rows, untrimmed
+      if (cut) {
+        try (Tensor rows = view; Tensor trimmed = rows.narrow(lane.slotShape.length, 0, used)) {
+          view = trimmed.contiguous(); // the host batch (pageable): the forward's host copy
         }
       }
-      return new Batch(this, live, ok, lease, view);
+      Batch batch = new Batch(this, live, ok, lease, view);
+      if (lane.cuda()) {
+        // Double buffering: this batch's copy to the device runs on the copy stream now, while the
+        // model thread computes the previous batch; the model thread only waits for it on the device.
+        // It is copied from the pinned pooled memory (asynchronous) and trimmed on the device.
+        try (Tensor from = staging != null ? staging : new Tensor(view)) {
+          batch.transfers = cudaTransfers(lane.device);
+          batch.deviceLease = pool.acquire(lane.dtype, batch.transfers.device(), false, shape);
+          batch.staged = batch.transfers.stage(from, batch.deviceLease.tensor(), cut ? used : last);
+        } catch (RuntimeException | Error e) {
+          failBatch(batch, e);
+          return null;
+        }
+      }
+      return batch;
     }
   }
 
   private static final Batch POISON = new Batch(null, List.of(), new boolean[0], null, null);
 
-  private final MeterRegistry registry;
-  private final org.bytedeco.pytorch.Device cpu = new org.bytedeco.pytorch.Device("cpu");
-  private final Map<String, CudaTransfers> transfers = new HashMap<>(); // model thread only
-  private final Map<String, Timer> latency = new HashMap<>();
-  private final Map<String, DistributionSummary> batchSizes = new HashMap<>();
+  private final EmbedderMetrics metrics;
+  // By canonical device (cuda:N); assembler threads stage, the model thread computes.
+  private final Map<String, CudaTransfers> transfers = new java.util.concurrent.ConcurrentHashMap<>();
 
-  private Embedder(EmbedderConfig config, List<Lane<?>> laneDefs, MeterRegistry registry) {
+  private Embedder(EmbedderConfig config, List<Lane<?>> laneDefs, EmbedderMetrics metrics) {
     Engine.ensureInitialized();
+    for (Lane<?> l : laneDefs) {
+      if (l.cuda()) {
+        Devices.parse(l.device).close(); // a CUDA device this host does not have: DeviceException (DEVICE) now
+      }
+    }
     this.config = Objects.requireNonNull(config, "config");
-    this.registry = registry == null ? new CompositeMeterRegistry() : registry; // composite without children = no-op
+    this.metrics = metrics;
     this.pool = new TensorPool(config.poolBytes());
     AtomicInteger n = new AtomicInteger();
     this.prep = Executors.newFixedThreadPool(config.prepThreads(), r -> {
@@ -519,16 +588,9 @@ public final class Embedder implements AutoCloseable {
     for (Lane<?> l : laneDefs) {
       LaneRunner<?> runner = new LaneRunner<>(l);
       lanes.add(runner);
-      Gauge.builder("clip4j.embedder.queue.depth", runner.queue, BlockingQueue::size)
-          .tag("lane", l.name).register(this.registry);
-      latency.put(l.name, Timer.builder("clip4j.embedder.latency").tag("lane", l.name)
-          .publishPercentiles(0.5, 0.99).register(this.registry));
-      batchSizes.put(l.name, DistributionSummary.builder("clip4j.embedder.batch.size").tag("lane", l.name)
-          .register(this.registry));
+      metrics.lane(l.name, runner.queue);
     }
-    Gauge.builder("clip4j.pool.bytes.held", pool, TensorPool::bytesHeld).register(this.registry);
-    Gauge.builder("clip4j.pool.bytes.in_use", pool, TensorPool::bytesInUse).register(this.registry);
-    FunctionCounter.builder("clip4j.embedder.items", items, AtomicLong::get).register(this.registry);
+    metrics.engine(pool, items);
     this.modelThread = new Thread(this::modelLoop, "clip4j-model");
     this.modelThread.setDaemon(true);
     liveAssemblers.set(lanes.size());
@@ -540,19 +602,23 @@ public final class Embedder implements AutoCloseable {
 
   /** An embedder over the given lanes (see {@link Lane}); use {@link EmbedderFactory} for a {@code ClipModel}. */
   public static Embedder create(EmbedderConfig config, List<Lane<?>> lanes) {
-    return create(config, lanes, null);
+    if (lanes.isEmpty()) {
+      throw new IllegalArgumentException("at least one lane");
+    }
+    return new Embedder(config, lanes, EmbedderMetrics.NONE);
   }
 
   /**
    * Like {@link #create(EmbedderConfig, List)}, publishing Micrometer metrics to {@code registry}
    * (null = none): {@code clip4j.embedder.queue.depth}, {@code .latency} (p50/p99), {@code
-   * .batch.size}, {@code .items}, and {@code clip4j.pool.bytes.held}/{@code .in_use}.
+   * .batch.size}, {@code .items}, and {@code clip4j.pool.bytes.held}/{@code .in_use}. Micrometer
+   * is an optional dependency: only this method needs it on the class path.
    */
   public static Embedder create(EmbedderConfig config, List<Lane<?>> lanes, MeterRegistry registry) {
     if (lanes.isEmpty()) {
       throw new IllegalArgumentException("at least one lane");
     }
-    return new Embedder(config, lanes, registry);
+    return new Embedder(config, lanes, registry == null ? EmbedderMetrics.NONE : new MicrometerMetrics(registry));
   }
 
   @SuppressWarnings("unchecked")
@@ -706,8 +772,8 @@ public final class Embedder implements AutoCloseable {
     Tensor input = null;
     Tensor out = null;
     Tensor host = null;
-    TensorPool.Lease deviceLease = null;
     TensorPool.Lease hostOutLease = null;
+    boolean synced = false;
     List<Request<?>> rerun = List.of();
     try {
       // Requests may have expired or been cancelled while the batch waited for the model.
@@ -727,13 +793,11 @@ public final class Embedder implements AutoCloseable {
         return;
       }
       int n = b.requests.size();
-      CudaTransfers cuda = null;
-      if (lane.cuda()) {
-        cuda = cudaTransfers(lane.device);
-        deviceLease = pool.acquire(lane.dtype, lane.device, false, b.lease.shape());
-        input = cuda.toDevice(b.view, deviceLease.tensor());
+      CudaTransfers cuda = b.transfers;
+      if (cuda != null) {
+        input = cuda.await(b.staged); // the compute stream waits for the staged copy; the host does not
       }
-      out = lane.forward.apply(input != null ? input : b.view);
+      out = lane.forward.apply(input != null ? input : b.view, b.view);
       if (out == null || !out.defined() || out.dim() != 2 || out.size(0) != n) {
         throw new Clip4jException(ErrorCode.INTERNAL, "lane " + lane.name + ": the forward returned "
             + (out == null ? "null" : dev.clip4j.internal.TensorShapes.describe(out)) + " for a batch of " + n);
@@ -743,30 +807,31 @@ public final class Embedder implements AutoCloseable {
       // (pinned, for CUDA lanes) buffer filled by one device-to-host copy.
       if (cuda != null) {
         hostOutLease = pool.acquire(ScalarType.Float, "cpu", true, config.maxBatchSize(), d);
-        host = cuda.toHost(out, hostOutLease.tensor(), n);
-      } else if (out.is_cuda() || out.scalar_type().intern() != ScalarType.Float || !out.is_contiguous()) {
-        try (Tensor moved = out.to(cpu, ScalarType.Float)) {
-          host = moved.contiguous();
-        }
+        host = cuda.toHost(out, hostOutLease.tensor(), n); // the batch's one host synchronisation
+        synced = true;
+      } else if (!out.is_cpu() || out.scalar_type().intern() != ScalarType.Float || !out.is_contiguous()) {
+        host = dev.clip4j.internal.HostTensors.toHost(out, ScalarType.Float, "lane " + lane.name + " output");
       }
       Tensor src = host != null ? host : out;
-      FloatBuffer rows = src.data_ptr_float().capacity((long) n * d).asBuffer();
-      Timer timer = latency.get(lane.name);
+      FloatBuffer rows = dev.clip4j.internal.HostTensors.floatBuffer(src, "lane " + lane.name + " output");
+      if (lane.checkRows) {
+        EmbeddingCheck.requireUnitRows(rows, n, d, lane.name + " embeddings");
+      }
       long done = System.nanoTime();
       boolean[] taken = new boolean[n];
       for (int i = 0; i < n; i++) {
         if (b.ok[i] && b.requests.get(i).take(rows, i * d, d)) {
           taken[i] = true;
-          timer.record(done - b.requests.get(i).enqueuedNanos, TimeUnit.NANOSECONDS);
+          metrics.latency(lane.name, done - b.requests.get(i).enqueuedNanos);
         }
       }
       // Counters first, so a caller that sees its result also sees it counted.
-      batchSizes.get(lane.name).record(n);
+      metrics.batch(lane.name, n);
       batches.incrementAndGet();
       items.addAndGet(n);
       // Native memory back now, not at GC; the leases back before anyone sees a result.
-      closeAll(b, input, out, host, deviceLease, hostOutLease);
-      input = out = host = null;
+      closeAll(b, synced, out, host, hostOutLease);
+      out = host = null;
       for (int i = 0; i < n; i++) {
         if (taken[i]) {
           b.requests.get(i).finish();
@@ -783,7 +848,7 @@ public final class Embedder implements AutoCloseable {
     } catch (RuntimeException | Error e) {
       failBatch(b, e);
     } finally {
-      closeAll(b, input, out, host, deviceLease, hostOutLease);
+      closeAll(b, synced, out, host, hostOutLease);
     }
     rerun.forEach(Request::finish); // after the leases went back, as for a batch that succeeded
   }
@@ -801,12 +866,16 @@ public final class Embedder implements AutoCloseable {
         continue;
       }
       try (Tensor slot = batch.narrow(0, i, 1);
-          Tensor one = lane.forward.apply(slot);
-          Tensor rowHost = one.to(cpu, ScalarType.Float);
-          Tensor row = rowHost.contiguous()) {
+          Tensor hostSlot = b.view.narrow(0, i, 1);
+          Tensor one = lane.forward.apply(slot, hostSlot);
+          Tensor row = dev.clip4j.internal.HostTensors.toHost(one, ScalarType.Float, "lane " + lane.name + " output")) {
         int d = (int) row.numel();
-        if (r.take(row.data_ptr_float().capacity(d).asBuffer(), 0, d)) {
-          latency.get(lane.name).record(System.nanoTime() - r.enqueuedNanos, TimeUnit.NANOSECONDS);
+        FloatBuffer values = dev.clip4j.internal.HostTensors.floatBuffer(row, "lane " + lane.name + " output");
+        if (lane.checkRows) {
+          EmbeddingCheck.requireUnitRows(values, 1, d, lane.name + " embeddings");
+        }
+        if (r.take(values, 0, d)) {
+          metrics.latency(lane.name, System.nanoTime() - r.enqueuedNanos);
           items.incrementAndGet();
           took.add(r);
         }
@@ -817,26 +886,38 @@ public final class Embedder implements AutoCloseable {
     return took;
   }
 
-  private static void closeAll(Batch b, Tensor input, Tensor out, Tensor host, TensorPool.Lease deviceLease,
-      TensorPool.Lease hostOutLease) {
-    for (Tensor t : new Tensor[] {host, out, input}) {
+  private static void closeAll(Batch b, boolean synced, Tensor out, Tensor host, TensorPool.Lease hostOutLease) {
+    if (b.transfers != null && !synced) {
+      b.release(false); // drains the compute stream before any pooled memory goes back
+    }
+    for (Tensor t : new Tensor[] {host, out}) {
       if (t != null && t != b.view) {
         t.close();
       }
     }
-    b.closeView();
-    if (deviceLease != null) {
-      deviceLease.close();
-    }
     if (hostOutLease != null) {
       hostOutLease.close();
     }
-    b.lease.close();
+    b.release(true);
   }
 
-  /** The model thread's transfers for {@code device} (created there: the clip4j stream is per thread). */
+  /**
+   * The transfers of {@code device}'s canonical name: one per physical device, so lanes on
+   * {@code cuda} and {@code cuda:0} (device 0 current) share one copy stream and one compute
+   * stream, and the one synchronisation per batch waits for the stream the batch ran on.
+   */
   private CudaTransfers cudaTransfers(String device) {
-    return transfers.computeIfAbsent(device, CudaTransfers::new);
+    return transfers.computeIfAbsent(transferKey(device, Devices::currentCudaDevice), CudaTransfers::new);
+  }
+
+  /** The key of a lane's CUDA transfer state: its canonical device, {@code cuda:N}. */
+  static String transferKey(String device, java.util.function.IntSupplier currentCudaDevice) {
+    return Devices.canonical(device, currentCudaDevice);
+  }
+
+  /** The transfer states created so far, by key (tests). */
+  java.util.Set<String> transferKeys() {
+    return java.util.Set.copyOf(transfers.keySet());
   }
 
   private static void failBatch(Batch b, Throwable e) {
@@ -845,10 +926,7 @@ public final class Embedder implements AutoCloseable {
         b.requests.get(i).future().completeExceptionally(e);
       }
     }
-    b.closeView();
-    if (b.lease != null) {
-      b.lease.close();
-    }
+    b.release(false);
   }
 
   private static void failAll(BlockingQueue<? extends Request<?>> q, String message) {

@@ -5,7 +5,6 @@ import dev.clip4j.preprocess.ImagePreprocessor;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.Objects;
-import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -23,7 +22,7 @@ public final class ImageSlotWriter implements SlotWriter<ImageSource> {
 
   @Override
   public int write(ImageSource input, Tensor batch, int slot) {
-    FloatBuffer view = new FloatPointer(batch.data_ptr()).capacity(batch.numel()).asBuffer();
+    FloatBuffer view = dev.clip4j.internal.HostTensors.floatBuffer(batch, "image batch");
     preprocessor.preprocessInto(input.decode(decodeOptions), view, (int) batch.size(0), slot);
     return 1;
   }

@@ -11,7 +11,6 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.Objects;
-import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DeviceOptional;
@@ -184,8 +183,9 @@ public final class TensorPool implements AutoCloseable {
           MemoryFormatOptional format = new MemoryFormatOptional()) {
         t = torch.empty(shape, o, format);
       }
-      if (!t.is_cuda()) {
-        ByteBuffer view = new BytePointer(t.data_ptr()).capacity(bytes).asByteBuffer().order(ByteOrder.nativeOrder());
+      if (t.is_cpu()) {
+        ByteBuffer view = dev.clip4j.internal.HostTensors.bytes(t, "pooled tensor").capacity(bytes).asByteBuffer()
+            .order(ByteOrder.nativeOrder());
         synchronized (this) {
           views.put(t, view);
         }

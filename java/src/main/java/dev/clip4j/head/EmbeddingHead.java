@@ -1,7 +1,11 @@
 package dev.clip4j.head;
 
+import dev.clip4j.DeviceException;
 import dev.clip4j.Engine;
+import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
+import dev.clip4j.internal.Devices;
+import dev.clip4j.internal.HostTensors;
 import dev.clip4j.internal.NativeLib;
 import dev.clip4j.jni.Clip4jNative;
 import dev.clip4j.internal.TensorShapes;
@@ -50,6 +54,7 @@ public final class EmbeddingHead implements AutoCloseable {
   private final long dOut;
   private final ScalarType dtype;
   private final boolean cuda;
+  private final int deviceIndex; // the CUDA device's index; -1 on the CPU
 
   /** Owns the tensor references; cleans them (with a leak warning) if close() was never called. */
   private static final class State implements Runnable {
@@ -92,13 +97,26 @@ public final class EmbeddingHead implements AutoCloseable {
       dIn = layout == WeightLayout.IN_OUT ? w.size(0) : w.size(1);
       dOut = layout == WeightLayout.IN_OUT ? w.size(1) : w.size(0);
       dtype = w.scalar_type().intern();
+      requireCpuOrCuda(w, "weight");
       cuda = w.is_cuda();
+      deviceIndex = cuda ? indexOf(w) : -1;
     } else {
       require(b.dim > 0, "without a projection the dimension must be given (> 0)");
       dIn = b.dim;
       dOut = b.dim;
-      dtype = bias != null ? bias.scalar_type().intern() : ScalarType.Float;
-      cuda = bias != null && bias.is_cuda();
+      if (bias != null) {
+        requireCpuOrCuda(bias, "bias");
+      }
+      // Without a projection, the bias (or else the builder's device and dtype) places the head.
+      dtype = bias != null ? bias.scalar_type().intern() : b.dtype;
+      cuda = bias != null ? bias.is_cuda() : b.cudaIndex >= 0;
+      deviceIndex = bias != null ? (cuda ? indexOf(bias) : -1) : b.cudaIndex;
+    }
+    if (w != null || bias != null) {
+      require(b.device == null || b.device.equals(cuda ? "cuda:" + deviceIndex : "cpu"),
+          "the head's tensors are on " + (cuda ? "cuda:" + deviceIndex : "cpu") + " but device " + b.device + " was asked for");
+      require(b.explicitDtype == null || b.explicitDtype == dtype,
+          "the head's tensors are " + dtype + " but dtype " + b.explicitDtype + " was asked for");
     }
     require(dIn >= 1 && dOut >= 1, "projection dimensions must be >= 1");
     checkDtype(dtype, cuda, "weight");
@@ -109,7 +127,7 @@ public final class EmbeddingHead implements AutoCloseable {
       require(bias.defined() && bias.dim() == 1 && bias.size(0) == dOut,
           "bias must be 1-D of size d_out=" + dOut + ", got " + TensorShapes.describe(bias));
       require(bias.scalar_type().intern() == dtype, "bias dtype " + bias.scalar_type().intern() + " differs from " + dtype);
-      require(bias.is_cuda() == cuda, "bias and weight must be on the same device");
+      require(bias.is_cuda() == cuda && (!cuda || indexOf(bias) == deviceIndex), "bias and weight must be on the same device");
     }
     // The head keeps contiguous references of its own.
     this.state = new State(w == null ? null : w.contiguous(), bias == null ? null : bias.contiguous());
@@ -150,6 +168,16 @@ public final class EmbeddingHead implements AutoCloseable {
 
   public float eps() {
     return eps;
+  }
+
+  /** Where the head runs: {@code cpu} or {@code cuda:N}. */
+  public String device() {
+    return cuda ? "cuda:" + deviceIndex : "cpu";
+  }
+
+  /** The dtype of the inputs (and weights) the head takes. */
+  public ScalarType dtype() {
+    return dtype;
   }
 
   /**
@@ -193,7 +221,7 @@ public final class EmbeddingHead implements AutoCloseable {
       Objects.requireNonNull(out, "out");
       require(out.defined() && out.dim() == 2 && out.size(0) == x.size(0) && out.size(1) == dOut,
           "out must be [" + x.size(0) + ", " + dOut + "], got " + TensorShapes.describe(out));
-      require(out.is_cuda() == cuda, "out must be on the head's device");
+      require(out.is_cuda() == cuda && (!cuda || indexOf(out) == deviceIndex), "out must be on the head's device " + device());
       checkDtype(out.scalar_type().intern(), cuda, "out");
       require(out.is_contiguous(), "out must be contiguous");
       try {
@@ -211,46 +239,57 @@ public final class EmbeddingHead implements AutoCloseable {
     require(features.defined(), "features tensor is undefined");
     require(features.dim() == 2, "features must be 2-D [n, " + dIn + "], got " + TensorShapes.describe(features));
     require(features.size(1) == dIn, "features must have " + dIn + " columns, got " + TensorShapes.describe(features));
-    if (features.is_cuda() != cuda) { // the message names the device: built only on failure
-      try (Device dev = features.device(); org.bytedeco.javacpp.BytePointer name = dev.str()) {
-        require(false, "features are on " + name.getString() + " but the head is on " + (cuda ? "CUDA" : "CPU"));
-      }
+    boolean sameDevice = cuda ? features.is_cuda() && indexOf(features) == deviceIndex : features.is_cpu();
+    if (!sameDevice) { // the message names the device: built only on failure
+      require(false, "features are on " + HostTensors.deviceName(features) + " but the head is on " + device());
     }
     require(features.scalar_type().intern() == dtype,
         "features dtype " + features.scalar_type().intern() + " differs from the head's " + dtype);
-    if (cuda && state.weight != null) {
-      try (Device a = features.device(); Device b = state.weight.device()) {
-        require(a.index() == b.index(), "features and head are on different CUDA devices");
-      }
-    }
     return features.is_contiguous() ? features : features.contiguous();
   }
 
   private void run(Tensor x, Tensor out) {
     long n = x.size(0);
-    Pointer w = state.weight == null ? null : state.weight.data_ptr();
-    Pointer b = state.bias == null ? null : state.bias.data_ptr();
     int status;
     if (!cuda) {
       status = Clip4jNative.clip4j_head_forward_f32(
-          new org.bytedeco.javacpp.FloatPointer(x.data_ptr()), n, dIn,
-          w == null ? null : new org.bytedeco.javacpp.FloatPointer(w), layout.code(), dOut,
-          b == null ? null : new org.bytedeco.javacpp.FloatPointer(b), activation.code(),
-          normalize ? 1 : 0, eps, new org.bytedeco.javacpp.FloatPointer(out.data_ptr()));
-    } else {
-      try (Device device = x.device(); AutoCloseable g = CudaSupport.guard(device)) {
-        long stream = CudaSupport.currentStream(device.index());
-        status = Clip4jNative.clip4j_head_forward_cuda(
-            x.data_ptr(), dtypeCode(dtype), n, dIn, w, layout.code(), dOut, b, activation.code(),
-            normalize ? 1 : 0, eps, out.data_ptr(), dtypeCode(out.scalar_type().intern()),
-            new Pointer() {{ address = stream; }});
-      } catch (RuntimeException e) {
-        throw e;
-      } catch (Exception e) {
-        throw new IllegalStateException(e);
-      }
+          HostTensors.floats(x, "features"), n, dIn,
+          state.weight == null ? null : HostTensors.floats(state.weight, "weight"), layout.code(), dOut,
+          state.bias == null ? null : HostTensors.floats(state.bias, "bias"), activation.code(),
+          normalize ? 1 : 0, eps, HostTensors.floats(out, "out"));
+      NativeLib.check(status);
+      return;
+    }
+    // Device addresses only: handed to the kernel, never read here.
+    Pointer w = state.weight == null ? null : HostTensors.devicePointer(state.weight, "weight");
+    Pointer b = state.bias == null ? null : HostTensors.devicePointer(state.bias, "bias");
+    try (Device device = x.device(); AutoCloseable g = CudaSupport.guard(device)) {
+      long stream = CudaSupport.currentStream(device.index());
+      status = Clip4jNative.clip4j_head_forward_cuda(
+          HostTensors.devicePointer(x, "features"), dtypeCode(dtype), n, dIn, w, layout.code(), dOut, b,
+          activation.code(), normalize ? 1 : 0, eps, HostTensors.devicePointer(out, "out"),
+          dtypeCode(out.scalar_type().intern()), new Pointer() {{ address = stream; }});
+    } catch (RuntimeException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+    if (status == Clip4jNative.CLIP4J_ERR_UNSUPPORTED) {
+      // CUDA tensors exist, so LibTorch's CUDA works; clip4j's CUDA companion library does not.
+      throw new DeviceException(ErrorCode.DEVICE, "the CUDA embedding head cannot run: " + NativeLib.lastError());
     }
     NativeLib.check(status);
+  }
+
+  private static int indexOf(Tensor t) {
+    try (Device d = t.device()) {
+      return d.index();
+    }
+  }
+
+  private static void requireCpuOrCuda(Tensor t, String what) {
+    require(t.defined(), what + " is undefined");
+    require(t.is_cpu() || t.is_cuda(), what + " is on " + HostTensors.deviceName(t) + "; the head runs on cpu or cuda");
   }
 
   private static int dtypeCode(ScalarType t) {
@@ -296,6 +335,10 @@ public final class EmbeddingHead implements AutoCloseable {
     private Activation activation = Activation.IDENTITY;
     private boolean normalize = true;
     private float eps = DEFAULT_EPS;
+    private String device;
+    private int cudaIndex = -1;
+    private ScalarType explicitDtype;
+    private ScalarType dtype = ScalarType.Float;
 
     private Builder(Tensor weight, int dim) {
       this.weight = weight;
@@ -332,6 +375,27 @@ public final class EmbeddingHead implements AutoCloseable {
         throw new IllegalArgumentException("eps must be finite and > 0, got " + eps);
       }
       this.eps = eps;
+      return this;
+    }
+
+    /**
+     * The device of a head without projection or bias ({@code cpu} or {@code cuda:N}; default
+     * cpu). A head with tensors runs where they are; naming another device there is an error.
+     */
+    public Builder device(String device) {
+      String canonical = Devices.canonical(device);
+      this.device = canonical;
+      this.cudaIndex = canonical.equals("cpu") ? -1 : Devices.cudaIndex(canonical);
+      return this;
+    }
+
+    /**
+     * The input dtype of a head without projection or bias (float32 default; float16 and bfloat16
+     * on CUDA). A head with tensors takes their dtype; naming another is an error.
+     */
+    public Builder dtype(ScalarType dtype) {
+      this.explicitDtype = Objects.requireNonNull(dtype, "dtype").intern();
+      this.dtype = explicitDtype;
       return this;
     }
 

@@ -10,7 +10,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 /**
  * The last gate before an embedding leaves clip4j: every row of a [N, D] batch must be finite and
  * unit-norm. Cost: one row-norm reduction, one max and one scalar read per batch (no per-row Java
- * loop unless the batch fails). Stateless and thread-safe.
+ * loop unless the batch fails); the scalar read waits for the device when the batch is on CUDA,
+ * which is why batch pipelines that read rows on the host check them there instead ({@link
+ * #requireUnitRows(java.nio.FloatBuffer, int, int, String)}). Stateless and thread-safe.
  */
 public final class EmbeddingCheck {
   /**
@@ -41,28 +43,51 @@ public final class EmbeddingCheck {
       if (w <= TOLERANCE) { // false for NaN
         return;
       }
-      try (Tensor cpu = norms.cpu(); Tensor c = cpu.contiguous()) {
-        float[] n = new float[(int) c.numel()];
-        c.data_ptr_float().get(n);
-        int[] rows = new int[n.length];
-        int count = 0;
-        for (int i = 0; i < n.length; i++) {
-          if (!(Math.abs(n[i] - 1f) <= TOLERANCE)) {
-            rows[count++] = i;
-          }
-        }
-        rows = Arrays.copyOf(rows, count);
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < Math.min(count, 8); i++) {
-          sb.append(i == 0 ? "" : ", ").append(rows[i]).append(" (norm ").append(n[rows[i]]).append(')');
-        }
-        if (count > 8) {
-          sb.append(", ... ").append(count - 8).append(" more");
-        }
-        throw new NumericalException(what + ": " + count + " of " + n.length
-            + " rows are not finite unit vectors: rows " + sb
-            + "; the weights are degenerate or corrupted, or the input drives the model out of range", rows);
+      throw failure(HostTensors.readFloats(norms, what + " norms"), what);
+    }
+  }
+
+  /**
+   * The same check on rows already in host memory: {@code n} rows of {@code d} floats from {@code
+   * rows}' position (absolute reads; the buffer is not moved). For pipelines that copy a device
+   * batch to the host anyway: no device work, no synchronisation.
+   */
+  public static void requireUnitRows(java.nio.FloatBuffer rows, int n, int d, String what) {
+    float[] norms = new float[n];
+    boolean ok = true;
+    int base = rows.position();
+    for (int i = 0; i < n; i++) {
+      double ss = 0;
+      for (int j = 0, at = base + i * d; j < d; j++) {
+        double v = rows.get(at + j);
+        ss += v * v;
+      }
+      norms[i] = (float) Math.sqrt(ss);
+      ok &= Math.abs(norms[i] - 1f) <= TOLERANCE; // false for NaN
+    }
+    if (!ok) {
+      throw failure(norms, what);
+    }
+  }
+
+  private static NumericalException failure(float[] n, String what) {
+    int[] rows = new int[n.length];
+    int count = 0;
+    for (int i = 0; i < n.length; i++) {
+      if (!(Math.abs(n[i] - 1f) <= TOLERANCE)) {
+        rows[count++] = i;
       }
     }
+    rows = Arrays.copyOf(rows, count);
+    StringBuilder sb = new StringBuilder();
+    for (int i = 0; i < Math.min(count, 8); i++) {
+      sb.append(i == 0 ? "" : ", ").append(rows[i]).append(" (norm ").append(n[rows[i]]).append(')');
+    }
+    if (count > 8) {
+      sb.append(", ... ").append(count - 8).append(" more");
+    }
+    return new NumericalException(what + ": " + count + " of " + n.length
+        + " rows are not finite unit vectors: rows " + sb
+        + "; the weights are degenerate or corrupted, or the input drives the model out of range", rows);
   }
 }

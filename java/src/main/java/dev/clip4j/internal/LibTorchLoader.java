@@ -11,6 +11,7 @@ import java.net.URL;
 import java.util.ArrayList;
 import java.util.Enumeration;
 import java.util.List;
+import java.util.Map;
 import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
 import org.bytedeco.javacpp.Loader;
@@ -49,8 +50,9 @@ public final class LibTorchLoader {
   /**
    * Leaves first: each library's dependencies come before it. The CUDA ones exist only in the GPU
    * jar (in that build {@code libtorch.so} also needs {@code libtorch_cuda.so}); files that are
-   * not there are skipped, and one that fails to load (no CUDA runtime on the host) is left to
-   * the preset's own load to report.
+   * not there are skipped; one that is there and fails to load (a CUDA library missing on the
+   * host) is reported as the load's failure, before the preset's own load could fall back to the
+   * system search path.
    */
   private static final String[] TORCH_ORDER = {
     "libgomp.so.1", "libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so"
@@ -75,9 +77,18 @@ public final class LibTorchLoader {
     Loader.load(openblas.class);
     // One directory only (two copies of libtorch_cpu.so must never both load): the GPU build when
     // its jar is on the class path, as the preset itself prefers its -gpu extension.
-    torchDirs.stream().filter(d -> d.getName().endsWith("-gpu")).findFirst()
-        .or(() -> torchDirs.stream().findFirst())
-        .ifPresent(dir -> preload(dir, TORCH_ORDER));
+    java.util.Optional<File> dir = torchDirs.stream().filter(d -> d.getName().endsWith("-gpu")).findFirst()
+        .or(() -> torchDirs.stream().findFirst());
+    if (dir.isPresent()) {
+      // A library of the chosen build that does not load is reported here and now: left to the
+      // preset's load, it falls back to the system search path, where another LibTorch (Debian's
+      // python3-torch, a conda env) gets mapped and aborts the JVM (seen with the GPU build on a
+      // host without CUDA's libraries: "terminate called after throwing std::system_error").
+      Map<String, String> failed = preload(dir.get(), TORCH_ORDER);
+      if (!failed.isEmpty()) {
+        throw loadFailure(dir.get().getName().endsWith("-gpu"), failed);
+      }
+    }
     try {
       Loader.load(torch.class);
     } catch (UnsatisfiedLinkError e) {
@@ -158,8 +169,34 @@ public final class LibTorchLoader {
     return parent;
   }
 
-  /** Loads the named files of {@code dir} that exist, in order, through JavaCPP's loader. */
-  private static void preload(File dir, String[] order) {
+  /**
+   * The error for LibTorch libraries that did not load ({@code failed}: file name to the linker's
+   * message). GPU build: a {@link dev.clip4j.DeviceException} ({@link ErrorCode#DEVICE}) naming the
+   * missing CUDA library and what to install; CPU build: UNSUPPORTED.
+   */
+  static Clip4jException loadFailure(boolean gpuBuild, Map<String, String> failed) {
+    Map.Entry<String, String> first = failed.entrySet().iterator().next();
+    String why = first.getKey() + ": " + first.getValue();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("(lib[\\w.+-]+\\.so[\\w.]*): cannot open shared object file")
+        .matcher(first.getValue());
+    String missing = m.find() ? m.group(1) : null;
+    if (gpuBuild) {
+      return new dev.clip4j.DeviceException(ErrorCode.DEVICE, "the GPU build of LibTorch cannot load on this host"
+          + (missing != null ? ": " + missing + " is missing" : "") + " (" + why + "). It needs the CUDA 13.1 runtime"
+          + " libraries (cudart, cuBLAS, cuSPARSE, cuFFT, cuRAND, cuSOLVER, nvJitLink, NCCL) and cuDNN 9.19 on the"
+          + " library path (LD_LIBRARY_PATH or ldconfig), and a CUDA 13 driver; without a GPU use the CPU build"
+          + " (no -Pgpu)");
+    }
+    return new Clip4jException(ErrorCode.UNSUPPORTED, "LibTorch's native libraries could not be loaded for platform "
+        + Loader.getPlatform() + " (" + why + ")");
+  }
+
+  /**
+   * Loads the named files of {@code dir} that exist, in order, through JavaCPP's loader; returns
+   * the ones that failed (file name to the linker's message), in order.
+   */
+  private static Map<String, String> preload(File dir, String[] order) {
+    Map<String, String> failed = new java.util.LinkedHashMap<>();
     for (String lib : order) {
       File f = new File(dir, lib);
       if (!f.isFile()) {
@@ -171,15 +208,28 @@ public final class LibTorchLoader {
       } catch (MalformedURLException e) {
         continue;
       }
+      String reason = null;
       try {
-        // "#" with an empty second name: never fall back to System.loadLibrary's search path.
-        Loader.loadLibrary(torch.class, new URL[] {url}, lib + "#");
+        // "#" with an empty second name: never fall back to System.loadLibrary's search path. With
+        // "#", a library that does not load makes loadLibrary return null (no exception).
+        if (Loader.loadLibrary(torch.class, new URL[] {url}, lib + "#") == null) {
+          reason = "not loaded";
+          try {
+            System.load(f.getAbsolutePath()); // fails the same way, with the dynamic linker's reason
+          } catch (UnsatisfiedLinkError e) {
+            reason = e.getMessage();
+          }
+        }
       } catch (UnsatisfiedLinkError e) {
-        // Loader.load below reports the failure with the preset's own context.
+        reason = e.getMessage();
+      }
+      if (reason != null) {
         System.getLogger(LibTorchLoader.class.getName())
-            .log(System.Logger.Level.DEBUG, "preloading " + f + " failed: " + e.getMessage());
+            .log(System.Logger.Level.DEBUG, "preloading " + f + " failed: " + reason);
+        failed.put(lib, reason);
       }
     }
+    return failed;
   }
 
   private static String cacheDirForMessage() {

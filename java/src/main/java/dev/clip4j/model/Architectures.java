@@ -84,10 +84,11 @@ final class Architectures {
       ModelInfo info = new ModelInfo(d.format(), cfg.describe(), dim, cfg.vision().imageSize(),
           cfg.text().contextLength(), cfg.text().vocabSize(), clip.activation().activation(),
           clip.activation().source(), tokenizer.describe(), StateDictSchema.of(cfg).parameterCount(),
-          options.precision(), device.str().getString(), towers.cpuKernels(), d.fileHashes(), null);
+          options.precision(), dev.clip4j.internal.Devices.canonical(options.device()), towers.cpuKernels(),
+          d.fileHashes(), null, towers.invariance() + "; the fused head computes each row alone (any device)");
       ClipModel.ImageTower image = new ClipModel.ImageTower(towers.imageEncoder(), imageHead, d.preprocess(),
           options.precision());
-      ClipModel.TextTower text = new EncoderTextTower(towers.textEncoder(), textHead, tokenizer,
+      ClipModel.TextTower text = new EncoderTextTower(towers.textEncoderIdsChecked(), textHead, tokenizer,
           cfg.text().vocabSize(), options.precision());
       ClipModel model = new ClipModel(info, image, text, towers.logitScale(), d, List.of(towers));
       imageHead = null; // owned by the model from here
@@ -115,12 +116,24 @@ final class Architectures {
     private final EmbeddingHead head;
     private final TextTokenizer tokenizer;
     private final int vocab;
+    private final int runLength; // 0: any length; else ids are padded to it (TorchScript programs)
 
     EncoderTextTower(Encoder encoder, EmbeddingHead head, TextTokenizer tokenizer, int vocab, Precision precision) {
+      this(encoder, head, tokenizer, vocab, precision, 0);
+    }
+
+    /**
+     * A tower whose encoder only takes ids of exactly {@code runLength} positions (an open_clip
+     * TorchScript program adds its whole positional embedding): shorter ids are padded with the
+     * pad id after their end, which a causal tower pooled at the end-of-text token never sees.
+     */
+    EncoderTextTower(Encoder encoder, EmbeddingHead head, TextTokenizer tokenizer, int vocab, Precision precision,
+        int runLength) {
       this.encoder = encoder;
       this.head = head;
       this.tokenizer = tokenizer;
       this.vocab = vocab;
+      this.runLength = runLength;
     }
 
     @Override
@@ -140,6 +153,13 @@ final class Architectures {
 
     @Override
     public Tensor embed(Tensor ids, Tensor mask) {
+      if (runLength > 0 && ids.size(1) < runLength) {
+        try (Scalar pad = new Scalar(tokenizer.padId());
+            Tensor padded = torch.constant_pad_nd(ids, new long[] {0, runLength - ids.size(1)}, pad);
+            Tensor features = encoder.features(padded)) {
+          return ClipModel.head(head, features);
+        }
+      }
       try (Tensor features = encoder.features(ids)) {
         return ClipModel.head(head, features);
       }
@@ -202,7 +222,8 @@ final class Architectures {
       String arch = "sentence-transformers: " + String.join(" -> ", pipeline.moduleDescriptions());
       ModelInfo info = new ModelInfo(d.format(), arch, pipeline.outputDim(), 0, pipeline.tokenizer().maxLength(),
           pipeline.vocab(), null, "the modules' configs", pipeline.tokenizer().describe(), pipeline.parameterCount(),
-          Precision.FP32, pipeline.device(), "libtorch", d.fileHashes(), null);
+          Precision.FP32, dev.clip4j.internal.Devices.canonical(pipeline.device()), "libtorch", d.fileHashes(), null,
+          "batch-invariant: each text runs alone, cut to its own tokens");
       model = new ClipModel(info, null, new StTextTower(pipeline), Float.NaN, d, List.of());
     } catch (RuntimeException e) {
       pipeline.close();
@@ -248,9 +269,10 @@ final class Architectures {
       if (mask == null) {
         java.util.Arrays.fill(lengths, full);
       } else {
-        try (Tensor sums = mask.ne(new Scalar(0)).sum(new long[] {1}, false, new org.bytedeco.pytorch.ScalarTypeOptional());
-            Tensor cpu = sums.cpu().to(ScalarType.Long).contiguous()) {
-          cpu.data_ptr_long().get(lengths);
+        try (Scalar zero = new Scalar(0); Tensor real = mask.ne(zero);
+            org.bytedeco.pytorch.ScalarTypeOptional keep = new org.bytedeco.pytorch.ScalarTypeOptional();
+            Tensor sums = real.sum(new long[] {1}, false, keep)) {
+          lengths = dev.clip4j.internal.HostTensors.readLongs(sums, "attention mask lengths"); // copied when on CUDA
         }
       }
       List<Tensor> rows = new ArrayList<>(n);

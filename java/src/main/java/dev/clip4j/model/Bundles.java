@@ -62,11 +62,23 @@ final class Bundles {
 
   /** Writes {@code model} as a bundle at {@code out} (atomically: temp file + rename). */
   static void save(ClipModel model, Path out) {
-    ModelDescription d = model.description();
-    if (d == null || !(d.architecture() instanceof Architecture.ClipVit clip)) {
-      throw new InvalidModelException("this model ("
-          + (d == null ? "a pair of models" : d.architecture().describe() + ", read as " + d.format().id())
+    if (model.description() == null) {
+      throw new InvalidModelException("this model (a pair of models) cannot be saved as a bundle: only CLIP models"
+          + " whose weights clip4j reads can");
+    }
+    save(model.description(), out);
+  }
+
+  /** Writes the model {@code d} describes as a bundle at {@code out} (atomically: temp file + rename). */
+  static void save(ModelDescription d, Path out) {
+    if (!(d.architecture() instanceof Architecture.ClipVit clip)) {
+      throw new InvalidModelException("this model (" + d.architecture().describe() + ", read as " + d.format().id()
           + ") cannot be saved as a bundle: only CLIP models whose weights clip4j reads can");
+    }
+    if (d.preprocess().cropRounding() != dev.clip4j.preprocess.CropRounding.HALF_EVEN
+        || d.preprocess().rgbConversion() != dev.clip4j.preprocess.RgbConversion.AFTER_RESIZE) {
+      throw new InvalidModelException("a bundle keeps open_clip's preprocessing rules; this model was loaded with"
+          + " transformers' (load it with PreprocessRules.OPEN_CLIP to bundle it, or convert it --to hf)");
     }
     ObjectNode manifest = JSON.createObjectNode();
     manifest.put("clip4j_bundle_version", FORMAT_VERSION);

@@ -7,6 +7,7 @@ import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.EmbeddingHead;
 import dev.clip4j.internal.EmbeddingCheck;
+import dev.clip4j.internal.HostTensors;
 import dev.clip4j.internal.TensorShapes;
 import dev.clip4j.internal.UseGuard;
 import dev.clip4j.preprocess.DecodeOptions;
@@ -152,7 +153,9 @@ public final class ClipModel implements AutoCloseable {
             + "-d embeddings; a sentence-transformers CLIP text model needs its Dense projection (check"
             + " modules.json)");
       }
-      if (!imageModel.info.device().equals(textModel.info.device())) {
+      // Canonical names: "cuda" is the current device, so it pairs with "cuda:0" when device 0 is current.
+      if (!dev.clip4j.internal.Devices.canonical(imageModel.info.device())
+          .equals(dev.clip4j.internal.Devices.canonical(textModel.info.device()))) {
         throw new InvalidModelException("cannot pair models on different devices (" + imageModel.info.device() + ", "
             + textModel.info.device() + ")");
       }
@@ -246,6 +249,16 @@ public final class ClipModel implements AutoCloseable {
    * @throws Clip4jException UNSUPPORTED when the model has no image tower
    */
   public Tensor embedImages(Tensor pixels) {
+    return checked(embedImagesForBatch(pixels), "image embeddings");
+  }
+
+  /**
+   * For batch pipelines that read the rows on the host anyway ({@code dev.clip4j.batch.Embedder}):
+   * {@link #embedImages(Tensor)} without the unit-row check, which the caller must run on the
+   * rows it reads ({@link EmbeddingCheck#requireUnitRows(java.nio.FloatBuffer, int, int, String)}).
+   * With {@code pixels} on the model's CUDA device, nothing here waits for the device.
+   */
+  public Tensor embedImagesForBatch(Tensor pixels) {
     try (UseGuard.Use use = guard.enter()) {
       ImageTower tower = requireImage();
       Objects.requireNonNull(pixels, "pixels");
@@ -258,7 +271,7 @@ public final class ClipModel implements AutoCloseable {
       try (Engine.InferenceScope scope = Engine.inference();
           Tensor x = toModel(pixels, tower.precision().scalarType());
           Tensor features = tower.encoder().features(x)) {
-        return checked(head(tower.head(), features), "image embeddings");
+        return head(tower.head(), features);
       }
     }
   }
@@ -285,6 +298,18 @@ public final class ClipModel implements AutoCloseable {
    * @see #embedTexts(Tensor)
    */
   public Tensor embedTexts(Tensor tokenIds, Tensor attentionMask) {
+    return checked(embedTextsForBatch(tokenIds, attentionMask, null), "text embeddings");
+  }
+
+  /**
+   * For batch pipelines ({@code dev.clip4j.batch.Embedder}): {@link #embedTexts(Tensor, Tensor)}
+   * without the unit-row check (the caller runs it on the rows it reads, as for {@link
+   * #embedImagesForBatch}), the ids' range checked on {@code hostIds} (the same ids, still on the
+   * CPU, e.g. the pinned batch they were copied from), so that with ids on the model's CUDA device
+   * nothing here waits for the device. {@code hostIds} null: checked on {@code tokenIds} (one
+   * device read when they are on CUDA).
+   */
+  public Tensor embedTextsForBatch(Tensor tokenIds, Tensor attentionMask, Tensor hostIds) {
     try (UseGuard.Use use = guard.enter()) {
       TextTower tower = requireText();
       Objects.requireNonNull(tokenIds, "tokenIds");
@@ -300,19 +325,25 @@ public final class ClipModel implements AutoCloseable {
             && attentionMask.size(1) == tokenIds.size(1), "the attention mask must be " + TensorShapes.describe(tokenIds)
             + " like the ids, got " + TensorShapes.describe(attentionMask));
       }
+      Tensor rangeOf = tokenIds;
+      if (hostIds != null) {
+        require(hostIds.is_cpu() && hostIds.dim() == 2 && hostIds.size(0) == tokenIds.size(0)
+            && hostIds.size(1) == tokenIds.size(1), "hostIds must be the ids on the CPU, "
+            + TensorShapes.describe(tokenIds) + ", got " + TensorShapes.describe(hostIds));
+        rangeOf = hostIds;
+      }
+      // Before the ids reach the device: an out-of-range id there would be a device-side assert
+      // that poisons the CUDA context for the whole process.
+      long[] range = idRange(rangeOf);
+      require(range[0] >= 0 && range[1] < tower.vocabSize(),
+          "token ids must be in [0, " + tower.vocabSize() + "), got values in [" + range[0] + ", " + range[1] + "]");
       try (Engine.InferenceScope scope = Engine.inference();
-          Tensor ids = toModel(tokenIds, ScalarType.Long);
-          Tensor lo = ids.min();
-          Tensor hi = ids.max()) {
-        long min = lo.item_long();
-        long max = hi.item_long();
-        require(min >= 0 && max < tower.vocabSize(),
-            "token ids must be in [0, " + tower.vocabSize() + "), got values in [" + min + ", " + max + "]");
+          Tensor ids = toModel(tokenIds, ScalarType.Long)) {
         if (attentionMask == null || tower.causal()) {
-          return checked(tower.embed(ids, null), "text embeddings");
+          return tower.embed(ids, null);
         }
         try (Tensor mask = toModel(attentionMask, ScalarType.Long)) {
-          return checked(tower.embed(ids, mask), "text embeddings");
+          return tower.embed(ids, mask);
         }
       }
     }
@@ -383,17 +414,22 @@ public final class ClipModel implements AutoCloseable {
   }
 
   private static void copyRows(Tensor e, float[][] out, int start) {
-    try (Tensor cpu = e.is_cuda() ? e.cpu() : null) {
-      Tensor c = cpu != null ? cpu : e;
-      int n = (int) c.size(0);
-      int d = (int) c.size(1);
-      try (Tensor cc = c.contiguous()) {
-        FloatPointer p = cc.data_ptr_float();
-        for (int i = 0; i < n; i++) {
-          out[start + i] = new float[d];
-          p.position((long) i * d).get(out[start + i]);
-        }
-      }
+    float[][] rows = HostTensors.readRows(e, "embeddings"); // copied to the CPU first when on a device
+    System.arraycopy(rows, 0, out, start, rows.length);
+  }
+
+  /**
+   * {min, max} of integer ids: read on the host when they are on the CPU (no device involved),
+   * else one device-to-host copy of both values.
+   */
+  static long[] idRange(Tensor ids) {
+    if (ids.numel() == 0) {
+      return new long[] {0, -1};
+    }
+    try (Tensor lo = ids.min(); Tensor hi = ids.max();
+        org.bytedeco.pytorch.TensorVector both = new org.bytedeco.pytorch.TensorVector(lo, hi);
+        Tensor pair = torch.stack(both)) {
+      return HostTensors.readLongs(pair, "token id range");
     }
   }
 

@@ -90,7 +90,18 @@ public final class ClipTowers implements AutoCloseable {
      */
     PER_SAMPLE("linear_per_sample.ts"),
     /** One LibTorch GEMM over the whole batch: fast, but the last bits depend on the batch size. */
-    FOLDED("linear_folded.ts");
+    FOLDED("linear_folded.ts"),
+    /**
+     * Each sample runs alone through the whole tower (a batch of one; the linear layers as one GEMM
+     * each), one after the other, and the features are concatenated: batch-invariant by
+     * construction, because every kernel (cuBLAS GEMMs, cuDNN's convolution, attention,
+     * reductions) sees exactly the shapes of a batch of one whatever the batch, and LibTorch's
+     * CUDA kernels give the same bits for the same shapes and inputs under the {@link Engine}'s
+     * deterministic settings. The default on CUDA, where cuBLAS's strided-batched GEMM ({@link
+     * #PER_SAMPLE}) and cuDNN choose kernels by the batch size and so are not batch-invariant.
+     * One tower launch per sample: slower than {@link #FOLDED} on a GPU.
+     */
+    SAMPLE_BY_SAMPLE("linear_folded.ts");
 
     final String source;
 
@@ -116,14 +127,18 @@ public final class ClipTowers implements AutoCloseable {
   }
 
   /**
-   * The GEMM batch-invariant towers get on {@code device} in {@code precision}: PACKED on x86-64
-   * CPUs with AVX2 and FMA, for fp32 and bf16 (unless {@value #PACKED_GEMM_PROPERTY}=false), else
-   * PER_SAMPLE. bf16 where {@code kernels} cannot run it (no AVX512_BF16) stays PACKED, whose build
-   * then refuses it naming the missing feature, except with {@value #ALLOW_EMULATED_BF16}=true:
-   * then LibTorch's per-sample bf16 (emulated, slow).
+   * The GEMM batch-invariant towers get on {@code device} in {@code precision}: SAMPLE_BY_SAMPLE
+   * on CUDA; PACKED on x86-64 CPUs with AVX2 and FMA, for fp32 and bf16 (unless {@value
+   * #PACKED_GEMM_PROPERTY}=false), else PER_SAMPLE (the pure modes too: the packed kernels keep
+   * LayerNorm in fp32). bf16 where {@code kernels} cannot run it (no AVX512_BF16) stays PACKED,
+   * whose build then refuses it naming the missing feature, except with {@value
+   * #ALLOW_EMULATED_BF16}=true: then LibTorch's per-sample bf16 (emulated, slow).
    */
   public static Gemm invariantGemm(Device device, Precision precision, CpuKernels kernels) {
     Objects.requireNonNull(kernels, "kernels");
+    if (device.is_cuda()) {
+      return Gemm.SAMPLE_BY_SAMPLE;
+    }
     if (!packedRuns(device, precision) || "false".equalsIgnoreCase(System.getProperty(PACKED_GEMM_PROPERTY))) {
       return Gemm.PER_SAMPLE;
     }
@@ -368,11 +383,13 @@ public final class ClipTowers implements AutoCloseable {
       checkPrecision(precision, device);
     }
     StateDictSchema.of(config).validate(stateDict, config.source());
-    // The packed kernels take fp32 weights and pack (bf16: round) them themselves.
-    Builder b = new Builder(stateDict, device, activation, gemm,
-        gemm == Gemm.PACKED ? ScalarType.Float : precision.scalarType());
-    Tensor visualProj = b.weight("visual.proj", ScalarType.Float);
-    Tensor textProj = b.weight("text_projection", ScalarType.Float);
+    // The packed kernels take fp32 weights and pack (bf16: round) them themselves; LayerNorm's
+    // weights stay fp32 in every mode but the pure ones, as open_clip's LayerNormFp32 keeps them.
+    Builder b = new Builder(stateDict, device, activation, gemm, gemm == Gemm.PACKED ? Precision.FP32 : precision);
+    // The projections in the towers' precision (open_clip converts them too); on a CPU the fp32
+    // head takes them as float32 holding the rounded values (packed bf16 included).
+    Tensor visualProj = b.projection("visual.proj", precision, device);
+    Tensor textProj = b.projection("text_projection", precision, device);
     float logitScale;
     try (Tensor ls = b.weight("logit_scale", ScalarType.Float)) {
       logitScale = ls.item_float();
@@ -431,25 +448,35 @@ public final class ClipTowers implements AutoCloseable {
     }
   }
 
-  /** FP32 anywhere; BF16 on CUDA, or on CPUs with native bf16 GEMMs (or when emulation is allowed). */
+  /**
+   * FP32 anywhere; every half-precision mode on CUDA; on a CPU, the bf16 modes where it has native
+   * bf16 GEMMs (or when emulation is allowed) and the fp16 modes only when {@value #ALLOW_CPU_FP16}
+   * is set (LibTorch's CPU fp16 kernels are slow: for checking the precision math on a CPU only).
+   */
   private static void checkPrecision(Precision precision, Device device) {
-    if (precision == Precision.FP32) {
+    if (precision == Precision.FP32 || device.is_cuda()) {
       return;
     }
-    if (precision == Precision.BF16) {
-      if (device.is_cuda() || CpuFeatures.nativeBf16() || Boolean.getBoolean(ALLOW_EMULATED_BF16)) {
+    if (precision.scalarType() == ScalarType.BFloat16) {
+      if (CpuFeatures.nativeBf16() || Boolean.getBoolean(ALLOW_EMULATED_BF16)) {
         return;
       }
-      throw new Clip4jException(ErrorCode.UNSUPPORTED, "bf16 on this CPU would be emulated (no AVX512-BF16 or AMX: "
-          + CpuFeatures.describe() + ") and slower than fp32; use fp32, or set -D" + ALLOW_EMULATED_BF16
-          + "=true to run it anyway");
+      throw new Clip4jException(ErrorCode.UNSUPPORTED, precision.id() + " on this CPU would be emulated (no"
+          + " AVX512-BF16 or AMX: " + CpuFeatures.describe() + ") and slower than fp32; use fp32, or set -D"
+          + ALLOW_EMULATED_BF16 + "=true to run it anyway");
     }
-    throw new Clip4jException(ErrorCode.UNSUPPORTED,
-        "open_clip models run in fp32 or bf16 in this version of clip4j; " + precision + " is not supported yet");
+    if (Boolean.getBoolean(ALLOW_CPU_FP16)) {
+      return;
+    }
+    throw new Clip4jException(ErrorCode.UNSUPPORTED, precision.id() + " runs on CUDA devices; on a CPU use fp32 (or"
+        + " bf16 where the CPU has native bf16 instructions)");
   }
 
   /** System property: run BF16 towers on a CPU without native bf16 support (slow; for tests and checks). */
   public static final String ALLOW_EMULATED_BF16 = "clip4j.bf16.allowEmulated";
+
+  /** System property: run FP16 towers on a CPU (slow; to check the precision math without a GPU). */
+  public static final String ALLOW_CPU_FP16 = "clip4j.fp16.allowCpu";
 
   private static JitModule prepare(JitModule m, Optimization optimization) {
     m.eval();
@@ -473,14 +500,35 @@ public final class ClipTowers implements AutoCloseable {
     private final Activation activation;
     private final Gemm gemm;
     private final ScalarType dtype;
+    private final boolean pure;
     private final CompilationUnit cu = new CompilationUnit();
 
-    Builder(Map<String, Tensor> sd, Device device, Activation activation, Gemm gemm, ScalarType dtype) {
+    Builder(Map<String, Tensor> sd, Device device, Activation activation, Gemm gemm, Precision precision) {
       this.sd = sd;
       this.device = device;
       this.activation = activation;
       this.gemm = gemm;
-      this.dtype = dtype;
+      this.dtype = precision.scalarType();
+      this.pure = precision.pure();
+    }
+
+    /**
+     * A LayerNorm weight or bias: float32 in fp32 and the mixed modes (open_clip's LayerNormFp32
+     * keeps them, and converts nothing in LayerNorm modules), the compute dtype in the pure modes.
+     */
+    Tensor normWeight(String name) {
+      return weight(name, pure ? dtype : ScalarType.Float);
+    }
+
+    /** A projection in {@code precision}: half on CUDA; on a CPU float32 holding the rounded values. */
+    Tensor projection(String name, Precision precision, Device device) {
+      Tensor low = weight(name, precision.scalarType());
+      if (device.is_cuda() || precision.scalarType() == ScalarType.Float) {
+        return low;
+      }
+      try (low) {
+        return low.to(ScalarType.Float);
+      }
     }
 
     /** A contiguous copy of a tower weight in the compute dtype on the target device, outside autograd. */
@@ -508,8 +556,10 @@ public final class ClipTowers implements AutoCloseable {
     }
 
     JitModule layerNorm(String prefix) {
-      JitModule m = holder("LayerNorm", prefix, "weight", "bias");
-      m.define(TorchScriptSource.load("layer_norm.ts"));
+      JitModule m = module("LayerNorm");
+      m.register_parameter("weight", normWeight(prefix + ".weight"), false);
+      m.register_parameter("bias", normWeight(prefix + ".bias"), false);
+      m.define(TorchScriptSource.load(pure ? "layer_norm_pure.ts" : "layer_norm.ts"));
       return m;
     }
 
@@ -615,9 +665,32 @@ public final class ClipTowers implements AutoCloseable {
     return precision;
   }
 
-  /** True when each sample's features are bitwise independent of its batch (PACKED or PER_SAMPLE GEMMs). */
+  /**
+   * True when each sample's features are bitwise independent of its batch: PACKED and PER_SAMPLE
+   * on a CPU, SAMPLE_BY_SAMPLE anywhere. PER_SAMPLE on CUDA runs cuBLAS's strided-batched GEMM,
+   * whose kernel choice depends on the batch count: not invariant there.
+   */
   public boolean batchInvariant() {
-    return gemm != Gemm.FOLDED;
+    return gemm == Gemm.SAMPLE_BY_SAMPLE || gemm == Gemm.PACKED || (gemm == Gemm.PER_SAMPLE && !device.is_cuda());
+  }
+
+  /** What {@link #batchInvariant()} rests on, in one line (for {@code info()}). */
+  public String invariance() {
+    switch (gemm) {
+      case PACKED:
+        return "batch-invariant: clip4j's packed CPU kernels sum every output in one fixed order";
+      case SAMPLE_BY_SAMPLE:
+        return "batch-invariant: each sample runs alone through the tower (the shapes of a batch of one),"
+            + " with deterministic kernels";
+      case PER_SAMPLE:
+        return device.is_cuda()
+            ? "NOT batch-invariant on CUDA: per-sample GEMMs through cuBLAS's strided-batched call, whose kernel"
+                + " choice depends on the batch count"
+            : "batch-invariant: one GEMM per sample on the CPU BLAS";
+      default:
+        return "NOT batch-invariant (throughput mode): one GEMM over the whole batch; the last bits depend on"
+            + " the batch's size and contents";
+    }
   }
 
   /** How the linear layers run. */
@@ -671,6 +744,10 @@ public final class ClipTowers implements AutoCloseable {
    * @throws InvalidInputException for a wrong rank, size, dtype, device or an id out of range
    */
   public Tensor encodeTextFeatures(Tensor ids) {
+    return encodeText(ids, true);
+  }
+
+  private Tensor encodeText(Tensor ids, boolean checkRange) {
     try (UseGuard.Use use = guard.enter()) {
       int ctx = config.text().contextLength();
       String want = "token ids must be int64 [N, L] with 1 <= L <= " + ctx + " on " + deviceName;
@@ -680,15 +757,12 @@ public final class ClipTowers implements AutoCloseable {
       require(ids.scalar_type().intern() == ScalarType.Long, want + ", got " + ids.scalar_type().intern());
       requireDevice(ids, want);
       try (Engine.InferenceScope scope = Engine.inference()) {
-        long min;
-        long max;
-        try (Tensor lo = ids.min(); Tensor hi = ids.max()) {
-          min = lo.item_long();
-          max = hi.item_long();
+        if (checkRange) {
+          long[] range = ClipModel.idRange(ids); // one device read when the ids are on CUDA
+          int vocab = config.text().vocabSize();
+          require(range[0] >= 0 && range[1] < vocab,
+              "token ids must be in [0, " + vocab + "), got values in [" + range[0] + ", " + range[1] + "]");
         }
-        int vocab = config.text().vocabSize();
-        require(min >= 0 && max < vocab,
-            "token ids must be in [0, " + vocab + "), got values in [" + min + ", " + max + "]");
         return state.packed != null ? state.packed.encodeText(ids) : run(state.text, ids);
       }
     }
@@ -723,6 +797,15 @@ public final class ClipTowers implements AutoCloseable {
     return new View("text", this::encodeTextFeatures);
   }
 
+  /**
+   * The text tower for a {@link ClipModel}, which checks the ids' range itself before they reach
+   * the device (on the host where they are, without a device sync): shape, dtype and device are
+   * checked here, the range is not.
+   */
+  Encoder textEncoderIdsChecked() {
+    return new View("text", ids -> encodeText(ids, false));
+  }
+
   private record View(String name, java.util.function.UnaryOperator<Tensor> f) implements Encoder {
     @Override
     public Tensor features(Tensor input) {
@@ -733,16 +816,50 @@ public final class ClipTowers implements AutoCloseable {
     public void close() {}
   }
 
-  /** Runs a tower; features leave as float32 whatever the compute precision. */
+  /**
+   * Runs a tower (sample by sample with {@link Gemm#SAMPLE_BY_SAMPLE}). Features leave in the
+   * compute precision on CUDA (the CUDA head takes half inputs), as float32 on a CPU (its head is
+   * fp32).
+   */
   private Tensor run(JitModule m, Tensor input) {
+    Tensor f = gemm == Gemm.SAMPLE_BY_SAMPLE && input.size(0) > 1 ? sampleBySample(m, input) : forward(m, input);
+    if (f.scalar_type().intern() == ScalarType.Float || device.is_cuda()) {
+      return f;
+    }
+    try (Tensor low = f) {
+      return low.to(ScalarType.Float);
+    }
+  }
+
+  private static Tensor forward(JitModule m, Tensor input) {
     // The IValues hold references to the input and output: free them now, not at GC.
     try (IValue in = new IValue(input); IValueVector args = new IValueVector(in); IValue out = m.forward(args)) {
-      Tensor f = new Tensor(out.toTensor()); // toTensor() is a reference into `out`: take our own handle
-      if (f.scalar_type().intern() == ScalarType.Float) {
-        return f;
+      return new Tensor(out.toTensor()); // toTensor() is a reference into `out`: take our own handle
+    }
+  }
+
+  /**
+   * Each sample alone: a fresh copy of its slice (so its memory starts where a batch of one's
+   * would, whatever its position in the batch), one forward each, then the rows concatenated.
+   * Launches only: nothing here waits for the device.
+   */
+  private static Tensor sampleBySample(JitModule m, Tensor input) {
+    long n = input.size(0);
+    Tensor[] rows = new Tensor[Math.toIntExact(n)];
+    try {
+      for (int i = 0; i < n; i++) {
+        try (Tensor slice = input.narrow(0, i, 1); Tensor own = slice.clone()) {
+          rows[i] = forward(m, own);
+        }
       }
-      try (Tensor low = f) {
-        return low.to(ScalarType.Float);
+      try (org.bytedeco.pytorch.TensorVector v = new org.bytedeco.pytorch.TensorVector(rows)) {
+        return torch.cat(v, 0);
+      }
+    } finally {
+      for (Tensor r : rows) {
+        if (r != null) {
+          r.close();
+        }
       }
     }
   }

@@ -20,6 +20,7 @@ public final class LoadOptions {
   private final boolean batchInvariant;
   private final CpuKernels cpuKernels;
   private final java.nio.file.Path vocabulary;
+  private final PreprocessRules preprocessRules;
 
   private LoadOptions(Builder b) {
     this.device = b.device;
@@ -31,6 +32,7 @@ public final class LoadOptions {
     this.batchInvariant = b.batchInvariant;
     this.cpuKernels = b.cpuKernels;
     this.vocabulary = b.vocabulary;
+    this.preprocessRules = b.preprocessRules;
   }
 
   /**
@@ -90,6 +92,11 @@ public final class LoadOptions {
     return Optional.ofNullable(vocabulary);
   }
 
+  /** Whose implementation of the stated preprocessing to follow (default {@link PreprocessRules#OPEN_CLIP}). */
+  public PreprocessRules preprocessRules() {
+    return preprocessRules;
+  }
+
   /**
    * Whether every embedding is bitwise independent of the batch it is computed in (default
    * true). See {@link Builder#batchInvariant(boolean)}.
@@ -117,6 +124,7 @@ public final class LoadOptions {
     private boolean batchInvariant = true;
     private CpuKernels cpuKernels;
     private java.nio.file.Path vocabulary;
+    private PreprocessRules preprocessRules = PreprocessRules.OPEN_CLIP;
 
     public Builder device(String device) {
       this.device = Objects.requireNonNull(device, "device");
@@ -183,6 +191,12 @@ public final class LoadOptions {
     /** See {@link LoadOptions#vocabulary()}; null = the model's own. */
     public Builder vocabulary(java.nio.file.Path vocabulary) {
       this.vocabulary = vocabulary;
+      return this;
+    }
+
+    /** See {@link LoadOptions#preprocessRules()}. */
+    public Builder preprocessRules(PreprocessRules rules) {
+      this.preprocessRules = Objects.requireNonNull(rules, "rules");
       return this;
     }
 

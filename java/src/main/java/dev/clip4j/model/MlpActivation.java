@@ -41,6 +41,38 @@ public record MlpActivation(Activation activation, String source) {
   }
 
   /**
+   * Checks an activation a format states in its own terms (e.g. a Hugging Face config's {@code
+   * hidden_act}, the module types of a TorchScript archive) against what the caller says: a model
+   * name ending in {@code -quickgelu} and a stated activation must agree with it.
+   *
+   * @param found what the model's files state
+   * @param source the path named in messages
+   * @throws InvalidModelException listing the contradiction
+   */
+  public static MlpActivation agree(MlpActivation found, String modelName, Activation stated, String statedSource,
+      String source) {
+    Objects.requireNonNull(found, "found");
+    List<MlpActivation> said = new ArrayList<>(List.of(found));
+    if (modelName != null && modelName.toLowerCase(Locale.ROOT).endsWith(QUICKGELU_SUFFIX)) {
+      said.add(new MlpActivation(Activation.QUICK_GELU, "model name '" + modelName + "'"));
+    }
+    if (stated != null) {
+      said.add(new MlpActivation(stated, statedSource == null ? "stated by the caller" : statedSource));
+    }
+    for (MlpActivation other : said) {
+      if (other.activation != found.activation) {
+        StringBuilder sb = new StringBuilder(source).append(": the MLP activation is contradictory:");
+        for (MlpActivation s : said) {
+          sb.append(' ').append(s.source).append(" says ").append(s.id()).append(';');
+        }
+        sb.setLength(sb.length() - 1);
+        throw new InvalidModelException(sb.append(". Fix the one that is wrong.").toString());
+      }
+    }
+    return found;
+  }
+
+  /**
    * Resolves the activation from everything that may state it.
    *
    * @param config the parsed configuration ({@link ModelConfig#quickGelu()} may be null)

@@ -2,7 +2,6 @@ package dev.clip4j.model;
 
 import dev.clip4j.head.Activation;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -24,9 +23,11 @@ import java.util.Map;
  * @param cpuKernels the kernels its towers run on: "avx2", "avx512" or "avx512_bf16" (clip4j's
  *     packed CPU kernels, see {@link dev.clip4j.CpuKernels}), or "libtorch" (LibTorch's operators:
  *     TorchScript programs, CUDA, the throughput mode, sentence-transformers); for a pair, its
- *     image side's (the text side's is in {@code textModel})
+ *     image side's (the text side's is in {@code textModel}); null when not stated
  * @param fileHashes file name -> SHA-256 (hex) of every file read
  * @param textModel for a {@link ClipModel#pair pair}, what the text side is (null otherwise)
+ * @param invariance whether an embedding depends on the batch it is computed in, and why (null
+ *     when not stated)
  */
 public record ModelInfo(
     ModelFormat format,
@@ -43,17 +44,40 @@ public record ModelInfo(
     String device,
     String cpuKernels,
     Map<String, String> fileHashes,
-    ModelInfo textModel) {
+    ModelInfo textModel,
+    String invariance) {
 
   public ModelInfo {
     fileHashes = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(fileHashes));
+  }
+
+  /** Without a kernel family or an invariance statement. */
+  public ModelInfo(ModelFormat format, String architecture, long embedDim, int imageSize, int contextLength,
+      int vocabSize, Activation activation, String activationSource, String tokenizer, long parameterCount,
+      Precision precision, String device, Map<String, String> fileHashes, ModelInfo textModel) {
+    this(format, architecture, embedDim, imageSize, contextLength, vocabSize, activation, activationSource, tokenizer,
+        parameterCount, precision, device, null, fileHashes, textModel, null);
+  }
+
+  /** Without a kernel family (null: not stated). */
+  public ModelInfo(ModelFormat format, String architecture, long embedDim, int imageSize, int contextLength,
+      int vocabSize, Activation activation, String activationSource, String tokenizer, long parameterCount,
+      Precision precision, String device, Map<String, String> fileHashes, ModelInfo textModel, String invariance) {
+    this(format, architecture, embedDim, imageSize, contextLength, vocabSize, activation, activationSource, tokenizer,
+        parameterCount, precision, device, null, fileHashes, textModel, invariance);
+  }
+
+  /** A copy stating {@code invariance}. */
+  public ModelInfo withInvariance(String invariance) {
+    return new ModelInfo(format, architecture, embedDim, imageSize, contextLength, vocabSize, activation,
+        activationSource, tokenizer, parameterCount, precision, device, cpuKernels, fileHashes, textModel, invariance);
   }
 
   /** This (image side) paired with {@code text}: image fields from this, text fields from {@code text}. */
   ModelInfo pairedWith(ModelInfo text) {
     return new ModelInfo(format, architecture, embedDim, imageSize, text.contextLength, text.vocabSize, activation,
         activationSource, text.tokenizer, parameterCount + text.parameterCount, precision, device, cpuKernels, fileHashes,
-        text);
+        text, invariance);
   }
 
   /** For JSON output. */
@@ -75,9 +99,15 @@ public record ModelInfo(
     m.put("activation", activation == null ? "defined by the model's code or family" : activation.id());
     m.put("activation_source", activationSource);
     m.put("parameters", parameterCount);
-    m.put("precision", precision.name().toLowerCase(Locale.ROOT));
+    m.put("precision", precision.id());
+    m.put("precision_detail", precision.describe());
     m.put("device", device);
-    m.put("cpu_kernels", cpuKernels);
+    if (cpuKernels != null) {
+      m.put("cpu_kernels", cpuKernels);
+    }
+    if (invariance != null) {
+      m.put("batch_invariance", invariance);
+    }
     m.put("files", new LinkedHashMap<>(fileHashes));
     if (textModel != null) {
       m.put("text_model", textModel.toMap());

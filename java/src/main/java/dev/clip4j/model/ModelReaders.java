@@ -26,8 +26,10 @@ final class ModelReaders {
 
   static {
     register(new OpenClipHubReader());
+    register(new HfClipReader());
     register(new SentenceTransformersReader());
     register(new TorchScriptReader());
+    register(new OpenAiJitReader());
     register(Bundles.READER);
     register(new CheckpointFileReader());
   }

@@ -55,6 +55,11 @@ public final class RandomModels {
     return new Spec("ViT-B-32-quickgelu", 512, 224, 32, 768, 12, 512, 8, 12, 77, 49408, true);
   }
 
+  /** open_clip's ViT-L-14 (OpenAI shapes, QuickGELU): 428M parameters. */
+  public static Spec vitL14() {
+    return new Spec("ViT-L-14-quickgelu", 768, 224, 14, 1024, 24, 768, 12, 12, 77, 49408, true);
+  }
+
   /** A small model (a few million parameters) for the demo and quick tests. */
   public static Spec small() {
     return new Spec("clip4j-demo-small", 128, 224, 32, 128, 2, 128, 4, 2, 77, 49408, true);

@@ -34,6 +34,7 @@ final class TorchScriptModels {
     Path file = ts.file();
     Device device = parseDevice(options.device());
     JitModule module = loadModule(file, device);
+    boolean owned = false;
     try {
       for (String method : new String[] {"encode_image", "encode_text"}) {
         if (!module.find_method(method).has_value()) {
@@ -49,25 +50,43 @@ final class TorchScriptModels {
       long[] tok = require(file, shapes, "token_embedding.weight");
       int contextLength = (int) pos[0];
       int vocab = (int) tok[0];
-      if (options.precision() != Precision.FP32) {
-        module.to(device, options.precision().scalarType(), false);
+      Precision precision = options.precision();
+      if (precision.pure() || precision == Precision.FP32) {
+        if (precision != Precision.FP32) {
+          module.to(device, precision.scalarType(), false); // the program's own code decides what runs in which dtype
+        }
+      } else {
+        throw new dev.clip4j.Clip4jException(dev.clip4j.ErrorCode.UNSUPPORTED, file + ": a TorchScript program runs"
+            + " as its code says; only fp32 or a whole-module cast (pure_fp16, pure_bf16) apply to it, not "
+            + precision.id() + " (read its weights with --format " + ModelFormat.OPENAI_JIT.id() + " for open_clip's"
+            + " mixed precision)");
       }
       Encoder image = new MethodEncoder(module, "encode_image");
       Encoder text = new MethodEncoder(module, "encode_text");
       long dim;
-      try (Engine.InferenceScope scope = Engine.inference()) {
-        Tensor img = image.features(
-            torch.zeros(1, 3, imageSize, imageSize).to(device, options.precision().scalarType()));
-        Tensor ids = torch.zeros(1, contextLength).to(device, org.bytedeco.pytorch.global.torch.ScalarType.Long);
-        Tensor txt = text.features(ids);
+      org.bytedeco.pytorch.global.torch.ScalarType featureType;
+      try (Engine.InferenceScope scope = Engine.inference();
+          Tensor px = torch.zeros(1, 3, imageSize, imageSize);
+          Tensor pxDev = px.to(device, precision.scalarType());
+          Tensor img = image.features(pxDev);
+          org.bytedeco.pytorch.TensorOptions longs = new org.bytedeco.pytorch.TensorOptions(
+              org.bytedeco.pytorch.global.torch.ScalarType.Long);
+          Tensor ids0 = torch.zeros(new long[] {1, contextLength}, longs);
+          Tensor ids = ids0.to(device, org.bytedeco.pytorch.global.torch.ScalarType.Long);
+          Tensor txt = text.features(ids)) {
         if (img.dim() != 2 || txt.dim() != 2 || img.size(1) != txt.size(1)) {
           throw new InvalidModelException(
               file + ": encode_image gives " + TensorShapes.describe(img) + " but encode_text gives "
                   + TensorShapes.describe(txt) + "; the towers must produce the same embedding width");
         }
+        if (img.scalar_type().intern() != txt.scalar_type().intern()) {
+          throw new InvalidModelException(file + ": encode_image gives " + img.scalar_type().intern()
+              + " but encode_text gives " + txt.scalar_type().intern());
+        }
         dim = img.size(1);
+        featureType = img.scalar_type().intern();
       } catch (RuntimeException e) {
-        if (e instanceof InvalidModelException) {
+        if (e instanceof dev.clip4j.Clip4jException) {
           throw e;
         }
         throw new InvalidModelException(file + ": a dummy forward of the TorchScript model failed: " + firstLine(e), e);
@@ -79,23 +98,39 @@ final class TorchScriptModels {
           ? TokenizerSpec.clipVocabulary(options.vocabulary().get(), contextLength)
           : TorchScriptReader.besideOrStandard(file, contextLength);
       dev.clip4j.tokenize.TextTokenizer tokenizer = spec.open();
-      EmbeddingHead imageHead = EmbeddingHead.withoutProjection((int) dim).build();
-      EmbeddingHead textHead = EmbeddingHead.withoutProjection((int) dim).build();
+      // The heads run where the program's outputs are, in their dtype (the CPU head takes fp32:
+      // ClipModel.head converts there): a head on another device than the features fails every call.
+      org.bytedeco.pytorch.global.torch.ScalarType headType = device.is_cuda() ? featureType
+          : org.bytedeco.pytorch.global.torch.ScalarType.Float;
+      String headDevice;
+      try (Tensor pos0 = parameter(module, "positional_embedding")) {
+        headDevice = dev.clip4j.internal.HostTensors.deviceName(pos0);
+      }
+      EmbeddingHead imageHead = EmbeddingHead.withoutProjection((int) dim).device(headDevice).dtype(headType).build();
+      EmbeddingHead textHead = EmbeddingHead.withoutProjection((int) dim).device(headDevice).dtype(headType).build();
       ModelInfo info = new ModelInfo(
           ModelFormat.TORCHSCRIPT,
           "TorchScript CLIP (encode_image/encode_text), image " + imageSize + "px, context " + contextLength,
           dim, imageSize, contextLength, vocab, null, "TorchScript code", tokenizer.describe(),
-          StateDictSchema.parameterCount(shapes), options.precision(), device.str().getString(), "libtorch", d.fileHashes(),
-          null);
+          StateDictSchema.parameterCount(shapes), options.precision(), headDevice, "libtorch", d.fileHashes(), null,
+          "NOT batch-invariant: the program's own code runs the whole batch (its GEMMs' blocking, and on CUDA the"
+              + " kernels cuBLAS/cuDNN choose, depend on the batch size)");
       ModelDescription sized = new ModelDescription(d.format(), d.path(), d.architecture(),
           Architectures.openAiPreprocess(imageSize), spec, d.fileHashes());
       ClipModel.ImageTower imageTower = new ClipModel.ImageTower(image, imageHead, sized.preprocess(),
           options.precision());
       ClipModel.TextTower textTower = new Architectures.EncoderTextTower(text, textHead, tokenizer, vocab,
-          options.precision());
-      return new ClipModel(info, imageTower, textTower, logitScale, sized, List.of(module::close));
+          options.precision(), contextLength);
+      ClipModel model = new ClipModel(info, imageTower, textTower, logitScale, sized, List.of(module::close));
+      owned = true;
+      // Through the heads this time: a head that cannot take the program's outputs fails here, not
+      // on the first request (closes the model, and so the module, when it fails).
+      Architectures.checkDummyForward(model);
+      return model;
     } catch (RuntimeException e) {
-      module.close();
+      if (!owned) {
+        module.close();
+      }
       throw e;
     }
   }
@@ -142,11 +177,7 @@ final class TorchScriptModels {
   }
 
   static Device parseDevice(String device) {
-    try {
-      return new Device(device);
-    } catch (RuntimeException e) {
-      throw new IllegalArgumentException("invalid device '" + device + "': " + firstLine(e), e);
-    }
+    return dev.clip4j.internal.Devices.parse(device); // DeviceException (DEVICE) where it cannot run
   }
 
   static Map<String, long[]> parameterShapes(JitModule module) {

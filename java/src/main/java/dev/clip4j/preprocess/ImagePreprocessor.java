@@ -31,7 +31,10 @@ import java.util.Objects;
  * <p>Pillow's mode rules are applied: palette ({@code P}) and bilevel ({@code 1}) images are
  * resized with NEAREST whatever the configured interpolation; {@code LA}/{@code RGBA} are
  * resized premultiplied; alpha is dropped without compositing; for {@link ResizeMode#LONGEST} the
- * fill colour of a {@code P} image is its palette entry, as torchvision pads P images.
+ * fill colour of a {@code P} image is its palette entry, as torchvision pads P images. With
+ * {@link RgbConversion#BEFORE_RESIZE} (Hugging Face transformers' CLIPImageProcessor) the image is
+ * converted to RGB first instead and resized with the configured filter, and with {@link
+ * CropRounding#FLOOR} the crop offset is floored.
  *
  * <p>Immutable and thread-safe: any number of threads may preprocess concurrently, into
  * distinct slots. Holds no native resources.
@@ -100,6 +103,9 @@ public final class ImagePreprocessor {
       throw new InvalidInputException(image.source() + ": image of " + image.width() + "x"
           + image.height() + " pixels is too large to preprocess");
     }
+    if (config.rgbConversion() == RgbConversion.BEFORE_RESIZE && image.mode() != ImageMode.RGB) {
+      image = convertedForResize(image);
+    }
     ImageMode mode = image.mode();
     int format;
     switch (mode) {
@@ -121,8 +127,12 @@ public final class ImagePreprocessor {
         format = Clip4jNative.CLIP4J_PIXEL_I32;
         break;
     }
+    // Pillow resizes P and 1 with NEAREST whatever was asked (open_clip's order; converted images
+    // are L or RGB by now).
     Interpolation filter =
         mode == ImageMode.P || mode == ImageMode.BILEVEL ? Interpolation.NEAREST : config.interpolation();
+    int resizeMode = config.resizeMode() == ResizeMode.SHORTEST && config.cropRounding() == CropRounding.FLOOR
+        ? Clip4jNative.CLIP4J_RESIZE_SHORTEST_FLOOR_CROP : config.resizeMode().nativeCode;
     int f = config.fillColor();
     int[] fill = mode == ImageMode.P ? image.paletteColor(f) : new int[] {f, f, f};
     ByteBuffer fillRgb = ByteBuffer.allocateDirect(3);
@@ -131,7 +141,7 @@ public final class ImagePreprocessor {
     int status =
         Clip4jNative.clip4j_preprocess_image(
             image.directPixels(), image.width(), image.height(), format, filter.nativeCode,
-            config.resizeMode().nativeCode, config.imageSize(), fillRgb, mean.duplicate(),
+            resizeMode, config.imageSize(), fillRgb, mean.duplicate(),
             std.duplicate(), nchwBatch.slice(), capacity, slot);
     if (status != Clip4jNative.CLIP4J_OK) {
       String message = NativeLib.lastError();
@@ -141,6 +151,53 @@ public final class ImagePreprocessor {
       }
       throw Clip4jException.fromStatus(status, image.source() + ": " + message);
     }
+  }
+
+  /**
+   * Pillow's {@code convert("RGB")} done before the resize, as transformers' CLIPImageProcessor
+   * does, in a form the native pipeline resizes with the configured filter: gray modes ({@code 1},
+   * {@code L}, {@code LA} without its alpha, {@code I} clipped to [0, 255]) become {@code L}, whose
+   * resize equals that of the replicated RGB image channel by channel; {@code RGBA} loses its alpha
+   * (no premultiplication, no compositing); {@code P} is already looked up (its pixels are RGB).
+   */
+  static DecodedImage convertedForResize(DecodedImage image) {
+    int n = image.width() * image.height();
+    ByteBuffer src = image.directPixels();
+    ByteBuffer out;
+    ImageMode mode;
+    switch (image.mode()) {
+      case BILEVEL:
+      case L:
+        return new DecodedImage(ImageMode.L, image.width(), image.height(), src, null, image.source());
+      case P:
+        return new DecodedImage(ImageMode.RGB, image.width(), image.height(), src, null, image.source());
+      case LA:
+        mode = ImageMode.L;
+        out = ByteBuffer.allocateDirect(n);
+        for (int i = 0; i < n; i++) {
+          out.put(i, src.get(2 * i));
+        }
+        break;
+      case RGBA:
+        mode = ImageMode.RGB;
+        out = ByteBuffer.allocateDirect(3 * n);
+        for (int i = 0; i < n; i++) {
+          out.put(3 * i, src.get(4 * i)).put(3 * i + 1, src.get(4 * i + 1)).put(3 * i + 2, src.get(4 * i + 2));
+        }
+        break;
+      case I:
+        mode = ImageMode.L;
+        out = ByteBuffer.allocateDirect(n);
+        src.order(ByteOrder.nativeOrder());
+        for (int i = 0; i < n; i++) {
+          int v = src.getInt(4 * i);
+          out.put(i, (byte) (v <= 0 ? 0 : Math.min(v, 255)));
+        }
+        break;
+      default:
+        return image;
+    }
+    return new DecodedImage(mode, image.width(), image.height(), out, null, image.source());
   }
 
   /** Preprocesses a decoded image into a new array of {@code 3 * size * size} floats (CHW). */

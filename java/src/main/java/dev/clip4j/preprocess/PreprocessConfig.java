@@ -9,7 +9,9 @@ import java.util.Objects;
 
 /**
  * open_clip's eval preprocessing parameters ({@code PreprocessCfg}): square image size, per-channel
- * mean and std, interpolation, resize mode and fill colour. Immutable and thread-safe.
+ * mean and std, interpolation, resize mode and fill colour; plus the two points where Hugging Face
+ * transformers' {@code CLIPImageProcessor} differs from open_clip ({@link #cropRounding()}, {@link
+ * #rgbConversion()}; open_clip's behaviour by default). Immutable and thread-safe.
  *
  * <pre>{@code
  * PreprocessConfig cfg = PreprocessConfig.defaults();                 // OpenAI CLIP, 224 px
@@ -31,6 +33,8 @@ public final class PreprocessConfig {
   private final Interpolation interpolation;
   private final ResizeMode resizeMode;
   private final int fillColor;
+  private final CropRounding cropRounding;
+  private final RgbConversion rgbConversion;
 
   private PreprocessConfig(Builder b) {
     if (b.imageSize < 1 || b.imageSize > 16384) {
@@ -55,9 +59,14 @@ public final class PreprocessConfig {
     this.interpolation = Objects.requireNonNull(b.interpolation, "interpolation");
     this.resizeMode = Objects.requireNonNull(b.resizeMode, "resizeMode");
     this.fillColor = b.fillColor;
+    this.cropRounding = Objects.requireNonNull(b.cropRounding, "cropRounding");
+    this.rgbConversion = Objects.requireNonNull(b.rgbConversion, "rgbConversion");
   }
 
-  /** open_clip's defaults: 224, OpenAI mean/std, bicubic, shortest, fill 0. */
+  /**
+   * open_clip's defaults: 224, OpenAI mean/std, bicubic, shortest, fill 0, crop offsets rounded
+   * half to even, RGB conversion after the resize.
+   */
   public static PreprocessConfig defaults() {
     return DEFAULTS;
   }
@@ -76,6 +85,8 @@ public final class PreprocessConfig {
     b.interpolation = interpolation;
     b.resizeMode = resizeMode;
     b.fillColor = fillColor;
+    b.cropRounding = cropRounding;
+    b.rgbConversion = rgbConversion;
     return b;
   }
 
@@ -249,6 +260,23 @@ public final class PreprocessConfig {
     return fillColor;
   }
 
+  /**
+   * How the center crop's offset is rounded: {@link CropRounding#HALF_EVEN} for open_clip
+   * (torchvision), {@link CropRounding#FLOOR} for Hugging Face transformers' processor. Only
+   * {@link ResizeMode#SHORTEST} crops.
+   */
+  public CropRounding cropRounding() {
+    return cropRounding;
+  }
+
+  /**
+   * When non-RGB images become RGB: {@link RgbConversion#AFTER_RESIZE} for open_clip, {@link
+   * RgbConversion#BEFORE_RESIZE} for Hugging Face transformers' processor.
+   */
+  public RgbConversion rgbConversion() {
+    return rgbConversion;
+  }
+
   /** Floats per preprocessed image: 3 * imageSize * imageSize. */
   public int floatsPerImage() {
     return 3 * imageSize * imageSize;
@@ -261,18 +289,22 @@ public final class PreprocessConfig {
     }
     PreprocessConfig c = (PreprocessConfig) o;
     return imageSize == c.imageSize && Arrays.equals(mean, c.mean) && Arrays.equals(std, c.std)
-        && interpolation == c.interpolation && resizeMode == c.resizeMode && fillColor == c.fillColor;
+        && interpolation == c.interpolation && resizeMode == c.resizeMode && fillColor == c.fillColor
+        && cropRounding == c.cropRounding && rgbConversion == c.rgbConversion;
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(imageSize, Arrays.hashCode(mean), Arrays.hashCode(std), interpolation, resizeMode, fillColor);
+    return Objects.hash(imageSize, Arrays.hashCode(mean), Arrays.hashCode(std), interpolation, resizeMode, fillColor,
+        cropRounding, rgbConversion);
   }
 
   @Override
   public String toString() {
     return "PreprocessConfig[size=" + imageSize + ", mean=" + Arrays.toString(mean) + ", std="
-        + Arrays.toString(std) + ", " + interpolation + ", " + resizeMode + ", fill=" + fillColor + "]";
+        + Arrays.toString(std) + ", " + interpolation + ", " + resizeMode + ", fill=" + fillColor
+        + (cropRounding == CropRounding.HALF_EVEN ? "" : ", crop " + cropRounding)
+        + (rgbConversion == RgbConversion.AFTER_RESIZE ? "" : ", RGB " + rgbConversion) + "]";
   }
 
   /** Builder of {@link PreprocessConfig}; not thread-safe. */
@@ -283,6 +315,8 @@ public final class PreprocessConfig {
     private Interpolation interpolation = Interpolation.BICUBIC;
     private ResizeMode resizeMode = ResizeMode.SHORTEST;
     private int fillColor = 0;
+    private CropRounding cropRounding = CropRounding.HALF_EVEN;
+    private RgbConversion rgbConversion = RgbConversion.AFTER_RESIZE;
 
     private Builder() {}
 
@@ -319,6 +353,18 @@ public final class PreprocessConfig {
     /** Padding colour for {@link ResizeMode#LONGEST}, in [0, 255]. */
     public Builder fillColor(int fillColor) {
       this.fillColor = fillColor;
+      return this;
+    }
+
+    /** Rounding of the center crop's offset (default {@link CropRounding#HALF_EVEN}, open_clip's). */
+    public Builder cropRounding(CropRounding cropRounding) {
+      this.cropRounding = cropRounding;
+      return this;
+    }
+
+    /** When non-RGB images become RGB (default {@link RgbConversion#AFTER_RESIZE}, open_clip's). */
+    public Builder rgbConversion(RgbConversion rgbConversion) {
+      this.rgbConversion = rgbConversion;
       return this;
     }
 

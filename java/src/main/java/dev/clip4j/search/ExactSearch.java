@@ -1,6 +1,8 @@
 package dev.clip4j.search;
 
 import dev.clip4j.Engine;
+import dev.clip4j.internal.Devices;
+import dev.clip4j.internal.HostTensors;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.io.EmbeddingIndex;
 import java.nio.FloatBuffer;
@@ -124,7 +126,7 @@ public final class ExactSearch {
       maxBlock = Math.max(maxBlock, Math.min(blockRows, c.rows()));
     }
     Engine.ensureInitialized();
-    Device dev = new Device(device);
+    Device dev = Devices.parse(device); // a CUDA device this host does not have: DeviceException (DEVICE)
     boolean onCpu = !dev.is_cuda();
     TensorOptions floats = new TensorOptions(ScalarType.Float).device(new DeviceOptional(dev));
     MemoryFormatOptional keep = new MemoryFormatOptional();
@@ -181,13 +183,10 @@ public final class ExactSearch {
         T_TensorTensor_T tk = perQuery.topk(kb, dim, true, true);
         try (tk;
             Tensor values = tk.get0();
-            Tensor indices = tk.get1();
-            Tensor vHost = values.cpu().contiguous();
-            Tensor iHost = indices.cpu().contiguous()) {
-          float[] v = new float[kb * nq];
-          long[] ix = new long[kb * nq];
-          new FloatPointer(vHost.data_ptr()).get(v);
-          new LongPointer(iHost.data_ptr()).get(ix);
+            Tensor indices = tk.get1()) {
+          // On CUDA: synchronous copies to the host (one wait per block), never a host read of device memory.
+          float[] v = HostTensors.readFloats(values, "top-k scores");
+          long[] ix = HostTensors.readLongs(indices, "top-k rows");
           for (int j = 0; j < nq; j++) {
             List<Hit> list = best.get(j);
             int at = j * kb; // values are [Q, kb] (or [kb])
@@ -197,9 +196,8 @@ public final class ExactSearch {
             }
             boolean tie = kb > kk && v[at + kk] == v[at + kk - 1];
             if (nan || tie) {
-              try (Tensor col = nq == 1 ? view.cpu().contiguous() : perQuery.select(0, j).cpu().contiguous()) {
-                float[] all = new float[n];
-                new FloatPointer(col.data_ptr()).get(all);
+              try (Tensor col = nq == 1 ? new Tensor(view) : perQuery.select(0, j)) {
+                float[] all = HostTensors.readFloats(col, "scores");
                 addBoundaryTies(all, firstRow, list);
               }
             } else {

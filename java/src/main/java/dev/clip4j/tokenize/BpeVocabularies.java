@@ -123,4 +123,59 @@ public final class BpeVocabularies {
     }
     return id;
   }
+
+  /**
+   * Writes open_clip's merges file ({@code bpe_simple_vocab_16e6.txt}, gzip or plain) in the
+   * Hugging Face CLIP layout into {@code dir}: {@code vocab.json} with the ids open_clip assigns
+   * (256 byte symbols, their {@code </w>} forms, one per merge, then the start and end of text,
+   * named {@code <|startoftext|>} and {@code <|endoftext|>} as transformers' CLIPTokenizer names
+   * them) and {@code merges.txt} (a "#version" header, then the merges open_clip reads, at most
+   * 48,894). {@link ClipTokenizer#fromDirectory} then gives the same ids for every text.
+   *
+   * @return the vocabulary size (49,408 for open_clip's file)
+   * @throws dev.clip4j.InvalidModelException when the file is not a valid merges file
+   * @throws Clip4jException with {@link ErrorCode#IO} when the files cannot be written
+   */
+  public static int writeHfFromBpe(Path bpeFile, Path dir) {
+    Objects.requireNonNull(bpeFile, "bpeFile");
+    Objects.requireNonNull(dir, "dir");
+    ClipTokenizer.fromBpeVocab(bpeFile); // validates (typed errors), bounded
+    byte[] raw;
+    try {
+      raw = Files.readAllBytes(bpeFile);
+    } catch (IOException e) {
+      throw new Clip4jException(ErrorCode.IO, "cannot read " + bpeFile + ": " + e.getMessage(), e);
+    }
+    String[] lines = ClipTokenizer.decodeText(raw, bpeFile).split("\n", -1);
+    int end = Math.min(lines.length, 1 + ClipTokenizer.MAX_MERGES);
+    ObjectNode vocab = new ObjectMapper().createObjectNode();
+    int id = 0;
+    for (String s : BytePairEncoder.byteSymbolsInVocabOrder()) {
+      vocab.put(s, id++);
+    }
+    for (String s : BytePairEncoder.byteSymbolsInVocabOrder()) {
+      vocab.put(s + BytePairEncoder.END_OF_WORD, id++);
+    }
+    StringBuilder mergesTxt = new StringBuilder("#version: 0.2\n");
+    for (int i = 1; i < end; i++) {
+      String[] parts = ClipTokenizer.splitWhitespace(lines[i]);
+      if (parts.length != 2) {
+        throw new dev.clip4j.InvalidModelException("BPE vocabulary " + bpeFile + ": line " + (i + 1)
+            + " is not a merge of two symbols; it cannot be written as merges.txt");
+      }
+      vocab.put(parts[0] + parts[1], id++); // a later duplicate wins, as Python's dict(zip(...))
+      mergesTxt.append(parts[0]).append(' ').append(parts[1]).append('\n');
+    }
+    vocab.put(ClipTokenizer.HF_SOT, id++);
+    vocab.put(ClipTokenizer.HF_EOT, id++);
+    try {
+      Files.createDirectories(dir);
+      Files.writeString(dir.resolve(ClipTokenizer.VOCAB_FILE), new ObjectMapper().writeValueAsString(vocab),
+          StandardCharsets.UTF_8);
+      Files.writeString(dir.resolve(ClipTokenizer.MERGES_FILE), mergesTxt, StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new Clip4jException(ErrorCode.IO, "cannot write a vocabulary into " + dir + ": " + e.getMessage(), e);
+    }
+    return id;
+  }
 }

@@ -3,6 +3,7 @@ package dev.clip4j.tokenize;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.internal.UserFiles;
 import java.io.ByteArrayInputStream;
@@ -34,10 +35,16 @@ import java.util.zip.GZIPInputStream;
  *   <li>ftfy 6.1.1 {@code fix_text} (default configuration), per line: HTML entities ending in
  *       ';' (the complete HTML5 table, all-caps variants such as {@code &EACUTE;}, numeric
  *       references; switched off from the first line containing '<' on, as ftfy's "auto" does),
+ *       mojibake repair ({@code fix_encoding}: ftfy's badness heuristic decides whether the line
+ *       looks like mojibake; if so it is re-encoded in Latin-1, sloppy Windows-1252/1251/1250/
+ *       1253/1254, ISO-8859-2, MacRoman or CP437 and decoded as UTF-8 or CESU-8/Java modified
+ *       UTF-8, with no-break spaces restored and lossy sequences replaced; else inconsistent
+ *       UTF-8 mojibake is fixed piece by piece; Latin-1 C1 controls are read as Windows-1252),
  *       C1 controls read as Windows-1252, Latin ligatures ('ﬁ' to "fi"), full-/half-width forms
  *       and U+3000, curly quotes to straight ones, line breaks (CRLF, CR, U+2028/9, U+0085) to
  *       '\n', unpaired surrogates to U+FFFD, ANSI terminal escapes and control characters
- *       removed, NFC; repeated until the line stops changing.
+ *       removed, NFC; repeated until the line stops changing. Checked against ftfy's own test
+ *       suite and generated mojibake (see tools/reference/ftfy_cases.py).
  *   <li>Python's {@code html.unescape} twice (HTML5 rules, including names without ';' and
  *       longest-prefix matching), then {@code strip()}.
  *   <li>Runs of whitespace ({@code \s+}) to one space, strip, lower case as CPython's {@code
@@ -51,25 +58,31 @@ import java.util.zip.GZIPInputStream;
  * <h2>Not reproduced</h2>
  *
  * <ul>
- *   <li>ftfy's {@code fix_encoding}: mojibake detection and repair ({@code is_bad} heuristics,
- *       re-decoding as UTF-8 from Latin-1/Windows-125x/MacRoman/CP437, {@code restore_byte_a0},
- *       {@code replace_lossy_sequences}, {@code decode_inconsistent_utf8}, and the whole-text
- *       Latin-1-to-Windows-1252 reinterpretation). Text ftfy would judge to be mojibake (such as
- *       "cafÃ©" or "â€™") is tokenized as written; for any other text that step is the identity.
- *       C1 controls are still mapped by {@code fix_c1_controls}, which gives the reference's
- *       result whenever {@code fix_encoding} leaves the text alone.
  *   <li>Unicode versions: letters, numbers, case mapping and NFC come from the JDK (Java 17:
  *       Unicode 13), while the reference used Python 3.11 (Unicode 14) and the {@code regex}
  *       module (newer). Characters assigned after Unicode 13 may be classed or cased
  *       differently; for every character Java 17 knows, letter/number/space classes, case
  *       mapping and case properties were checked equal to the reference's (U+1734 aside).
+ *   <li>Texts whose ftfy repair exceeds clip4j's work budget (see "Cost") are refused, not
+ *       tokenized. The smallest such texts are a few thousand characters of chained mojibake,
+ *       which open_clip cleans in about a second; its time grows with the square of the length
+ *       (14 s at 12,000 characters, about a day at a megabyte).
+ *   <li>A Python string can hold a high and a low surrogate as two separate code points; a Java
+ *       string cannot tell them from the supplementary character they pair into, and clip4j
+ *       reads them as that character. ftfy joins such pairs anyway ({@code fix_surrogates}), so
+ *       only its mojibake heuristic could see the difference.
  * </ul>
  *
  * <h2>Cost</h2>
  *
- * Linear in the text for ordinary input (BPE is O(n log n) per word). Like ftfy, each line is
- * re-fixed until stable, so text escaped many times over ({@code &amp;amp;amp;...}) costs one
- * pass per level: 100,000 characters of 25,000 nested levels take seconds.
+ * Linear in the text for ordinary input (BPE is O(n log n) per word); text without mojibake
+ * clues costs one pass of the heuristic, and printable ASCII without '&' skips ftfy altogether.
+ * Like ftfy, each line is re-fixed until stable. On a few inputs each round repairs only a little
+ * (mojibake where every repair exposes the next, or HTML escaped thousands of times over), and
+ * there ftfy's time, in open_clip too, grows with the square of the length. clip4j does the same
+ * work up to a budget (2^22 characters plus 64 passes over the text; seconds for a megabyte) and
+ * refuses the text with an {@link InvalidInputException} beyond it; texts that stay under it get
+ * open_clip's exact ids.
  *
  * <h2>Vocabulary</h2>
  *
@@ -306,7 +319,7 @@ public final class ClipTokenizer {
     }
   }
 
-  private static String decodeText(byte[] raw, Object file) {
+  static String decodeText(byte[] raw, Object file) {
     byte[] bytes = raw;
     try {
       if (bytes.length >= 2 && (bytes[0] & 0xFF) == 0x1F && (bytes[1] & 0xFF) == 0x8B) {
@@ -339,7 +352,7 @@ public final class ClipTokenizer {
   }
 
   /** Python's {@code str.split()} without arguments. */
-  private static String[] splitWhitespace(String line) {
+  static String[] splitWhitespace(String line) {
     List<String> parts = new ArrayList<>(2);
     int i = 0;
     int n = line.length();
@@ -390,6 +403,8 @@ public final class ClipTokenizer {
    * truncation (open_clip's {@code SimpleTokenizer.encode}).
    *
    * @throws NullPointerException if text is null
+   * @throws InvalidInputException if repairing the text would take ftfy quadratic time beyond
+   *     clip4j's budget (see "Cost" above)
    */
   public int[] encode(String text) {
     return encode(text, Integer.MAX_VALUE);
@@ -423,6 +438,7 @@ public final class ClipTokenizer {
    *
    * @return the number of real tokens including SOT and EOT (the EOT position + 1)
    * @throws NullPointerException if text or out is null
+   * @throws InvalidInputException if the text is refused (see "Cost" above); nothing is written
    * @throws IllegalArgumentException if contextLength < 2
    * @throws IndexOutOfBoundsException if the row does not fit in out at offset
    */
@@ -473,6 +489,7 @@ public final class ClipTokenizer {
    *
    * @return a new [texts.size()][contextLength] array
    * @throws NullPointerException if texts or any text is null
+   * @throws InvalidInputException if a text is refused (see "Cost" above)
    * @throws IllegalArgumentException if contextLength < 2
    */
   public long[][] tokenize(List<String> texts, int contextLength) {

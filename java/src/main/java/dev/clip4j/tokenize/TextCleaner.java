@@ -6,8 +6,8 @@ import java.text.Normalizer;
  * The text cleaning open_clip 2.20.0 applies before BPE: {@code
  * whitespace_clean(basic_clean(text)).lower()}, where {@code basic_clean} is ftfy 6.1.1's {@code
  * fix_text} (default configuration), then Python's {@code html.unescape} twice, then {@code
- * strip()}. See {@link ClipTokenizer} for which ftfy fixes are reproduced. Stateless;
- * thread-safe.
+ * strip()}. ftfy's {@code fix_encoding} is {@link FtfyEncoding}; the other fixes are here.
+ * Stateless; thread-safe.
  */
 final class TextCleaner {
   /** ftfy's max_decode_length: segments are at most this many code points. */
@@ -43,7 +43,12 @@ final class TextCleaner {
     return CP1252_C1.charAt(c1 - 0x80);
   }
 
-  /** The full open_clip cleaning: ftfy, html.unescape twice, strip, whitespace collapse, lower. */
+  /**
+   * The full open_clip cleaning: ftfy, html.unescape twice, strip, whitespace collapse, lower.
+   *
+   * @throws dev.clip4j.InvalidInputException when ftfy's repair exceeds its budget ({@link
+   *     FtfyBudget})
+   */
   static String clean(String text) {
     String t = fixText(text);
     t = HtmlEntities.unescape(HtmlEntities.unescape(t));
@@ -125,11 +130,24 @@ final class TextCleaner {
   // ---------------------------------------------------------------- ftfy.fix_text
 
   /**
-   * ftfy 6.1.1 {@code fix_text} with the default configuration, minus mojibake repair: the text
-   * is fixed line by line; HTML unescaping is on until the first line containing '<' and stays
-   * off from then on; each line is fixed repeatedly until it stops changing.
+   * ftfy 6.1.1 {@code fix_text} with the default configuration: the text is fixed in segments,
+   * each a line (ending with its '\n') or at most 1,000,000 code points of one; HTML unescaping
+   * is on until the first segment containing '<' and stays off from then on; each segment is
+   * fixed repeatedly until it stops changing ({@link #fixSegment}).
    */
   static String fixText(String text) {
+    return fixText(text, FtfyBudget.forText(text.length()));
+  }
+
+  /**
+   * {@link #fixText(String)} spending from the given budget.
+   *
+   * @throws dev.clip4j.InvalidInputException when the budget runs out (see {@link FtfyBudget})
+   */
+  static String fixText(String text, FtfyBudget budget) {
+    if (isInert(text)) {
+      return text;
+    }
     StringBuilder out = new StringBuilder(text.length());
     boolean unescape = true;
     int pos = 0;
@@ -144,20 +162,42 @@ final class TextCleaner {
       if (unescape && segment.indexOf('<') >= 0) {
         unescape = false;
       }
-      out.append(fixSegment(segment, unescape));
+      out.append(fixSegment(segment, unescape, budget));
       pos = end;
     }
     return out.toString();
   }
 
-  /** ftfy's fix_and_explain loop for one segment (fix_encoding omitted). */
-  static String fixSegment(String segment, boolean unescape) {
+  /**
+   * Whether every fix of {@link #fixText} leaves the text as it is, judged from its characters
+   * alone: ASCII printable characters but '&', and tab, line feed and form feed (no entity, no
+   * mojibake, no escape, control character, carriage return or width/ligature/quote form).
+   */
+  private static boolean isInert(String text) {
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (c >= 0x20 ? (c > 0x7E || c == '&') : (c != '\t' && c != '\n' && c != '\f')) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * ftfy's {@code fix_and_explain} loop for one segment: unescape_html (when on), fix_encoding
+   * ({@link FtfyEncoding}), fix_c1_controls, fix_latin_ligatures, fix_character_width,
+   * uncurl_quotes, fix_line_breaks, fix_surrogates, remove_terminal_escapes,
+   * remove_control_chars, NFC; repeated until a round changes nothing.
+   */
+  static String fixSegment(String segment, boolean unescape, FtfyBudget budget) {
     String t = segment;
     while (true) {
+      budget.spend(t.length());
       String orig = t;
       if (unescape) {
         t = HtmlEntities.ftfyUnescape(t);
       }
+      t = FtfyEncoding.fixEncoding(t, budget);
       t = fixC1Controls(t);
       t = fixLatinLigatures(t);
       t = fixCharacterWidth(t);

@@ -297,4 +297,37 @@ class EmbedderTest {
       assertThat(reg.get("clip4j.embedder.queue.depth").gauge().value()).isZero();
     }
   }
+  /**
+   * One CUDA transfer state per physical device: "cuda" means the current device, so with device 0
+   * current it is the same key as "cuda:0" (two keys used to give one device two streams, and a
+   * lane then synchronised the idle one and read rows before their copy landed).
+   */
+  @Test
+  void cudaTransferStateIsKeyedByTheCanonicalDevice() {
+    assertThat(Embedder.transferKey("cuda", () -> 0)).isEqualTo("cuda:0");
+    assertThat(Embedder.transferKey("cuda:0", () -> 0)).isEqualTo("cuda:0");
+    assertThat(Embedder.transferKey("cuda", () -> 1)).isEqualTo("cuda:1");
+    assertThat(Embedder.transferKey("cuda:0", () -> 1)).isEqualTo("cuda:0");
+    assertThatThrownBy(() -> Embedder.transferKey("cuda:x", () -> 0)).isInstanceOf(IllegalArgumentException.class);
+    try (Embedder e = Embedder.create(EmbedderConfig.defaults(), List.of(lane(head::apply)))) {
+      assertThat(e.submit("vectors", randn(new Random(2), DIM, 1.0)).join()).hasSize(8);
+      assertThat(e.transferKeys()).as("CPU lanes never create CUDA state").isEmpty();
+    }
+  }
+
+  /** A CUDA lane on a host without CUDA: one typed DEVICE error when the embedder is made, not per request. */
+  @Test
+  void aCudaLaneWithoutCudaIsATypedDeviceErrorAtCreation() {
+    org.junit.jupiter.api.Assumptions.assumeFalse(org.bytedeco.pytorch.global.torch.cuda_is_available(),
+        "a CUDA host: EmbedderGpuTest covers CUDA lanes there");
+    for (String device : new String[] {"cuda", "cuda:0", "cuda:3"}) {
+      Embedder.Lane<float[]> l = new Embedder.Lane<>("vectors", new long[] {DIM}, ScalarType.Float, WRITER,
+          head::apply, false, 8, device);
+      assertThatThrownBy(() -> Embedder.create(EmbedderConfig.defaults(), List.of(l))).as(device)
+          .isInstanceOfSatisfying(dev.clip4j.DeviceException.class,
+              e -> assertThat(e.code()).isEqualTo(dev.clip4j.ErrorCode.DEVICE))
+          .hasMessageContaining("device '" + device + "' is not available on this host")
+          .satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
+    }
+  }
 }

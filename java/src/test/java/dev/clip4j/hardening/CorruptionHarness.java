@@ -4,7 +4,14 @@ import dev.clip4j.Clip4jException;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ClipModel;
 import dev.clip4j.model.ModelConfig;
+import dev.clip4j.model.OpenAiCheckpoints;
+import dev.clip4j.model.StateDictSchema;
+import dev.clip4j.model.hf.HfClipDirectory;
 import dev.clip4j.model.io.CheckpointReader;
+import dev.clip4j.model.io.DType;
+import dev.clip4j.model.io.JitArchive;
+import dev.clip4j.model.io.JitArchiveReader;
+import dev.clip4j.model.io.LazyTensor;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.TensorData;
 import dev.clip4j.preprocess.DecodeOptions;
@@ -50,6 +57,20 @@ public final class CorruptionHarness {
           }
         }
         break;
+      case "jit":
+        try (JitArchive a = JitArchiveReader.read(p)) {
+          for (TensorData t : a.stateDict().tensors().values()) {
+            if (t.dtype() == DType.F32 || t.dtype() == DType.F16 || t.dtype() == DType.BF16 || t.dtype() == DType.F64) {
+              t.toFloatArray();
+            } else if (t.numel() > 0) {
+              t.data().get(t.data().limit() - 1);
+            }
+          }
+          ModelConfig cfg = OpenAiCheckpoints.inferConfig(a.shapes(), a.intAttributes(), p.toString());
+          StateDictSchema.of(cfg).validateShapes(a.shapes(), p.toString());
+          OpenAiCheckpoints.activationFromModuleTypes(a.moduleTypes(), p.toString());
+        }
+        break;
       case "model":
         try (ClipModel m = ClipModel.load(p)) {
           int s = m.info().imageSize();
@@ -67,6 +88,16 @@ public final class CorruptionHarness {
         break;
       case "hfvocab":
         ClipTokenizer.fromDirectory(p).encode("a photo of the red cat");
+        break;
+      case "hfdir":
+        try (HfClipDirectory d = HfClipDirectory.open(p)) {
+          for (LazyTensor t : d.openClipWeights()) {
+            t.load().toFloatArray();
+          }
+          if (d.config().hasText()) {
+            d.tokenizer().encode("a photo of the red cat");
+          }
+        }
         break;
       case "tokenizer-json":
         StTokenizerAccess.encode(p, "a photo of a cat");

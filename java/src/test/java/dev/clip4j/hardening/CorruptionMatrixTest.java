@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.clip4j.model.RandomModels;
 import dev.clip4j.model.io.CheckpointReader;
+import dev.clip4j.model.io.LazyTensor;
+import dev.clip4j.model.io.SafetensorsWriter;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.TensorData;
 import java.io.BufferedReader;
@@ -19,6 +21,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -115,6 +118,7 @@ class CorruptionMatrixTest {
     file("vocab", "three-symbols", "bpe_simple_vocab_16e6.txt.gz", Seeds.gzip("#v\na b c\n".getBytes(StandardCharsets.UTF_8)), "InvalidModelException");
     file("vocab", "long-line", "bpe_simple_vocab_16e6.txt.gz", Seeds.gzip(("#v\na " + "b".repeat(1 << 20) + "\n").getBytes(StandardCharsets.UTF_8)), "any");
     hfVocabCases();
+    hfDirCases(tmp);
     tokenizerJsonCases();
     fileSet("npy", "x.npy", Seeds.npy(tmp), 12, 4);
     String npyHeader = "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }";
@@ -135,6 +139,7 @@ class CorruptionMatrixTest {
     file("image", "bmp-negative", "neg.bmp", Variants.bmpDeclaring(-5, Integer.MIN_VALUE), "InvalidInputException");
 
     modelCases(tmp);
+    jitCases();
 
     Set<String> before = listing(work);
     Map<String, String[]> results = run(logs);
@@ -258,6 +263,113 @@ class CorruptionMatrixTest {
         Seeds.vocabJson().replace(":5,", ":99999999999,").getBytes(StandardCharsets.UTF_8)).getParent(), "InvalidModelException"));
   }
 
+  /**
+   * Hugging Face CLIP directories read whole (HfClipDirectory: config.json, preprocessor_config.json,
+   * model.safetensors or a shard index with its shards, vocab.json + merges.txt), each variant a
+   * copy of a valid directory with one file corrupted or replaced.
+   */
+  private void hfDirCases(Path tmp) throws IOException {
+    Path valid = Seeds.hfDir(work.resolve("hfdir").resolve("valid"), tmp);
+    cases.add(new Case("hfdir", valid, "ok"));
+    warm.add("warm\thfdir\t" + valid);
+    Map<String, byte[]> base = new TreeMap<>();
+    try (Stream<Path> s = Files.list(valid)) {
+      for (Path f : s.toList()) {
+        base.put(f.getFileName().toString(), Files.readAllBytes(f));
+      }
+    }
+    for (String f : List.of("config.json", "preprocessor_config.json", "vocab.json")) {
+      int i = 0;
+      for (Map.Entry<String, byte[]> v : Variants.generic(base.get(f), rng, 8, 3).entrySet()) {
+        if (i++ % 2 == 0) { // half of the truncations: each variant is a whole directory
+          hfDir(f.replace(".json", "") + "-" + v.getKey(), base, f, v.getValue(), "any");
+        }
+      }
+    }
+    String cfg = new String(base.get("config.json"), StandardCharsets.UTF_8);
+    for (Map.Entry<String, String> v : Variants.hostileHfConfigs(cfg).entrySet()) {
+      hfDir("config-" + v.getKey(), base, "config.json", v.getValue().getBytes(StandardCharsets.UTF_8), "InvalidModelException");
+    }
+    String pre = new String(base.get("preprocessor_config.json"), StandardCharsets.UTF_8);
+    for (Map.Entry<String, String> v : Variants.hostileHfPreprocessorConfigs(pre).entrySet()) {
+      hfDir("preprocessor-" + v.getKey(), base, "preprocessor_config.json", v.getValue().getBytes(StandardCharsets.UTF_8),
+          "InvalidModelException");
+    }
+    byte[] st = base.get("model.safetensors");
+    for (int cut : new int[] {0, 9, 200, st.length / 2, st.length - 1}) {
+      hfDir("weights-trunc-" + cut, base, "model.safetensors", Arrays.copyOf(st, cut), "InvalidModelException");
+    }
+    // Sharded: the same tensors in two shards with an index, valid and hostile.
+    Map<String, byte[]> sharded = new TreeMap<>(base);
+    sharded.remove("model.safetensors");
+    List<String> names = new ArrayList<>();
+    try (StateDict sd = CheckpointReader.read(valid.resolve("model.safetensors"))) {
+      List<TensorData> all = new ArrayList<>(sd.tensors().values());
+      for (int s = 0; s < 2; s++) {
+        List<LazyTensor> part = new ArrayList<>();
+        for (int i = s; i < all.size(); i += 2) {
+          part.add(LazyTensor.of(all.get(i).name(), all.get(i)));
+        }
+        Path f = tmp.resolve("shard-" + s);
+        SafetensorsWriter.writeTensors(f, part, Map.of());
+        sharded.put("model-0000" + (s + 1) + "-of-00002.safetensors", Files.readAllBytes(f));
+      }
+      for (TensorData t : all) {
+        names.add(t.name());
+      }
+    }
+    java.util.function.Function<java.util.function.IntFunction<String>, String> index = shardOf -> {
+      StringBuilder m = new StringBuilder();
+      for (int i = 0; i < names.size(); i++) {
+        m.append(i == 0 ? "" : ",").append('"').append(names.get(i)).append("\":\"").append(shardOf.apply(i)).append('"');
+      }
+      return "{\"metadata\":{\"total_size\":1},\"weight_map\":{" + m + "}}";
+    };
+    String good = index.apply(i -> "model-0000" + (i % 2 + 1) + "-of-00002.safetensors");
+    String idx = "model.safetensors.index.json";
+    hfDir("sharded-valid", sharded, idx, good.getBytes(StandardCharsets.UTF_8), "ok");
+    Map<String, String> hostile = new LinkedHashMap<>();
+    hostile.put("traversal", good.replaceFirst("model-00001-of-00002", "../valid/model"));
+    hostile.put("absolute", good.replaceFirst("model-00001-of-00002.safetensors", "/etc/passwd"));
+    hostile.put("missing-shard", good.replace("model-00002-of-00002", "model-00003-of-00003"));
+    hostile.put("wrong-shard", good.replaceFirst("model-00001-of-00002", "model-00002-of-00002"));
+    hostile.put("dropped-weight", good.replaceFirst("\"[^\"]+\":\"model-00001-of-00002.safetensors\",", ""));
+    hostile.put("duplicate-weight", good.replace("{\"" + names.get(0), "{\"" + names.get(0) + "\":\"x\",\"" + names.get(0)));
+    hostile.put("deep", "{\"weight_map\":" + "[".repeat(100_000));
+    hostile.put("total-size-huge", good.replace("\"total_size\":1", "\"total_size\":1" + "0".repeat(400)));
+    for (Map.Entry<String, String> h : hostile.entrySet()) {
+      hfDir("sharded-" + h.getKey(), sharded, idx, h.getValue().getBytes(StandardCharsets.UTF_8), "InvalidModelException");
+    }
+    // A weight in both shards: the second shard gets the first's first tensor too.
+    Map<String, byte[]> twice = new TreeMap<>(sharded);
+    try (StateDict s1 = CheckpointReader.read(tmp.resolve("shard-0")); StateDict s2 = CheckpointReader.read(tmp.resolve("shard-1"))) {
+      List<LazyTensor> part = new ArrayList<>();
+      s2.tensors().values().forEach(t -> part.add(LazyTensor.of(t.name(), t)));
+      TensorData extra = s1.tensors().values().iterator().next();
+      part.add(LazyTensor.of(extra.name(), extra));
+      Path f = tmp.resolve("shard-twice");
+      SafetensorsWriter.writeTensors(f, part, Map.of());
+      twice.put("model-00002-of-00002.safetensors", Files.readAllBytes(f));
+    }
+    hfDir("sharded-weight-in-two-shards", twice, idx, good.getBytes(StandardCharsets.UTF_8), "InvalidModelException");
+    for (Map.Entry<String, byte[]> v : Variants.generic(good.getBytes(StandardCharsets.UTF_8), rng, 6, 2).entrySet()) {
+      hfDir("sharded-index-" + v.getKey(), sharded, idx, v.getValue(), "any");
+    }
+  }
+
+  /** A copy of {@code files} with {@code name} replaced, as variant directory {@code variant}. */
+  private void hfDir(String variant, Map<String, byte[]> files, String name, byte[] content, String expect)
+      throws IOException {
+    Path dir = null;
+    for (Map.Entry<String, byte[]> f : files.entrySet()) {
+      if (!f.getKey().equals(name)) {
+        dir = put("hfdir", variant, f.getKey(), f.getValue()).getParent();
+      }
+    }
+    dir = put("hfdir", variant, name, content).getParent();
+    cases.add(new Case("hfdir", dir, expect));
+  }
+
   private void tokenizerJsonCases() throws IOException {
     byte[] valid = Seeds.tokenizerJson().getBytes(StandardCharsets.UTF_8);
     cases.add(new Case("tokenizer-json", put("tokenizer-json", "valid", "tokenizer.json", valid).getParent(), "ok"));
@@ -275,6 +387,24 @@ class CorruptionMatrixTest {
     String bigId = Seeds.tokenizerJson().replace("\"cat\":4", "\"cat\":4294967296000");
     cases.add(new Case("tokenizer-json", put("tokenizer-json", "id-huge", "tokenizer.json",
         bigId.getBytes(StandardCharsets.UTF_8)).getParent(), "any"));
+  }
+
+  /**
+   * TorchScript archives read as CLIP states (JitArchiveReader + OpenAiCheckpoints, no LibTorch):
+   * generic corruptions of a seed archive, truncation at every zip record, hostile archives.
+   */
+  private void jitCases() throws IOException {
+    byte[] seed = JitSeeds.archive();
+    fileSet("jit", "model.pt", seed, 24, 8);
+    int k = 0;
+    for (Map.Entry<String, byte[]> v : Variants.zipBoundaries(seed).entrySet()) {
+      if (k++ % 7 == 0) { // a sample: the seed has ~70 members
+        file("jit", v.getKey(), "model.pt", v.getValue(), "InvalidModelException");
+      }
+    }
+    for (Map.Entry<String, JitVariants.Case> v : JitVariants.hostile().entrySet()) {
+      file("jit", "hostile-" + v.getKey(), "model.pt", v.getValue().bytes(), v.getValue().expect());
+    }
   }
 
   /** Full model directories loaded with ClipModel.load (LibTorch included) in the child. */

@@ -5,7 +5,15 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.clip4j.Clip4jException;
 import dev.clip4j.io.Npy;
 import dev.clip4j.model.ModelConfig;
+import dev.clip4j.model.OpenAiCheckpoints;
+import dev.clip4j.model.StateDictSchema;
+import dev.clip4j.model.hf.HfClipConfig;
+import dev.clip4j.model.hf.HfClipWeights;
+import dev.clip4j.model.hf.HfPreprocessorConfig;
 import dev.clip4j.model.io.CheckpointReader;
+import dev.clip4j.model.io.JitArchive;
+import dev.clip4j.model.io.JitArchiveReader;
+import dev.clip4j.model.io.ShardedCheckpoint;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.TensorData;
 import dev.clip4j.preprocess.PreprocessConfig;
@@ -98,6 +106,33 @@ class ParserFuzzTest {
     }
   }
 
+  /** A TorchScript archive read as a CLIP state: reader, architecture inference, activation. */
+  @FuzzTest(maxDuration = "10s")
+  void jitArchive(byte[] data) {
+    readJit(file("f.pt", data));
+  }
+
+  private static final Map<String, byte[]> JIT_MEMBERS = JitSeeds.members();
+
+  /** The fuzzed bytes as data.pkl of the seed TorchScript archive (reaches the TorchScript dialect directly). */
+  @FuzzTest(maxDuration = "10s")
+  void jitPickle(byte[] pickle) {
+    Map<String, byte[]> members = new LinkedHashMap<>(JIT_MEMBERS);
+    members.put("archive/data.pkl", pickle);
+    readJit(file("p.pt", TorchScriptWriter.zip(members, Map.of("archive/code/__torch__/m.py", "x = 1\n".getBytes(StandardCharsets.UTF_8)))));
+  }
+
+  private static void readJit(Path f) {
+    try (JitArchive a = JitArchiveReader.read(f)) {
+      touch(a.stateDict());
+      ModelConfig cfg = OpenAiCheckpoints.inferConfig(a.shapes(), a.intAttributes(), "fuzz");
+      StateDictSchema.of(cfg).validateShapes(a.shapes(), "fuzz");
+      OpenAiCheckpoints.activationFromModuleTypes(a.moduleTypes(), "fuzz");
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
   @FuzzTest(maxDuration = "10s")
   void npy(byte[] data) {
     try {
@@ -122,6 +157,69 @@ class ParserFuzzTest {
       }
     } catch (Clip4jException expected) {
       // typed: fine
+    }
+  }
+
+  /** Hugging Face config.json: parsed, mapped to open_clip's config and to the tensor table. */
+  @FuzzTest(maxDuration = "10s")
+  void hfConfig(byte[] data) {
+    try {
+      HfClipConfig cfg = HfClipConfig.parse(data, "config.json");
+      cfg.toString();
+      cfg.activation();
+      if (cfg.hasVision() && cfg.hasText()) {
+        cfg.toModelConfig().describe();
+      }
+      HfClipWeights.of(cfg).hfShapes();
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  /** Hugging Face preprocessor_config.json: parsed, then written back and parsed again. */
+  @FuzzTest(maxDuration = "10s")
+  void hfPreprocessorConfig(byte[] data) {
+    try {
+      PreprocessConfig cfg = HfPreprocessorConfig.parse(data, "preprocessor_config.json");
+      byte[] back = HfPreprocessorConfig.toJson(cfg).toString().getBytes(StandardCharsets.UTF_8);
+      if (!HfPreprocessorConfig.parse(back, "written").equals(cfg)) {
+        throw new IllegalStateException("preprocessor_config.json does not read back: " + cfg);
+      }
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  private static final Path SHARDS = shardDir();
+
+  private static Path shardDir() {
+    try {
+      Path dir = Files.createDirectories(SCRATCH.resolve("shards"));
+      for (Map.Entry<String, byte[]> e : Seeds.shards().entrySet()) {
+        Files.write(dir.resolve(e.getKey()), e.getValue());
+        dir.resolve(e.getKey()).toFile().deleteOnExit();
+      }
+      dir.toFile().deleteOnExit();
+      return dir;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** model.safetensors.index.json beside two valid shards: parsed, names checked, shards read and matched. */
+  @FuzzTest(maxDuration = "10s")
+  void shardIndex(byte[] data) {
+    try {
+      Path index = SHARDS.resolve(ShardedCheckpoint.SAFETENSORS_INDEX);
+      Files.write(index, data);
+      index.toFile().deleteOnExit();
+      try (StateDict sd = CheckpointReader.readSharded(index)) {
+        touch(sd);
+      }
+    } catch (Clip4jException expected) {
+      // typed: fine
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
   }
 

@@ -223,4 +223,135 @@ public final class Seeds {
   private static String json(String s) {
     return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
   }
+
+  // ---- Hugging Face transformers CLIP ------------------------------------------------------
+
+  /** A tiny CLIPModel config.json (32 px / 16 px patches, width 64; text width 32). */
+  public static String hfConfig(int vocabSize) {
+    return "{\"architectures\":[\"CLIPModel\"],\"model_type\":\"clip\",\"projection_dim\":32,"
+        + "\"logit_scale_init_value\":2.6592,\"torch_dtype\":\"float32\","
+        + "\"text_config\":{\"model_type\":\"clip_text_model\",\"hidden_size\":32,\"intermediate_size\":128,"
+        + "\"num_attention_heads\":2,\"num_hidden_layers\":1,\"max_position_embeddings\":16,\"vocab_size\":" + vocabSize
+        + ",\"hidden_act\":\"quick_gelu\",\"layer_norm_eps\":1e-05,\"bos_token_id\":" + (vocabSize - 2)
+        + ",\"eos_token_id\":" + (vocabSize - 1) + ",\"pad_token_id\":1,\"dropout\":0.0},"
+        + "\"vision_config\":{\"model_type\":\"clip_vision_model\",\"hidden_size\":64,\"intermediate_size\":256,"
+        + "\"num_attention_heads\":4,\"num_hidden_layers\":1,\"image_size\":32,\"patch_size\":16,\"num_channels\":3,"
+        + "\"hidden_act\":\"quick_gelu\",\"layer_norm_eps\":1e-05}}";
+  }
+
+  /** A CLIPVisionModelWithProjection config.json (the single-tower layout). */
+  public static String hfVisionConfig() {
+    return "{\"architectures\":[\"CLIPVisionModelWithProjection\"],\"model_type\":\"clip_vision_model\","
+        + "\"hidden_size\":64,\"intermediate_size\":256,\"num_attention_heads\":4,\"num_hidden_layers\":1,"
+        + "\"image_size\":32,\"patch_size\":16,\"projection_dim\":32,\"hidden_act\":\"gelu\"}";
+  }
+
+  /** A legacy CLIPModel config.json with text_config_dict / vision_config_dict. */
+  public static String hfLegacyConfig() {
+    return "{\"model_type\":\"clip\",\"projection_dim\":32,\"text_config\":{\"hidden_act\":\"gelu\"},"
+        + "\"text_config_dict\":{\"hidden_size\":32,\"intermediate_size\":128,\"num_attention_heads\":2},"
+        + "\"vision_config\":{},\"vision_config_dict\":{\"hidden_size\":64,\"patch_size\":16,\"image_size\":32}}";
+  }
+
+  /** preprocessor_config.json of CLIPImageProcessor at 32 px. */
+  public static String hfPreprocessorConfig() {
+    return "{\"crop_size\":{\"height\":32,\"width\":32},\"do_center_crop\":true,\"do_convert_rgb\":true,"
+        + "\"do_normalize\":true,\"do_rescale\":true,\"do_resize\":true,"
+        + "\"image_mean\":[0.48145466,0.4578275,0.40821073],\"image_std\":[0.26862954,0.26130258,0.27577711],"
+        + "\"image_processor_type\":\"CLIPImageProcessor\",\"resample\":3,\"rescale_factor\":0.00392156862745098,"
+        + "\"size\":{\"shortest_edge\":32}}";
+  }
+
+  /** The older CLIPFeatureExtractor layout (sizes as ints). */
+  public static String hfLegacyPreprocessorConfig() {
+    return "{\"crop_size\":32,\"do_center_crop\":true,\"do_normalize\":true,\"do_resize\":true,"
+        + "\"feature_extractor_type\":\"CLIPFeatureExtractor\",\"image_mean\":[0.5,0.5,0.5],\"image_std\":0.5,"
+        + "\"resample\":2,\"size\":32}";
+  }
+
+  /** A safetensors file of float32 vectors {@code name -> values}, in map order. */
+  public static byte[] safetensors(Map<String, float[]> tensors) {
+    StringBuilder h = new StringBuilder("{");
+    long off = 0;
+    for (Map.Entry<String, float[]> e : tensors.entrySet()) {
+      long n = 4L * e.getValue().length;
+      h.append(h.length() == 1 ? "" : ",").append(json(e.getKey())).append(":{\"dtype\":\"F32\",\"shape\":[")
+          .append(e.getValue().length).append("],\"data_offsets\":[").append(off).append(',').append(off + n).append("]}");
+      off += n;
+    }
+    byte[] hb = h.append('}').toString().getBytes(StandardCharsets.UTF_8);
+    int pad = (8 - hb.length % 8) % 8;
+    ByteBuffer b = ByteBuffer.allocate((int) (8 + hb.length + pad + off)).order(ByteOrder.LITTLE_ENDIAN);
+    b.putLong(hb.length + pad).put(hb);
+    for (int i = 0; i < pad; i++) {
+      b.put((byte) ' ');
+    }
+    for (float[] v : tensors.values()) {
+      for (float x : v) {
+        b.putFloat(x);
+      }
+    }
+    return b.array();
+  }
+
+  /** The shard file names of {@link #shardIndex()}. */
+  public static final String SHARD_1 = "model-00001-of-00002.safetensors";
+  public static final String SHARD_2 = "model-00002-of-00002.safetensors";
+
+  /** Two safetensors shards: a.weight and b in the first, c in the second. */
+  public static Map<String, byte[]> shards() {
+    Map<String, float[]> s1 = new LinkedHashMap<>();
+    s1.put("a.weight", new float[] {1, 2, 3, 4, 5, 6});
+    s1.put("b", new float[] {-1, 0.5f});
+    Map<String, byte[]> m = new LinkedHashMap<>();
+    m.put(SHARD_1, safetensors(s1));
+    m.put(SHARD_2, safetensors(Map.of("c", new float[] {7, 8, 9})));
+    return m;
+  }
+
+  /** model.safetensors.index.json of {@link #shards()}. */
+  public static String shardIndex() {
+    return "{\"metadata\":{\"total_size\":44},\"weight_map\":{\"a.weight\":\"" + SHARD_1 + "\",\"b\":\"" + SHARD_1
+        + "\",\"c\":\"" + SHARD_2 + "\"}}";
+  }
+
+  /**
+   * A complete, valid Hugging Face CLIPModel directory written by clip4j's {@link
+   * dev.clip4j.model.hf.HfClipWriter} from deterministic open_clip weights: config.json,
+   * model.safetensors, the tiny vocabulary of {@link #vocabJson()}, tokenizer files and a 32 px
+   * preprocessor_config.json. No LibTorch involved.
+   */
+  public static Path hfDir(Path dir, Path scratch) {
+    try {
+      Path vocabDir = Files.createDirectories(scratch.resolve("hf-vocab"));
+      Files.writeString(vocabDir.resolve("vocab.json"), vocabJson());
+      Files.writeString(vocabDir.resolve("merges.txt"), mergesTxt());
+      dev.clip4j.model.hf.TokenizerSource tok = dev.clip4j.model.hf.TokenizerSource.vocabAndMerges(
+          vocabDir.resolve("vocab.json"), vocabDir.resolve("merges.txt"));
+      int vocab = tok.tokenizer().eotToken() + 1;
+      dev.clip4j.model.hf.HfClipConfig hf = dev.clip4j.model.hf.HfClipConfig.parse(
+          hfConfig(vocab).getBytes(StandardCharsets.UTF_8), "seed");
+      Map<String, dev.clip4j.model.io.TensorData> weights = new LinkedHashMap<>();
+      int k = 0;
+      for (Map.Entry<String, long[]> e : dev.clip4j.model.hf.HfClipWeights.of(hf).openClipShapes().entrySet()) {
+        long n = 1;
+        for (long d : e.getValue()) {
+          n *= d;
+        }
+        ByteBuffer b = ByteBuffer.allocate((int) (4 * n)).order(ByteOrder.LITTLE_ENDIAN);
+        for (long i = 0; i < n; i++) {
+          b.putFloat(e.getKey().contains("ln_") && e.getKey().endsWith("weight") ? 1f
+              : (float) Math.sin(0.37 * (i + 1) + k) * 0.05f);
+        }
+        weights.put(e.getKey(), dev.clip4j.model.io.TensorData.of(e.getKey(), dev.clip4j.model.io.DType.F32,
+            e.getValue(), b.flip()));
+        k++;
+      }
+      dev.clip4j.model.hf.HfClipWriter.write(dir, hf.toModelConfig(), hf.activation(),
+          dev.clip4j.preprocess.PreprocessConfig.builder().imageSize(32).build(), weights, tok);
+      return dir;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
 }

@@ -111,6 +111,38 @@ final class Variants {
     return m;
   }
 
+  // ---- Hugging Face CLIP -------------------------------------------------------------------
+
+  /** config.json files clip4j must refuse: hostile values and settings it does not compute. */
+  static Map<String, String> hostileHfConfigs(String valid) {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("gelu-new", valid.replaceFirst("\"quick_gelu\"", "\"gelu_new\""));
+    m.put("towers-disagree", valid.replaceFirst("\"quick_gelu\"", "\"gelu\""));
+    m.put("eps-1e-6", valid.replaceFirst("1\\.0E-5", "1.0E-6"));
+    m.put("width-huge", valid.replaceFirst("\"hidden_size\" : 64", "\"hidden_size\" : 6" + "4".repeat(400)));
+    m.put("layers-2^31", valid.replaceFirst("\"num_hidden_layers\" : 1", "\"num_hidden_layers\" : 2147483648"));
+    m.put("heads-string", valid.replaceFirst("\"num_attention_heads\" : 4", "\"num_attention_heads\" : \"4\""));
+    m.put("siglip", valid.replace("\"model_type\" : \"clip\"", "\"model_type\" : \"siglip\""));
+    m.put("unknown-key", valid.replaceFirst("\\{", "{\"rope_scaling\":{},"));
+    m.put("deep", "{\"model_type\":\"clip\",\"text_config\":" + "[".repeat(100_000));
+    m.put("duplicate-key", valid.replaceFirst("\\{", "{\"model_type\":\"clip\","));
+    m.put("not-object", "[1,2,3]");
+    return m;
+  }
+
+  /** preprocessor_config.json files clip4j must refuse. */
+  static Map<String, String> hostileHfPreprocessorConfigs(String valid) {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("lanczos", valid.replace("\"resample\" : 3", "\"resample\" : 1"));
+    m.put("crop-differs", valid.replaceFirst("\"height\" : 32", "\"height\" : 30"));
+    m.put("size-huge", valid.replace("\"shortest_edge\" : 32", "\"shortest_edge\" : 9" + "9".repeat(30)));
+    m.put("std-zero", valid.replaceFirst("0\\.26862954", "0"));
+    m.put("rescale-half", valid.replaceFirst("\"rescale_factor\" : [0-9.Ee-]+", "\"rescale_factor\" : 0.5"));
+    m.put("fast", valid.replace("\"CLIPImageProcessor\"", "\"CLIPImageProcessorFast\""));
+    m.put("deep", "{\"size\":" + "{\"a\":".repeat(100_000));
+    return m;
+  }
+
   // ---- torch.save zip ---------------------------------------------------------------------
 
   /** A zip member as the local/central records describe it (method 0 stored or 8 deflated). */
@@ -217,6 +249,15 @@ final class Variants {
           + "J\0\0\0\0(J\u0002\0\0\0t(J\u0001\0\0\0t\u0089" + od + "tRs."},
       {"stride-huge", "\u0080\u0002" + od + "X\u0001\0\0\0a" + rebuild + storage
           + "J\0\0\0\0(J\u0002\0\0\0J\u0002\0\0\0t(\u008a\u0008\0\0\0\0\0\0\0\u0040J\u0001\0\0\0t\u0089" + od + "tRs."},
+      // A broadcast view (stride 0) of 2^28 elements of a 6-element storage: would be a 1 GiB copy.
+      {"broadcast-view", "\u0080\u0002" + od + "X\u0001\0\0\0a" + rebuild + storage
+          + "J\0\0\0\0(J\0\0\0\u0010t(J\0\0\0\0t\u0089" + od + "tRs."},
+      // One storage key declared with 2 and then 6 elements (found by fuzzing the archive reader):
+      // the mapping made for the first must not serve the second.
+      {"storage-two-sizes", "\u0080\u0002" + od + "X\u0001\0\0\0a" + rebuild
+          + "((X\u0007\0\0\0storagectorch\nFloatStorage\nX\u0001\0\0\u00000X\u0003\0\0\0cpuJ\u0002\0\0\0tQ"
+          + "J\0\0\0\0(J\u0002\0\0\0t(J\u0001\0\0\0t\u0089" + od + "tRsX\u0001\0\0\0b" + rebuild + storage
+          + "J\0\0\0\0(J\u0006\0\0\0t(J\u0001\0\0\0t\u0089" + od + "tRs."},
       {"nested-dict", "\u0080\u0002}X\u0005\0\0\0inner}s."},
       {"memo-missing", "\u0080\u0002h\u0007."},
       {"stack-underflow", "\u0080\u0002R."},

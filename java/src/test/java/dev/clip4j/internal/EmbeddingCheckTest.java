@@ -54,4 +54,17 @@ class EmbeddingCheckTest {
       });
     }
   }
+  /** The host variant (batch pipelines check rows where they read them): same verdicts, same rows named. */
+  @Test
+  void hostRowsGetTheSameVerdict() {
+    float[] v = {0.6f, 0.8f, 0f, 0f, Float.NaN, 0f, Float.POSITIVE_INFINITY, 1f, 0.5f, 0.5f, 1f, 0f, 0.6f, 0.8002f};
+    java.nio.FloatBuffer all = java.nio.FloatBuffer.wrap(v);
+    assertThatThrownBy(() -> EmbeddingCheck.requireUnitRows(all, 7, 2, "text embeddings"))
+        .isInstanceOfSatisfying(NumericalException.class, e -> assertThat(e.rows()).containsExactly(1, 2, 3, 4))
+        .hasMessageContaining("text embeddings: 4 of 7 rows");
+    // From the buffer's position: rows 5 and 6 alone pass; absolute reads leave the position alone.
+    java.nio.FloatBuffer tail = java.nio.FloatBuffer.wrap(v).position(10);
+    EmbeddingCheck.requireUnitRows(tail, 2, 2, "x");
+    assertThat(tail.position()).isEqualTo(10);
+  }
 }

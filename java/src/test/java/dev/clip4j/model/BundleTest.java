@@ -75,7 +75,8 @@ class BundleTest {
 
   @Test
   void torchScriptModelsCannotBeSavedAsBundles(@TempDir Path tmp) {
-    try (ClipModel m = ClipModel.load(ModelFixtures.model("tiny-gelu").resolve("torchscript_scripted.pt"))) {
+    try (ClipModel m = ClipModel.load(ModelFixtures.model("tiny-gelu").resolve("torchscript_scripted.pt"),
+        LoadOptions.builder().format(ModelFormat.TORCHSCRIPT).build())) {
       assertThatThrownBy(() -> m.save(tmp.resolve("x.clip4j")))
           .isInstanceOf(InvalidModelException.class).hasMessageContaining("only CLIP models whose weights clip4j reads");
     }

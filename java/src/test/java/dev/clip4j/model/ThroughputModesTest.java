@@ -105,11 +105,13 @@ class ThroughputModesTest {
   }
 
   @Test
-  void fp16OnOpenClipCheckpointsIsRefusedAsUnsupported(@TempDir Path tmp) throws Exception {
+  void fp16OnTheCpuIsRefusedAsUnsupported(@TempDir Path tmp) throws Exception {
     Path d = dir(tmp, "tiny-gelu");
-    assertThatThrownBy(() -> ClipModel.load(d, LoadOptions.builder().precision(Precision.FP16).build()))
-        .isInstanceOfSatisfying(Clip4jException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.UNSUPPORTED))
-        .hasMessageContaining("FP16");
+    for (Precision p : new Precision[] {Precision.FP16, Precision.PURE_FP16}) {
+      assertThatThrownBy(() -> ClipModel.load(d, LoadOptions.builder().precision(p).build())).as(p.id())
+          .isInstanceOfSatisfying(Clip4jException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.UNSUPPORTED))
+          .hasMessageContaining(p.id() + " runs on CUDA devices");
+    }
   }
 
   /** Row-wise cosine similarity of two [N, d] row-major matrices. */

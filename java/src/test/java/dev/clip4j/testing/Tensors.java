@@ -19,12 +19,12 @@ public final class Tensors {
     }
   }
 
-  /** The elements of a CPU float32 tensor in C order. */
+  /**
+   * The elements of a float tensor in C order, as float32: through HostTensors, so a CUDA tensor
+   * is copied to the CPU first (never read at its device address) and any other device is refused.
+   */
   public static float[] toFloats(Tensor t) {
-    Tensor c = t.contiguous();
-    float[] out = new float[(int) c.numel()];
-    c.data_ptr_float().get(out);
-    return out;
+    return dev.clip4j.internal.HostTensors.readFloats(t, "tensor");
   }
 
   /** Seeded normal values with standard deviation {@code scale}. */

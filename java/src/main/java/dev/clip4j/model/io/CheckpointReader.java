@@ -65,4 +65,12 @@ public final class CheckpointReader {
     UserFiles.requireRegularFile(file, InvalidModelException::new);
     return TorchZipReader.read(file);
   }
+
+  /**
+   * Reads a sharded checkpoint through its index ({@code model.safetensors.index.json} or {@code
+   * pytorch_model.bin.index.json}); see {@link ShardedCheckpoint}.
+   */
+  public static StateDict readSharded(Path indexFile) {
+    return ShardedCheckpoint.read(indexFile);
+  }
 }

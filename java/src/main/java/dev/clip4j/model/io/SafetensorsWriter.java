@@ -13,12 +13,19 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
-/** Writes float32 LibTorch tensors as a safetensors file (atomically: temp file + rename). */
+/**
+ * Writes safetensors files atomically (temp file + rename): float32 LibTorch tensors ({@link
+ * #write}), or checkpoint tensors of any dtype, streamed one at a time ({@link #writeTensors}).
+ */
 public final class SafetensorsWriter {
   private SafetensorsWriter() {}
 
@@ -32,7 +39,7 @@ public final class SafetensorsWriter {
     long offset = 0;
     for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
       Tensor t = e.getValue();
-      if (t.scalar_type().intern() != ScalarType.Float || t.is_cuda()) {
+      if (t.scalar_type().intern() != ScalarType.Float || !t.is_cpu()) { // host reads CPU memory only
         throw new IllegalArgumentException(e.getKey() + ": only CPU float32 tensors are written");
       }
       ObjectNode n = header.putObject(e.getKey());
@@ -72,6 +79,80 @@ public final class SafetensorsWriter {
       Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {
       throw new Clip4jException(ErrorCode.IO, "cannot write " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Writes {@code tensors} in list order, streaming: the header is built from the declared names,
+   * dtypes and shapes, then each tensor is {@linkplain LazyTensor#load() produced}, written and
+   * dropped before the next, so at most one produced tensor is held at a time. Atomic (temp file
+   * + rename; the temp file is removed on failure).
+   *
+   * @throws IllegalArgumentException for a duplicate or reserved ({@code __metadata__}) name
+   * @throws IllegalStateException if a supplier produces something other than it declared
+   * @throws Clip4jException with {@link ErrorCode#IO} when the file cannot be written
+   */
+  public static void writeTensors(Path file, List<LazyTensor> tensors, Map<String, String> metadata) {
+    Objects.requireNonNull(file, "file");
+    Objects.requireNonNull(tensors, "tensors");
+    Objects.requireNonNull(metadata, "metadata");
+    ObjectNode header = new ObjectMapper().createObjectNode();
+    if (!metadata.isEmpty()) {
+      ObjectNode m = header.putObject("__metadata__");
+      metadata.forEach(m::put);
+    }
+    long offset = 0;
+    for (LazyTensor t : tensors) {
+      if (t.name().equals("__metadata__") || header.has(t.name())) {
+        throw new IllegalArgumentException("tensor name '" + t.name() + "' is reserved or appears twice");
+      }
+      ObjectNode n = header.putObject(t.name());
+      n.put("dtype", t.dtype().safetensorsName());
+      ArrayNode shape = n.putArray("shape");
+      for (long d : t.shape()) {
+        shape.add(d);
+      }
+      long bytes = t.byteSize();
+      n.putArray("data_offsets").add(offset).add(offset + bytes);
+      offset = Math.addExact(offset, bytes);
+    }
+    byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
+    int pad = (8 - h.length % 8) % 8;
+    Path abs = file.toAbsolutePath();
+    Path tmp = abs.resolveSibling("." + abs.getFileName() + ".tmp");
+    boolean done = false;
+    try {
+      try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+          StandardOpenOption.WRITE)) {
+        ByteBuffer head = ByteBuffer.allocate(8 + h.length + pad).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(h.length + pad).put(h);
+        for (int i = 0; i < pad; i++) {
+          head.put((byte) ' ');
+        }
+        head.flip();
+        writeFully(out, head);
+        for (LazyTensor t : tensors) {
+          writeFully(out, t.load().data());
+        }
+      }
+      Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      done = true;
+    } catch (IOException e) {
+      throw new Clip4jException(ErrorCode.IO, "cannot write " + file + ": " + e.getMessage(), e);
+    } finally {
+      if (!done) {
+        try {
+          Files.deleteIfExists(tmp);
+        } catch (IOException ignored) {
+          // best effort: the original error matters
+        }
+      }
+    }
+  }
+
+  private static void writeFully(FileChannel out, ByteBuffer b) throws IOException {
+    while (b.hasRemaining()) {
+      out.write(b);
     }
   }
 }

@@ -29,7 +29,7 @@ public final class StateDict implements AutoCloseable {
     return source;
   }
 
-  /** "safetensors" or "torch-zip". */
+  /** "safetensors", "torch-zip" or "torchscript" (the module data of a TorchScript archive). */
   public String format() {
     return format;
   }

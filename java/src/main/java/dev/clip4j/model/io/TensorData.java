@@ -3,6 +3,7 @@ package dev.clip4j.model.io;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * One named tensor read from a checkpoint: dtype, shape and exactly {@code numel * byteSize}
@@ -20,6 +21,52 @@ public final class TensorData {
     this.dtype = dtype;
     this.shape = shape.clone();
     this.data = data.asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+  }
+
+  /**
+   * A tensor over {@code data} from its position to its limit (not copied: the caller must not
+   * change those bytes afterwards), which must hold exactly {@code numel(shape) *
+   * dtype.byteSize()} bytes, little-endian and C-ordered. For readers and converters that build
+   * tensors (a fused attention projection, a transposed matrix).
+   *
+   * @throws IllegalArgumentException if a dimension is negative, there are more than 16, the
+   *     element count overflows, or the byte count does not match
+   */
+  public static TensorData of(String name, DType dtype, long[] shape, ByteBuffer data) {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(dtype, "dtype");
+    Objects.requireNonNull(shape, "shape");
+    Objects.requireNonNull(data, "data");
+    if (shape.length > 16) {
+      throw new IllegalArgumentException(name + ": more than 16 dimensions");
+    }
+    for (long d : shape) {
+      if (d < 0) {
+        throw new IllegalArgumentException(name + ": negative dimension in " + Arrays.toString(shape));
+      }
+    }
+    long bytes;
+    try {
+      bytes = Math.multiplyExact(numel(shape), dtype.byteSize());
+    } catch (ArithmeticException e) {
+      throw new IllegalArgumentException(name + ": shape " + Arrays.toString(shape) + " overflows", e);
+    }
+    if (data.remaining() != bytes) {
+      throw new IllegalArgumentException(name + ": " + dtype + " " + Arrays.toString(shape) + " needs " + bytes
+          + " bytes, the buffer has " + data.remaining());
+    }
+    return new TensorData(name, dtype, shape, data.slice());
+  }
+
+  /** The same tensor under another name (the data is shared, not copied). */
+  public TensorData withName(String newName) {
+    Objects.requireNonNull(newName, "newName");
+    return newName.equals(name) ? this : new TensorData(newName, dtype, shape, data.duplicate());
+  }
+
+  /** Bytes of data, {@code numel * dtype.byteSize()}. */
+  public long byteSize() {
+    return numel() * dtype.byteSize();
   }
 
   public String name() {

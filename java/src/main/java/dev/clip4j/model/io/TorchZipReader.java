@@ -23,12 +23,15 @@ import java.util.Map;
  */
 final class TorchZipReader {
   static final long MAX_PICKLE = 64L << 20;
+  private static final String KIND = "torch.save archive";
 
   private TorchZipReader() {}
 
   static StateDict read(Path file) {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-      Map<String, ZipDirectory.Member> members = ZipDirectory.read(ch, file);
+      // A TorchScript archive's code/ is deflated: skip it here so the message below can say what it is.
+      Map<String, ZipDirectory.Member> members =
+          ZipDirectory.read(ch, file, JitArchiveReader::isCodeMember, "torch.save archive");
       String prefix = null;
       for (String name : members.keySet()) {
         int slash = name.indexOf('/');
@@ -42,7 +45,7 @@ final class TorchZipReader {
       if (prefix == null) {
         throw ZipDirectory.bad(file, "no data.pkl (not a torch.save archive)");
       }
-      if (members.containsKey(prefix + "code/__torch__.py") || members.keySet().stream().anyMatch(n -> n.contains("/code/"))) {
+      if (members.containsKey(prefix + "constants.pkl") || members.keySet().stream().anyMatch(JitArchiveReader::isCodeMember)) {
         throw ZipDirectory.bad(file, "this is a TorchScript archive, not a state dict; load it as a TorchScript model");
       }
       ZipDirectory.Member bo = members.get(prefix + "byteorder");
@@ -68,7 +71,7 @@ final class TorchZipReader {
         dict = inner;
         metadata.put("wrapper", "state_dict");
       }
-      Map<String, ByteBuffer> storages = new HashMap<>();
+      Storages storages = new Storages(ch, members, prefix, file, KIND);
       Map<String, TensorData> tensors = new LinkedHashMap<>();
       for (Map.Entry<?, ?> e : dict.entrySet()) {
         if (!(e.getKey() instanceof String key)) {
@@ -81,12 +84,8 @@ final class TorchZipReader {
         if (!(e.getValue() instanceof TensorRef t)) {
           throw ZipDirectory.bad(file, "entry '" + key + "' is not a tensor");
         }
-        ByteBuffer storage = storages.get(t.storage().key());
-        if (storage == null) {
-          storage = storage(ch, members, prefix, t.storage(), file);
-          storages.put(t.storage().key(), storage);
-        }
-        tensors.put(key, new TensorData(key, t.storage().dtype(), t.size(), view(t, storage, key, file)));
+        ByteBuffer storage = storages.get(t.storage());
+        tensors.put(key, new TensorData(key, t.storage().dtype(), t.size(), view(t, storage, key, file, KIND)));
       }
       return new StateDict(file, "torch-zip", tensors, metadata);
     } catch (IOException e) {
@@ -103,33 +102,78 @@ final class TorchZipReader {
     return b.array();
   }
 
-  private static ByteBuffer storage(FileChannel ch, Map<String, ZipDirectory.Member> members, String prefix,
-      StorageRef ref, Path file) throws IOException {
+  /**
+   * The storages of one archive, each mapped once. Every reference to a storage key must agree on
+   * its dtype and element count: a view is checked against the element count of its own
+   * reference, so a storage mapped for a smaller one must not serve it.
+   */
+  static final class Storages {
+    private final FileChannel ch;
+    private final Map<String, ZipDirectory.Member> members;
+    private final String prefix;
+    private final Path file;
+    private final String kind;
+    private final Map<String, StorageRef> refs = new HashMap<>();
+    private final Map<String, ByteBuffer> buffers = new HashMap<>();
+
+    Storages(FileChannel ch, Map<String, ZipDirectory.Member> members, String prefix, Path file, String kind) {
+      this.ch = ch;
+      this.members = members;
+      this.prefix = prefix;
+      this.file = file;
+      this.kind = kind;
+    }
+
+    ByteBuffer get(StorageRef ref) throws IOException {
+      StorageRef first = refs.putIfAbsent(ref.key(), ref);
+      if (first != null && !first.equals(ref)) {
+        throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' is referenced as " + first.numel() + " "
+            + first.dtype() + " elements and as " + ref.numel() + " " + ref.dtype() + " elements");
+      }
+      ByteBuffer b = buffers.get(ref.key());
+      if (b == null) {
+        b = storage(ch, members, prefix, ref, file, kind);
+        buffers.put(ref.key(), b);
+      }
+      return b;
+    }
+  }
+
+  /**
+   * The bytes of one storage ({@code <prefix>data/<key>}), memory-mapped, after checking that the
+   * member holds all {@code numel} elements; {@code kind} names the format in messages.
+   */
+  static ByteBuffer storage(FileChannel ch, Map<String, ZipDirectory.Member> members, String prefix,
+      StorageRef ref, Path file, String kind) throws IOException {
     ZipDirectory.Member m = members.get(prefix + "data/" + ref.key());
     if (m == null) {
-      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' is missing from the archive");
+      throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' is missing from the archive");
     }
     long bytes;
     try {
       bytes = Math.multiplyExact(ref.numel(), ref.dtype().byteSize());
     } catch (ArithmeticException e) {
-      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' size overflows");
+      throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' size overflows");
     }
     if (m.size() < bytes) {
-      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' holds " + m.size() + " bytes but " + ref.numel()
+      throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' holds " + m.size() + " bytes but " + ref.numel()
           + " " + ref.dtype() + " elements need " + bytes);
     }
     if (bytes > Integer.MAX_VALUE) {
-      throw ZipDirectory.bad(file, "storage '" + ref.key() + "' is larger than 2 GiB");
+      throw ZipDirectory.bad(file, kind, "storage '" + ref.key() + "' is larger than 2 GiB");
     }
     return bytes == 0 ? ByteBuffer.allocate(0) : ch.map(FileChannel.MapMode.READ_ONLY, m.dataOffset(), bytes);
   }
 
-  private static ByteBuffer view(TensorRef t, ByteBuffer storage, String key, Path file) {
+  /**
+   * The C-ordered bytes of tensor {@code t} in its storage: a zero-copy slice when contiguous, a
+   * gathered copy when strided; every element is checked to lie inside the storage.
+   */
+  static ByteBuffer view(TensorRef t, ByteBuffer storage, String key, Path file, String kind) {
     long[] size = t.size();
     long[] stride = t.stride();
     if (size.length != stride.length) {
-      throw ZipDirectory.bad(file, "tensor '" + key + "' has " + size.length + " sizes but " + stride.length + " strides");
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' has " + size.length + " sizes but " + stride.length + " strides");
     }
     int es = t.storage().dtype().byteSize();
     long numel;
@@ -142,16 +186,16 @@ final class TorchZipReader {
         }
       }
     } catch (ArithmeticException e) {
-      throw ZipDirectory.bad(file, "tensor '" + key + "' shape overflows");
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' shape overflows");
     }
     if (t.offset() < 0) {
-      throw ZipDirectory.bad(file, "tensor '" + key + "' has a negative storage offset " + t.offset());
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' has a negative storage offset " + t.offset());
     }
     if (numel == 0) {
       return ByteBuffer.allocate(0);
     }
     if (extent >= t.storage().numel() || t.offset() > t.storage().numel() - extent - 1) { // no overflow
-      throw ZipDirectory.bad(file, "tensor '" + key + "' (offset " + t.offset() + ", size "
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' (offset " + t.offset() + ", size "
           + RestrictedUnpickler.shape(size) + ", stride " + RestrictedUnpickler.shape(stride)
           + ") reaches past its storage of " + t.storage().numel() + " elements");
     }
@@ -168,9 +212,16 @@ final class TorchZipReader {
       src.position((int) (t.offset() * es)).limit((int) ((t.offset() + numel) * es));
       return src.slice().order(ByteOrder.LITTLE_ENDIAN);
     }
-    // A strided view (e.g. a saved transpose): gather it into C order.
+    // A strided view (e.g. a saved transpose): gather it into C order. A view with more elements
+    // than its storage repeats elements (stride 0, overlapping strides): its copy could be far
+    // larger than the file, so it is refused rather than allocated.
+    if (numel > t.storage().numel()) {
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' (size " + RestrictedUnpickler.shape(size) + ", stride "
+          + RestrictedUnpickler.shape(stride) + ") has more elements than its storage of " + t.storage().numel()
+          + " (a broadcast or overlapping view); clip4j reads only views that are plain layouts of their storage");
+    }
     if (numel * es > Integer.MAX_VALUE) {
-      throw ZipDirectory.bad(file, "tensor '" + key + "' is too large to gather");
+      throw ZipDirectory.bad(file, kind, "tensor '" + key + "' is too large to gather");
     }
     ByteBuffer out = ByteBuffer.allocateDirect((int) (numel * es)).order(ByteOrder.LITTLE_ENDIAN);
     long[] idx = new long[size.length];

@@ -3,8 +3,8 @@ package dev.clip4j.text.st;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.clip4j.DeviceException;
+import dev.clip4j.internal.Devices;
 import dev.clip4j.Engine;
-import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.Activation;
@@ -324,20 +324,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
   }
 
   private static Device parseDevice(String device) {
-    Device d;
-    try {
-      d = new Device(device);
-    } catch (RuntimeException e) {
-      throw new IllegalArgumentException("invalid device '" + device + "'", e);
-    }
-    if (!d.is_cpu() && !d.is_cuda()) {
-      throw new IllegalArgumentException("device '" + device + "': only cpu and cuda are supported");
-    }
-    if (d.is_cuda() && (!torch.cuda_is_available() || (d.has_index() && d.index() >= torch.cuda_device_count()))) {
-      throw new DeviceException(ErrorCode.CUDA, "device '" + device + "' is not available (CUDA devices: "
-          + (torch.cuda_is_available() ? torch.cuda_device_count() : 0) + ")");
-    }
-    return d;
+    return Devices.parse(device);
   }
 
   /** The module's directory, which must lie inside the pipeline directory. */

@@ -1,0 +1,90 @@
+package dev.clip4j.model;
+
+import dev.clip4j.Clip4jException;
+import dev.clip4j.ErrorCode;
+import dev.clip4j.InvalidModelException;
+import dev.clip4j.model.hf.HfClipConfig;
+import dev.clip4j.model.hf.HfClipDirectory;
+import dev.clip4j.model.io.LazyTensor;
+import dev.clip4j.model.io.ShardedCheckpoint;
+import dev.clip4j.model.io.StateDictTensors;
+import dev.clip4j.preprocess.CropRounding;
+import dev.clip4j.preprocess.PreprocessConfig;
+import dev.clip4j.preprocess.RgbConversion;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * A Hugging Face transformers {@code CLIPModel} directory ({@code config.json}, {@code
+ * model.safetensors} / {@code pytorch_model.bin} / sharded with an index, {@code vocab.json} +
+ * {@code merges.txt}, {@code preprocessor_config.json}), read through {@code dev.clip4j.model.hf}:
+ * the config becomes open_clip's, the activation comes from {@code hidden_act} (provenance names the
+ * key), every weight is checked and renamed to open_clip's names (q/k/v fused, projections
+ * transposed) one tensor at a time. The preprocessing parameters are the processor's; whose
+ * implementation of them runs is {@link LoadOptions#preprocessRules()}.
+ */
+final class HfClipReader implements ModelReader {
+  @Override
+  public ModelFormat format() {
+    return ModelFormat.HF_CLIP;
+  }
+
+  @Override
+  public ModelDescription read(Path dir, LoadOptions options) {
+    if (options.expectedSha256().isPresent()) {
+      throw new InvalidModelException(dir + ": a SHA-256 pin names one model file, but this is a directory");
+    }
+    try (HfClipDirectory hf = HfClipDirectory.open(dir)) {
+      HfClipConfig c = hf.config();
+      if (!c.hasVision() || !c.hasText()) {
+        throw new Clip4jException(ErrorCode.UNSUPPORTED, dir + ": a single-tower Hugging Face directory ("
+            + c.kind() + ") is not loadable yet; clip4j builds CLIPModel directories (both towers)");
+      }
+      ModelConfig config = c.toModelConfig();
+      MlpActivation activation = MlpActivation.agree(c.activation(), options.modelName().orElse(null),
+          options.activation().orElse(null), "LoadOptions.activation", dir.toString());
+      PreprocessConfig processor = hf.preprocess();
+      PreprocessConfig preprocess = options.preprocessRules() == PreprocessRules.TRANSFORMERS ? processor
+          : processor.toBuilder().cropRounding(CropRounding.HALF_EVEN).rgbConversion(RgbConversion.AFTER_RESIZE).build();
+      hf.tokenizer(); // checks the vocabulary fits the model (end-of-text id, size) now, not at build
+      TokenizerSpec tokenizer = new TokenizerSpec.ClipVocabFiles(dir.resolve("vocab.json"), dir.resolve("merges.txt"),
+          config.text().contextLength());
+      java.util.List<Path> files = new java.util.ArrayList<>(hf.filesRead());
+      Path weightsFile = hf.weightsFile();
+      if (ShardedCheckpoint.formatOf(weightsFile) != null) {
+        ShardedCheckpoint.Index index = ShardedCheckpoint.readIndex(weightsFile);
+        index.shards().forEach(s -> files.add(index.shardPath(s)));
+      }
+      files.add(dir.resolve("vocab.json"));
+      files.add(dir.resolve("merges.txt"));
+      java.util.function.Supplier<Map<String, String>> hashes = () -> {
+        Map<String, String> h = new LinkedHashMap<>();
+        for (Path f : files) {
+          h.put(dir.relativize(f).toString(), Hashing.sha256(f));
+        }
+        return h;
+      };
+      WeightSource weights = () -> readWeights(dir);
+      return new ModelDescription(format(), dir, new Architecture.ClipVit(config, activation, weights), preprocess,
+          tokenizer, hashes);
+    }
+  }
+
+  /** The weights under open_clip's names, converted one tensor at a time (checked by the reader). */
+  private static Map<String, Tensor> readWeights(Path dir) {
+    try (HfClipDirectory hf = HfClipDirectory.open(dir)) {
+      Map<String, Tensor> out = new LinkedHashMap<>();
+      try {
+        for (LazyTensor t : hf.openClipWeights()) {
+          out.put(t.name(), StateDictTensors.toTensor(t.load()));
+        }
+      } catch (RuntimeException e) {
+        OpenClipModels.release(out);
+        throw e;
+      }
+      return out;
+    }
+  }
+}
