@@ -50,7 +50,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * layouts-*.json}) of the other JVMs of the same run.
  */
 public final class ThroughputBench {
-  private static final double VIT_B32_GFLOP_PER_IMAGE = 8.82;
+  static final double VIT_B32_GFLOP_PER_IMAGE = 8.82;
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
   /** Scales every timed phase (run.sh's smoke mode sets it below 1). */
   private static final double SCALE = Double.parseDouble(System.getProperty("bench.scale", "1"));
@@ -120,14 +120,35 @@ public final class ThroughputBench {
    * ceiling candidate: where it beats the BLAS, the BLAS's rate is no ceiling for the packed towers.
    */
   static double packedGemmGflops(int n, int reps, int threads, dev.clip4j.CpuKernels kernels, boolean bf16) {
+    try (dev.clip4j.internal.GemmPool pool = new dev.clip4j.internal.GemmPool(threads)) {
+      return withPackedGemm(n, kernels, bf16, pool, call -> {
+        double best = 0;
+        for (int i = 0; i <= reps; i++) {
+          long t0 = System.nanoTime();
+          call.run();
+          if (i > 0) {
+            best = Math.max(best, 2.0 * n * n * n / ((System.nanoTime() - t0) / 1e9) / 1e9);
+          }
+        }
+        return best;
+      });
+    }
+  }
+
+  /**
+   * Packs a random n x n weight for {@code kernels} (fp32 or bf16) and hands {@code measure} one
+   * n^3 {@code clip4j_gemm_packed} call on {@code pool} (null: the calling thread alone) to time as
+   * it likes; returns what it returns, or 0 where the family does not run here.
+   */
+  static double withPackedGemm(int n, dev.clip4j.CpuKernels kernels, boolean bf16, dev.clip4j.internal.GemmPool pool,
+      java.util.function.ToDoubleFunction<Runnable> measure) {
     int family;
     try {
       family = dev.clip4j.internal.GemmPool.resolveKernels(kernels, bf16);
     } catch (dev.clip4j.Clip4jException e) {
       return 0;
     }
-    try (Tensor a = torch.randn(n, n); Tensor w = torch.randn(n, n); Tensor c = torch.empty(n, n);
-        dev.clip4j.internal.GemmPool pool = new dev.clip4j.internal.GemmPool(threads)) {
+    try (Tensor a = torch.randn(n, n); Tensor w = torch.randn(n, n); Tensor c = torch.empty(n, n)) {
       dev.clip4j.jni.Clip4jNative.clip4j_packed_weight h = new dev.clip4j.jni.Clip4jNative.clip4j_packed_weight();
       dev.clip4j.internal.NativeLib.check(dev.clip4j.jni.Clip4jNative.clip4j_packed_weight_create(
           new org.bytedeco.javacpp.FloatPointer(w.data_ptr()), n, n, family,
@@ -135,16 +156,9 @@ public final class ThroughputBench {
       try {
         org.bytedeco.javacpp.FloatPointer pa = new org.bytedeco.javacpp.FloatPointer(a.data_ptr());
         org.bytedeco.javacpp.FloatPointer pc = new org.bytedeco.javacpp.FloatPointer(c.data_ptr());
-        double best = 0;
-        for (int i = 0; i <= reps; i++) {
-          long t0 = System.nanoTime();
-          dev.clip4j.internal.NativeLib.check(dev.clip4j.jni.Clip4jNative.clip4j_gemm_packed(
-              pool.handle(), pa, n, n, h, null, 0, null, 0, null, 0, pc, n));
-          if (i > 0) {
-            best = Math.max(best, 2.0 * n * n * n / ((System.nanoTime() - t0) / 1e9) / 1e9);
-          }
-        }
-        return best;
+        return measure.applyAsDouble(() -> dev.clip4j.internal.NativeLib.check(
+            dev.clip4j.jni.Clip4jNative.clip4j_gemm_packed(pool == null ? null : pool.handle(), pa, n, n, h, null, 0,
+                null, 0, null, 0, pc, n)));
       } finally {
         dev.clip4j.jni.Clip4jNative.clip4j_packed_weight_destroy(h);
       }
