@@ -88,11 +88,11 @@ with_coretype() { # with_coretype VALUE cmd...: runs cmd with OPENBLAS_CORETYPE=
 }
 LAYOUTS="dev.clip4j.bench.ThroughputBench layouts $WORK"
 N=$(nproc)
-# 1. OpenBLAS, the machine's OPENBLAS_CORETYPE: the default layout (packed = the default, LibTorch
-#    per-sample = the previous default, folded, bf16), one
+# 1. OpenBLAS, the machine's OPENBLAS_CORETYPE: the default layout (packed = the default, packed
+#    forced to the AVX2 family, LibTorch per-sample = the previous default, folded, packed bf16), one
 #    BLAS thread with all-core intra-op (the previous default), and both pools at all cores.
 with_coretype "$MACHINE_CORETYPE" java "${JOPTS[@]}" -Dbench.rounds=2 -cp "$CP" $LAYOUTS "$WORK/layouts-openblas.json" \
-  "openblas, OPENBLAS_CORETYPE=${MACHINE_CORETYPE:-unset}" "default:packed+per-sample+folded+bf16,${N}x1:per-sample,${N}x${N}:per-sample"
+  "openblas, OPENBLAS_CORETYPE=${MACHINE_CORETYPE:-unset}" "default:packed+packed-avx2+per-sample+folded+bf16,${N}x1:per-sample,${N}x${N}:per-sample"
 step "configurations, machine OPENBLAS_CORETYPE"
 # 2. The other OPENBLAS_CORETYPE, default layout (a separate JVM: OpenBLAS reads it at load).
 with_coretype "$OTHER_CORETYPE" java "${JOPTS[@]}" -Dbench.rounds=1 -cp "$CP" $LAYOUTS \
