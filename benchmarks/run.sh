@@ -120,3 +120,6 @@ with_coretype "$MACHINE_CORETYPE" java "${JOPTS[@]}" -Xms1g -Xmx1g -XX:+AlwaysPr
   "$WORK/djl.json" "$WORK/djl-folded.json" "$WORK/layouts-openblas.json" "$WORK/layouts-openblas-coretype.json" \
   "$WORK/layouts-mkl.json"
 step "clip4j default run (images, texts, callers, steady state)"
+# 6. End to end: the CLI's embed-images over generated JPEGs vs open_clip in Python, thread scaling.
+benchmarks/e2e.sh "$RESULTS" || echo "run.sh: the end-to-end row failed" >&2
+step "end to end (embed-images vs open_clip in Python)"
