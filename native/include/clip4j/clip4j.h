@@ -96,6 +96,14 @@ const char* clip4j_version(void);
 const char* clip4j_last_error(void);
 
 /**
+ * Gives free heap memory back to the operating system (glibc's malloc_trim(0); nothing elsewhere).
+ * Sets *released (may be NULL) to 1 if memory was released, else 0. Called after loading weights
+ * tensor by tensor, whose freed buffers would otherwise stay resident. Never fails.
+ * Thread safety: safe from any thread.
+ */
+clip4j_status clip4j_release_free_memory(int32_t* released);
+
+/**
  * Fused embedding head on the CPU, fp32:
  *
  *     out[r, :] = normalize(act(x[r, :] @ W + bias))      for r in [0, n)
