@@ -113,7 +113,8 @@ final class SiglipModels {
           cfg.text().contextLength(), cfg.text().vocabSize(), null,
           "SigLIP: GELU (erf) in the image trunk, text " + cfg.text().activation().id() + " from text_cfg.act_kwargs",
           tokenizer.describe(), params, options.precision(), dev.clip4j.internal.Devices.canonical(options.device()),
-          d.fileHashes(), null).withInvariance(towers.invariance() + "; the fused head computes each row alone");
+          towers.cpuKernels(), d.fileHashes(), null,
+          towers.invariance() + "; the fused head computes each row alone");
       SiglipTowers t = towers;
       Encoder image = new Encoder() {
         @Override

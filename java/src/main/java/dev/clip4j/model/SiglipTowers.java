@@ -172,8 +172,9 @@ public final class SiglipTowers implements AutoCloseable {
       if (packedVision) {
         SiglipConfig.Trunk v = config.vision();
         SiglipConfig.Text t = config.text();
+        int kernels = dev.clip4j.internal.GemmPool.resolveKernels(dev.clip4j.CpuKernels.fromSystemProperty(), false);
         packed = PackedTowers.blocksOnly(name -> b.weight(packedName(name)), Engine.ensureInitialized().blasThreads(),
-            new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(), 1e-6f,
+            kernels, new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(), 1e-6f,
                 dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU),
             packedText ? new PackedTowers.BlockStack("text.transformer", t.layers(), t.heads(), t.width(),
                 t.mlpWidth(), (float) t.normEps(), dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU) : null);
@@ -547,6 +548,11 @@ public final class SiglipTowers implements AutoCloseable {
       }
     }
     return run(state.text, ids);
+  }
+
+  /** The packed kernel family ("avx2", "avx512"), or "libtorch" where nothing runs packed. */
+  public String cpuKernels() {
+    return state.packed == null ? "libtorch" : state.packed.kernelsName();
   }
 
   /** Which parts run on the packed native kernels: "image and text blocks", "image blocks", or "none". */
