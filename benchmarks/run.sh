@@ -26,6 +26,15 @@ if [[ "${BENCH_SMOKE:-0}" == 1 ]]; then
   DJL_SECONDS=1
 fi
 mkdir -p "$WORK" "$RESULTS"
+if [[ "${1:-}" == siglip ]]; then
+  # SigLIP ViT-B-16's image tower beside ViT-B-32's, one JVM, same run (random weights).
+  mvn -B -q -DskipTests package -pl benchmarks -am
+  DEPS="$(tr ':' '\n' < benchmarks/target/classpath.txt | grep -v '/dev/clip4j/' | grep -v '/org/bytedeco/mkl/' | paste -sd: -)"
+  CP="benchmarks/target/clip4j-benchmarks-0.1.0-SNAPSHOT.jar:java/target/clip4j-0.1.0-SNAPSHOT.jar:presets/target/clip4j-presets-0.1.0-SNAPSHOT.jar:$DEPS"
+  java -cp "$CP" dev.clip4j.bench.SiglipBench "$WORK" "${BENCH_SIGLIP_BATCH:-8}" "${BENCH_SIGLIP_SECONDS:-20}" \
+    | tee "$RESULTS/siglip.txt"
+  exit 0
+fi
 if [[ "${1:-}" == soak ]]; then
   # Not a test: RSS over a long run, sampled every tenth; the figure is the growth over the second
   # half. The Java heap is fixed and pre-touched so RSS changes are native memory.

@@ -112,8 +112,12 @@ final class ClassifyCommand implements Callable<Integer> {
       try (ClipEmbedder embedder = ClipEmbedder.create(m, cfg)) {
         // Prompts go through the embedder's text lanes (the model's own text tower, or --text-model's),
         // computed once and reused for every image.
-        ZeroShotClassifier zs = ZeroShotClassifier.build(classes, prompts, texts -> embedTexts(embedder, texts),
-            m.logitScale());
+        // SigLIP-style models score each label on its own: sigmoid(scale * cos + bias); CLIPs use softmax.
+        ZeroShotClassifier zs = m.sigmoidScoring()
+            ? ZeroShotClassifier.buildSigmoid(classes, prompts, texts -> embedTexts(embedder, texts), m.logitScale(),
+                m.logitBias())
+            : ZeroShotClassifier.build(classes, prompts, texts -> embedTexts(embedder, texts), m.logitScale());
+        System.err.println("clip4j: scoring: " + zs.scoring().description());
         int window = Math.max(2 * batchSize, 64); // bounded in flight, results printed in input order
         Deque<Pending> pending = new ArrayDeque<>();
         try (ItemSource.Items items = walk.open()) {

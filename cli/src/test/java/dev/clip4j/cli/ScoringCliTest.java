@@ -230,6 +230,7 @@ class ScoringCliTest {
         c.resolve("images").toString());
     assertThat(r.code()).as(r.err()).isEqualTo(3);
     assertThat(r.err()).contains("12 of 13 images", "1 errors");
+    assertThat(r.err()).contains("clip4j: scoring: softmax over the labels (CLIP)"); // a CLIP: no logit_bias
     List<JsonNode> lines = r.lines();
     List<String> sorted = new ArrayList<>(images);
     sorted.add("corrupt_truncated.jpg");

@@ -34,6 +34,25 @@ public sealed interface Architecture {
   }
 
   /**
+   * An open_clip SigLIP / SigLIP2 (fixed resolution): timm ViT trunk with a MAP head, non-causal
+   * text tower, {@code logit_scale} and {@code logit_bias} (sigmoid scoring).
+   *
+   * @param config the configuration
+   * @param weights the weights under open_clip names ({@code visual.trunk.*}, {@code text.*})
+   */
+  record Siglip(SiglipConfig config, WeightSource weights) implements Architecture {
+    public Siglip {
+      Objects.requireNonNull(config, "config");
+      Objects.requireNonNull(weights, "weights");
+    }
+
+    @Override
+    public String describe() {
+      return config.describe();
+    }
+  }
+
+  /**
    * A sentence-transformers text model (Transformer, Pooling, Dense, Normalize modules): a text
    * tower only.
    *

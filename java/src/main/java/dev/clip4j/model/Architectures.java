@@ -35,6 +35,9 @@ final class Architectures {
     if (a instanceof Architecture.ClipVit clip) {
       return clipVit(d, clip, options);
     }
+    if (a instanceof Architecture.Siglip siglip) {
+      return SiglipModels.build(d, siglip, options);
+    }
     if (a instanceof Architecture.SentenceTransformer st) {
       return sentenceTransformer(d, st, options);
     }

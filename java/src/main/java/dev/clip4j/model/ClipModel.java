@@ -66,6 +66,7 @@ public final class ClipModel implements AutoCloseable {
   private final ImageTower image;
   private final TextTower text;
   private final float logitScale;
+  private final float logitBias; // NaN: no logit_bias (softmax scoring)
   private final Device device;
   private final ModelDescription description;
   private final List<AutoCloseable> resources;
@@ -95,6 +96,13 @@ public final class ClipModel implements AutoCloseable {
 
   ClipModel(ModelInfo info, ImageTower image, TextTower text, float logitScale, ModelDescription description,
       List<AutoCloseable> resources) {
+    this(info, image, text, logitScale, Float.NaN, description, resources);
+  }
+
+  /** With a {@code logit_bias} (sigmoid-loss models such as SigLIP; NaN for none). */
+  ClipModel(ModelInfo info, ImageTower image, TextTower text, float logitScale, float logitBias,
+      ModelDescription description, List<AutoCloseable> resources) {
+    this.logitBias = logitBias;
     this.info = Objects.requireNonNull(info, "info");
     if (image == null && text == null) {
       throw new IllegalArgumentException("a model needs at least one tower");
@@ -177,6 +185,20 @@ public final class ClipModel implements AutoCloseable {
   /** exp(logit_scale) is the temperature of zero-shot logits: logits = exp(s) * I @ T^T (NaN when unknown). */
   public float logitScale() {
     return logitScale;
+  }
+
+  /**
+   * The checkpoint's {@code logit_bias} for sigmoid-loss models (SigLIP: zero-shot probabilities
+   * are {@code sigmoid(exp(logit_scale) * cos + logit_bias)} per label), or NaN for models without
+   * one (CLIP: softmax over the labels).
+   */
+  public float logitBias() {
+    return logitBias;
+  }
+
+  /** Whether the model was trained with a sigmoid loss and scores labels independently ({@link #logitBias()} set). */
+  public boolean sigmoidScoring() {
+    return !Float.isNaN(logitBias);
   }
 
   /** Embedding width. */

@@ -152,10 +152,12 @@ public record ModelConfig(
       throw m.unsupported("multimodal_cfg", "CoCa (a multimodal text decoder)");
     }
     if (m.bool("custom_text", false)) {
-      throw m.unsupported("custom_text", "open_clip's CustomTextCLIP (a text tower under 'text.')");
+      throw m.unsupported("custom_text", "open_clip's CustomTextCLIP (a text tower under 'text.') as a ViT CLIP"
+          + " (SigLIP configs, custom_text with init_logit_bias, load from open_clip hub directories)");
     }
     if (m.present("init_logit_bias")) {
-      throw m.unsupported("init_logit_bias", "a logit bias (SigLIP-style sigmoid loss models)");
+      throw m.unsupported("init_logit_bias", "a logit bias (SigLIP-style sigmoid loss models) in a ViT CLIP"
+          + " (SigLIP configs, custom_text with init_logit_bias, load from open_clip hub directories)");
     }
     if (m.bool("nonscalar_logit_scale", false)) {
       throw m.unsupported("nonscalar_logit_scale", "a non-scalar logit_scale");
@@ -342,7 +344,7 @@ public record ModelConfig(
   }
 
   /** Typed, checked access to one JSON object of the config, with messages naming the path. */
-  private static final class Reader {
+  static final class Reader {
     private final JsonNode node;
     private final String path;
     private final String source;

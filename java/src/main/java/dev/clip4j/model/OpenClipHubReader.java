@@ -22,10 +22,19 @@ final class OpenClipHubReader implements ModelReader {
 
   @Override
   public ModelDescription read(Path dir, LoadOptions options) {
+    return read(dir, options, Map.of());
+  }
+
+  /** As {@link #read(Path, LoadOptions)}, knowing extra timm SigLIP trunks (tests' tiny ones). */
+  ModelDescription read(Path dir, LoadOptions options, Map<String, SiglipConfig.Trunk> extraTrunks) {
     if (!Files.isDirectory(dir)) {
       throw new InvalidModelException(dir + " is not an open_clip model directory");
     }
     Path cfgFile = dir.resolve(OpenClipModels.CONFIG);
+    com.fasterxml.jackson.databind.JsonNode siglip = siglipModelCfg(cfgFile);
+    if (siglip != null) {
+      return readSiglip(dir, cfgFile, siglip, options, extraTrunks);
+    }
     ModelConfig config = ModelConfig.parse(cfgFile);
     MlpActivation activation = MlpActivation.resolve(config, options.modelName().orElse(null),
         options.activation().orElse(null), "LoadOptions.activation");
@@ -78,5 +87,89 @@ final class OpenClipHubReader implements ModelReader {
     WeightSource weights = OpenClipModels.fileSource(config, weightsFile);
     return new ModelDescription(format(), dir, new Architecture.ClipVit(config, activation, weights), preprocess,
         tokenizer, hashes);
+  }
+
+  /** {@code model_cfg} when the config describes a SigLIP (custom_text with init_logit_bias), else null. */
+  private static com.fasterxml.jackson.databind.JsonNode siglipModelCfg(Path cfgFile) {
+    dev.clip4j.internal.UserFiles.requireRegularFile(cfgFile, InvalidModelException::new);
+    com.fasterxml.jackson.databind.JsonNode root;
+    try {
+      if (Files.size(cfgFile) > (4 << 20)) {
+        throw new InvalidModelException(cfgFile + ": larger than " + (4 << 20) + " bytes");
+      }
+      root = new com.fasterxml.jackson.databind.ObjectMapper().readTree(Files.readAllBytes(cfgFile));
+    } catch (java.io.IOException e) {
+      return null; // ModelConfig.parse reports it
+    }
+    if (root == null || !root.isObject()) {
+      return null;
+    }
+    com.fasterxml.jackson.databind.JsonNode m = root.has("model_cfg") ? root.get("model_cfg") : root;
+    return SiglipConfig.isSiglip(m) ? root : null;
+  }
+
+  private ModelDescription readSiglip(Path dir, Path cfgFile, com.fasterxml.jackson.databind.JsonNode root,
+      LoadOptions options, Map<String, SiglipConfig.Trunk> extraTrunks) {
+    String source = cfgFile.toString();
+    com.fasterxml.jackson.databind.JsonNode m = root.has("model_cfg") ? root.get("model_cfg") : root;
+    com.fasterxml.jackson.databind.JsonNode p = root.has("model_cfg") ? root.get("preprocess_cfg") : null;
+    if (p != null && !p.isNull() && !p.isObject()) {
+      throw new InvalidModelException(source + ": preprocess_cfg must be an object");
+    }
+    com.fasterxml.jackson.databind.node.ObjectNode pre =
+        p == null || p.isNull() ? null : (com.fasterxml.jackson.databind.node.ObjectNode) p;
+    SiglipConfig config = SiglipConfig.fromModelCfg(m, pre, source, extraTrunks);
+    if (options.activation().isPresent()) {
+      throw new InvalidModelException(dir + ": an activation was given, but a SigLIP's activations are fixed by its"
+          + " configuration (GELU in the trunk, text_cfg.act_kwargs in the text tower)");
+    }
+    if (options.expectedSha256().isPresent()) {
+      throw new InvalidModelException(dir + ": a SHA-256 pin names one model file, but this is a directory");
+    }
+    Path safetensors = dir.resolve(OpenClipModels.SAFETENSORS);
+    Path bin = dir.resolve(OpenClipModels.TORCH_BIN);
+    java.util.function.Supplier<Path> weightsFile = () -> {
+      if (Files.isRegularFile(safetensors)) {
+        return safetensors;
+      }
+      if (Files.isRegularFile(bin)) {
+        return bin;
+      }
+      throw new InvalidModelException(dir + ": no weights: expected " + OpenClipModels.SAFETENSORS + " or "
+          + OpenClipModels.TORCH_BIN);
+    };
+    if (!Files.isRegularFile(dir.resolve("tokenizer.json"))) {
+      String what = Files.isRegularFile(dir.resolve("spiece.model"))
+          ? "it has a SentencePiece spiece.model, which clip4j does not read yet"
+          : "it has none";
+      throw new InvalidModelException(dir + ": a SigLIP directory needs its Hugging Face tokenizer.json (+"
+          + " tokenizer_config.json) for open_clip's HFTokenizer (" + config.text().hfTokenizerName() + "); " + what);
+    }
+    if (config.preprocessCfg() == null) {
+      // open_clip's CLIP defaults (OpenAI mean/std, shortest-side resize) are not SigLIP's; never guessed.
+      throw new InvalidModelException(cfgFile + ": a SigLIP hub config needs its preprocess_cfg (SigLIP models use"
+          + " mean/std 0.5 and resize_mode squash, not open_clip's CLIP defaults)");
+    }
+    TokenizerSpec tokenizer = new TokenizerSpec.OpenClipHf(dir, config.text().contextLength(), config.text().clean());
+    PreprocessConfig preprocess;
+    try {
+      preprocess = PreprocessConfig.fromOpenClip(config.preprocessCfg(), config.vision().imageSize());
+    } catch (IllegalArgumentException e) {
+      throw new InvalidModelException(cfgFile + ": preprocess_cfg: " + e.getMessage(), e);
+    }
+    java.util.function.Supplier<Map<String, String>> hashes = () -> {
+      Map<String, String> h = new LinkedHashMap<>();
+      h.put(OpenClipModels.CONFIG, Hashing.sha256(cfgFile));
+      Path w = weightsFile.get();
+      h.put(w.getFileName().toString(), Hashing.sha256(w));
+      for (String t : new String[] {"tokenizer.json", "tokenizer_config.json"}) {
+        if (Files.isRegularFile(dir.resolve(t))) {
+          h.put(t, Hashing.sha256(dir.resolve(t)));
+        }
+      }
+      return h;
+    };
+    return new ModelDescription(format(), dir, new Architecture.Siglip(config, SiglipModels.fileSource(config,
+        weightsFile)), preprocess, tokenizer, hashes);
   }
 }

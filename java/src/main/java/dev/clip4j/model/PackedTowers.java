@@ -110,6 +110,77 @@ final class PackedTowers implements AutoCloseable {
     }
   }
 
+  /**
+   * One tower's residual blocks for {@link #blocksOnly}: weights under {@code prefix.resblocks.i.*}
+   * (open_clip's block names, as {@code weights} answers them), LayerNorm {@code eps}, the MLP's
+   * native activation code.
+   */
+  record BlockStack(String prefix, int layers, int heads, int width, int mlpWidth, float eps, int activation) {}
+
+  /**
+   * Residual blocks only (for towers whose ends run elsewhere, e.g. SigLIP's timm trunk): {@code
+   * vision} and/or {@code text} (either may be null), run by {@link #runBlocks}.
+   */
+  static PackedTowers blocksOnly(Function<String, Tensor> weights, int threads, int kernels, BlockStack vision,
+      BlockStack text) {
+    return new PackedTowers(weights, threads, kernels, vision, text);
+  }
+
+  private PackedTowers(Function<String, Tensor> weights, int threads, int kernels, BlockStack v, BlockStack t) {
+    this.kernels = kernels; // fp32 only
+    this.bf16 = false;
+    this.mlpActivation = Clip4jNative.CLIP4J_ACT_GELU;
+    boolean ok = false;
+    try {
+      this.patch = 0;
+      this.grid = 0;
+      this.patchEmbedding = null;
+      this.classEmbedding = null;
+      this.visionPositions = null;
+      this.lnPre = null;
+      this.lnPost = null;
+      this.globalAveragePool = false;
+      this.tokenEmbedding = null;
+      this.textPositions = null;
+      this.lnFinal = null;
+      this.vision = v == null ? null : own(new Tower(weights, v.prefix(), v.layers(), v.heads(), v.width(),
+          v.mlpWidth(), false, false, v.eps(), v.activation()));
+      this.text = t == null ? null : own(new Tower(weights, t.prefix(), t.layers(), t.heads(), t.width(),
+          t.mlpWidth(), false, false, t.eps(), t.activation()));
+      this.pool = own(new GemmPool(threads));
+      ok = true;
+    } finally {
+      if (!ok) {
+        close();
+      }
+    }
+  }
+
+  /**
+   * Runs the vision (or text) block stack, non-causal, on {@code x} float32 [N, L, W] on the CPU;
+   * returns a new [N, L, W] tensor (x is not changed).
+   */
+  Tensor runBlocks(boolean visionStack, Tensor x) {
+    Tower tower = visionStack ? vision : text;
+    if (tower == null) {
+      throw new IllegalStateException("no " + (visionStack ? "vision" : "text") + " block stack");
+    }
+    long n = x.size(0);
+    long l = x.size(1);
+    Workspace w = tower.take(n * l);
+    try {
+      try (Tensor view = w.x(n, l)) {
+        view.copy_(x);
+      }
+      tower.forward(w, n, l);
+      try (Tensor view = w.x(n, l)) {
+        return view.clone();
+      }
+    } finally {
+      tower.give(w);
+    }
+  }
+
   private <T extends AutoCloseable> T own(T resource) {
     owned.add(resource);
     return resource;
@@ -199,15 +270,21 @@ final class PackedTowers implements AutoCloseable {
     }
   }
 
-  /** LayerNorm over the last dimension, eps 1e-5, as open_clip's (fp32). */
+  /** LayerNorm over the last dimension, eps 1e-5 as open_clip's CLIP unless stated (fp32). */
   private static final class Norm implements AutoCloseable {
     final Tensor weight;
     final Tensor bias;
     final FloatPointer w;
     final FloatPointer b;
     final long width;
+    final float eps;
 
     Norm(Function<String, Tensor> weights, String prefix) {
+      this(weights, prefix, 1e-5f);
+    }
+
+    Norm(Function<String, Tensor> weights, String prefix, float eps) {
+      this.eps = eps;
       weight = weights.apply(prefix + ".weight");
       bias = weights.apply(prefix + ".bias");
       w = new FloatPointer(weight.data_ptr());
@@ -216,7 +293,7 @@ final class PackedTowers implements AutoCloseable {
     }
 
     void apply(GemmPool pool, FloatPointer x, long m, long ldx, FloatPointer y, long ldy) {
-      NativeLib.check(Clip4jNative.clip4j_layer_norm_f32(pool.handle(), x, m, width, ldx, w, b, 1e-5f, y, ldy));
+      NativeLib.check(Clip4jNative.clip4j_layer_norm_f32(pool.handle(), x, m, width, ldx, w, b, eps, y, ldy));
     }
 
     @Override
@@ -283,10 +360,19 @@ final class PackedTowers implements AutoCloseable {
     final long mlpWidth;
     final int heads;
     final boolean causal;
+    final float eps;
+    final int activation;
     final ConcurrentLinkedDeque<Workspace> spare = new ConcurrentLinkedDeque<>();
 
     Tower(Function<String, Tensor> weights, String prefix, int layers, int heads, int width, int mlpWidth,
         boolean layerScale, boolean causal) {
+      this(weights, prefix, layers, heads, width, mlpWidth, layerScale, causal, 1e-5f, mlpActivation);
+    }
+
+    Tower(Function<String, Tensor> weights, String prefix, int layers, int heads, int width, int mlpWidth,
+        boolean layerScale, boolean causal, float eps, int activation) {
+      this.eps = eps;
+      this.activation = activation;
       this.width = width;
       this.mlpWidth = mlpWidth;
       this.heads = heads;
@@ -342,8 +428,8 @@ final class PackedTowers implements AutoCloseable {
       final FloatPointer ls2Ptr;
 
       Block(Function<String, Tensor> weights, String p, boolean layerScale) {
-        ln1 = own(new Norm(weights, p + ".ln_1"));
-        ln2 = own(new Norm(weights, p + ".ln_2"));
+        ln1 = own(new Norm(weights, p + ".ln_1", eps));
+        ln2 = own(new Norm(weights, p + ".ln_2", eps));
         qkv = own(linear(weights, p + ".attn.in_proj_weight", p + ".attn.in_proj_bias"));
         out = own(linear(weights, p + ".attn.out_proj.weight", p + ".attn.out_proj.bias"));
         fc = own(linear(weights, p + ".mlp.c_fc.weight", p + ".mlp.c_fc.bias"));
@@ -371,7 +457,7 @@ final class PackedTowers implements AutoCloseable {
             w.xPtr, width);
         // x = x + c_proj(act(c_fc(ln_2(x)))) * ls_2
         ln2.apply(pool, w.xPtr, m, width, w.hPtr, width);
-        fc.apply(pool, w.hPtr, m, width, mlpActivation, null, false, null, 0, w.fPtr, mlpWidth);
+        fc.apply(pool, w.hPtr, m, width, activation, null, false, null, 0, w.fPtr, mlpWidth);
         proj.apply(pool, w.fPtr, m, mlpWidth, Clip4jNative.CLIP4J_ACT_IDENTITY, ls2Ptr, true, w.partialPtr, width,
             w.xPtr, width);
       }

@@ -272,7 +272,8 @@ public final class StateDictSchema {
           + " CLIP checkpoints, which open_clip removes before loading; convert with open_clip first");
     }
     if (!withPrefix(actual, "visual.trunk.").isEmpty()) {
-      hints.add("visual.trunk.* are the weights of a timm image tower, which clip4j does not implement");
+      hints.add("visual.trunk.* are the weights of a timm image tower: clip4j runs them only as SigLIP models"
+          + " (an open_clip hub directory whose config has custom_text and init_logit_bias)");
     }
     if (!withPrefix(actual, "visual.layer1.", "visual.attnpool.").isEmpty()) {
       hints.add("visual.layer1.*/visual.attnpool.* are the weights of a ModifiedResNet image tower,"
@@ -289,7 +290,8 @@ public final class StateDictSchema {
           + " tower), which clip4j does not implement");
     }
     if (actual.containsKey("logit_bias")) {
-      hints.add("logit_bias belongs to a sigmoid-loss (SigLIP-style) model, which clip4j does not implement");
+      hints.add("logit_bias belongs to a sigmoid-loss (SigLIP-style) model: clip4j reads those from open_clip hub"
+          + " directories whose config has custom_text and init_logit_bias, not as a ViT CLIP");
     }
     if (actual.containsKey("cls_emb")) {
       hints.add("cls_emb is a text class token (embed_cls), which clip4j does not implement");

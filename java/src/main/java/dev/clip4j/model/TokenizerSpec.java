@@ -93,6 +93,28 @@ public sealed interface TokenizerSpec {
   }
 
   /**
+   * open_clip's {@code HFTokenizer} over a Hugging Face {@code tokenizer.json} (SigLIP, SigLIP2):
+   * {@code tokenizer_kwargs.clean} text cleaning, truncation to the context length, rows padded
+   * with the tokenizer's pad token.
+   */
+  record OpenClipHf(Path dir, int contextLength, String clean) implements TokenizerSpec {
+    @Override
+    public int maxLength() {
+      return contextLength;
+    }
+
+    @Override
+    public String source() {
+      return dir.resolve("tokenizer.json").toString();
+    }
+
+    @Override
+    public TextTokenizer open() {
+      return new dev.clip4j.tokenize.HfTextTokenizer(dir, contextLength, clean);
+    }
+  }
+
+  /**
    * What {@code info()} says of a vocabulary's origin: a file's name, not where it lies (the
    * content is in the model's file hashes), so a moved model describes itself the same way.
    */

@@ -57,6 +57,59 @@ final class TextCleaner {
     return lower(t);
   }
 
+  /**
+   * open_clip's {@code HFTokenizer} cleaning ({@code get_clean_fn}): {@code basic_clean} (ftfy,
+   * html.unescape twice, strip), then "whitespace": {@code " ".join(t.split())}; "lower": that,
+   * lower-cased; "canonicalize" (big_vision's): {@code _} to space, ASCII punctuation
+   * ({@code string.punctuation}) removed, lower case, {@code " ".join(t.split())}.
+   */
+  static String openClipHfClean(String text, String mode) {
+    String t = fixText(text);
+    t = strip(HtmlEntities.unescape(HtmlEntities.unescape(t)));
+    switch (mode) {
+      case "whitespace":
+        return splitJoin(t);
+      case "lower":
+        return lower(splitJoin(t));
+      case "canonicalize": {
+        StringBuilder b = new StringBuilder(t.length());
+        for (int i = 0; i < t.length(); i++) {
+          char c = t.charAt(i);
+          if (c == '_') {
+            b.append(' ');
+          } else if (!(c < 128 && PUNCTUATION.indexOf(c) >= 0)) {
+            b.append(c);
+          }
+        }
+        return splitJoin(lower(b.toString()));
+      }
+      default:
+        throw new IllegalArgumentException("unknown clean mode " + mode);
+    }
+  }
+
+  /** Python's {@code string.punctuation}. */
+  private static final String PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+  /** Python's {@code " ".join(s.split())}: runs of str whitespace to one space, none at the ends. */
+  static String splitJoin(String s) {
+    StringBuilder b = new StringBuilder(s.length());
+    boolean pending = false;
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (isPythonSpace(c)) {
+        pending = b.length() > 0;
+      } else {
+        if (pending) {
+          b.append(' ');
+          pending = false;
+        }
+        b.append(c);
+      }
+    }
+    return b.toString();
+  }
+
   // ---------------------------------------------------------------- str.lower()
 
   /**

@@ -10,7 +10,10 @@ import java.util.function.Function;
 /**
  * Zero-shot classification, open_clip style: each class is embedded through every prompt
  * template ("a photo of a {}."), the template embeddings are averaged and re-normalised (prompt
- * ensembling), and an image is scored by {@code softmax(exp(logit_scale) * image . class)}.
+ * ensembling), and an image is scored by {@code softmax(exp(logit_scale) * image . class)} over
+ * the classes (CLIP, {@link Scoring#SOFTMAX}) or, for sigmoid-loss models (SigLIP, {@link
+ * Scoring#SIGMOID}), {@code sigmoid(exp(logit_scale) * image . class + logit_bias)} independently
+ * per class, as open_clip's SigLIP zero-shot does.
  *
  * <p>Built once (class embeddings computed and cached at construction), then immutable: every
  * method only reads the cached class embeddings, so one instance is safe to share across threads
@@ -21,15 +24,59 @@ public final class ZeroShotClassifier {
   private final float[][] classEmbeddings; // [C][D], unit rows
   private final float scale; // exp(logit_scale)
   private final int dim;
+  private final Scoring scoring;
+  private final float bias; // logit_bias (SIGMOID), 0 for SOFTMAX
+
+  /** How logits become probabilities. */
+  public enum Scoring {
+    /** CLIP: softmax over the classes (probabilities sum to 1). */
+    SOFTMAX("softmax over the labels (CLIP)"),
+    /** SigLIP: sigmoid of each logit plus the model's logit_bias, each label on its own. */
+    SIGMOID("sigmoid per label with the model's logit_bias (SigLIP)");
+
+    private final String description;
+
+    Scoring(String description) {
+      this.description = description;
+    }
+
+    /** A human-readable line (what {@code classify} prints). */
+    public String description() {
+      return description;
+    }
+  }
 
   /** One label's score. */
   public record Prediction(String label, int index, float logit, float probability) {}
 
-  private ZeroShotClassifier(List<String> labels, float[][] classEmbeddings, float logitScale) {
+  private ZeroShotClassifier(List<String> labels, float[][] classEmbeddings, float logitScale, Scoring scoring,
+      float logitBias) {
     this.labels = List.copyOf(labels);
     this.classEmbeddings = classEmbeddings;
     this.scale = (float) Math.exp(logitScale);
     this.dim = classEmbeddings[0].length;
+    this.scoring = scoring;
+    this.bias = scoring == Scoring.SIGMOID ? logitBias : 0f;
+  }
+
+  /**
+   * Builds a classifier with sigmoid scoring (SigLIP): {@code sigmoid(exp(logitScale) * image .
+   * class + logitBias)} per label.
+   *
+   * @throws IllegalArgumentException when {@code logitBias} is not finite
+   */
+  public static ZeroShotClassifier buildSigmoid(List<String> labels, List<String> templates,
+      Function<List<String>, float[][]> embedTexts, float logitScale, float logitBias) {
+    if (!Float.isFinite(logitBias)) {
+      throw new IllegalArgumentException("sigmoid scoring needs a finite logit_bias, got " + logitBias);
+    }
+    ZeroShotClassifier c = build(labels, templates, embedTexts, logitScale);
+    return new ZeroShotClassifier(c.labels, c.classEmbeddings, logitScale, Scoring.SIGMOID, logitBias);
+  }
+
+  /** How this classifier turns logits into probabilities. */
+  public Scoring scoring() {
+    return scoring;
   }
 
   /**
@@ -76,7 +123,7 @@ public final class ZeroShotClassifier {
       }
       classes[c] = normalize(mean);
     }
-    return new ZeroShotClassifier(labels, classes, logitScale);
+    return new ZeroShotClassifier(labels, classes, logitScale, Scoring.SOFTMAX, 0f);
   }
 
   private static float[] normalize(double[] v) {
@@ -106,7 +153,10 @@ public final class ZeroShotClassifier {
     return c;
   }
 
-  /** Logits {@code exp(logit_scale) * image . class} for every class. */
+  /**
+   * Logits for every class: {@code exp(logit_scale) * image . class}, plus {@code logit_bias} with
+   * sigmoid scoring.
+   */
   public float[] logits(float[] imageEmbedding) {
     if (imageEmbedding.length != dim) {
       throw new IllegalArgumentException("image embedding has " + imageEmbedding.length + " dims, classes have " + dim);
@@ -118,14 +168,28 @@ public final class ZeroShotClassifier {
       for (int j = 0; j < dim; j++) {
         dot += (double) imageEmbedding[j] * w[j];
       }
-      logits[c] = (float) (scale * dot);
+      logits[c] = (float) (scale * dot + bias);
     }
     return logits;
   }
 
-  /** Softmax probabilities over all classes (sum 1). */
+  /**
+   * Probabilities: softmax over all classes (sum 1) with {@link Scoring#SOFTMAX}; each class's
+   * sigmoid (independent, any sum) with {@link Scoring#SIGMOID}.
+   */
   public float[] probabilities(float[] imageEmbedding) {
-    return softmax(logits(imageEmbedding));
+    return probabilitiesOf(logits(imageEmbedding));
+  }
+
+  private float[] probabilitiesOf(float[] logits) {
+    if (scoring == Scoring.SOFTMAX) {
+      return softmax(logits);
+    }
+    float[] p = new float[logits.length];
+    for (int i = 0; i < p.length; i++) {
+      p[i] = (float) (1.0 / (1.0 + Math.exp(-(double) logits[i])));
+    }
+    return p;
   }
 
   private static float[] softmax(float[] logits) {
@@ -152,7 +216,7 @@ public final class ZeroShotClassifier {
       throw new IllegalArgumentException("k must be >= 1");
     }
     float[] logits = logits(imageEmbedding);
-    float[] probs = softmax(logits);
+    float[] probs = probabilitiesOf(logits);
     Integer[] idx = new Integer[logits.length];
     for (int i = 0; i < idx.length; i++) {
       idx[i] = i;
