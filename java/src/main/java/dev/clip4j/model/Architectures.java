@@ -34,6 +34,9 @@ final class Architectures {
     if (a instanceof Architecture.ClipVit clip) {
       return clipVit(d, clip, options);
     }
+    if (a instanceof Architecture.ClipResNet rn) {
+      return ResNetTowers.model(d, rn, options);
+    }
     if (a instanceof Architecture.SentenceTransformer st) {
       return sentenceTransformer(d, st, options);
     }

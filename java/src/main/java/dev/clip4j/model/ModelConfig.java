@@ -234,7 +234,8 @@ public record ModelConfig(
         v.layerScale(), gap, !v.bool("no_ln_pre", false));
   }
 
-  private static TextConfig text(JsonNode node, String source) {
+  /** Parses {@code text_cfg} (also the text side of ResNet CLIPs, {@link ResNetConfig}). */
+  static TextConfig text(JsonNode node, String source) {
     Reader t = new Reader(node, "model_cfg.text_cfg", source);
     String hf = t.string("hf_model_name", null);
     if (hf != null && !hf.isEmpty()) {
@@ -342,7 +343,7 @@ public record ModelConfig(
   }
 
   /** Typed, checked access to one JSON object of the config, with messages naming the path. */
-  private static final class Reader {
+  static final class Reader {
     private final JsonNode node;
     private final String path;
     private final String source;
