@@ -185,7 +185,9 @@ public record ModelConfig(
       throw v.unsupported("timm_model_name", "timm image towers ('" + timm + "')");
     }
     if (v.present("layers") && v.node("layers").isArray()) {
-      throw v.unsupported("layers", "ModifiedResNet image towers (layers is a list)");
+      throw new InvalidModelException(source + ": model_cfg.vision_cfg.layers is a list: a ResNet CLIP (ModifiedResNet"
+          + " image tower); ModelConfig (ViT CLIPs) does not implement it, ResNetConfig does (ClipModel.load reads"
+          + " both)");
     }
     v.checkKeys(VISION_KEYS);
     if (v.bool("input_patchnorm", false)) {

@@ -61,7 +61,7 @@ public final class OpenAiCheckpoints {
    * @param shapes tensor name to shape
    * @param source names the checkpoint in messages and in {@link ModelConfig#source()}
    * @throws Clip4jException with {@link ErrorCode#UNSUPPORTED} for an OpenAI ResNet CLIP (RN50,
-   *     RN101, RN50x4, RN50x16, RN50x64), which clip4j does not implement yet
+   *     RN101, RN50x4, RN50x16, RN50x64): see {@link #inferResNetConfig}
    * @throws InvalidModelException listing every problem when the shapes are not those of a ViT
    *     CLIP state dict
    */
@@ -86,8 +86,8 @@ public final class OpenAiCheckpoints {
     if (!shapes.containsKey("visual.proj")) {
       if (shapes.keySet().stream().anyMatch(k -> k.startsWith("visual.layer1."))) {
         throw new Clip4jException(ErrorCode.UNSUPPORTED, source + ": this is an OpenAI ResNet CLIP (RN50, RN101,"
-            + " RN50x4, RN50x16, RN50x64: visual.layer1-4 and visual.attnpool), which clip4j does not support yet;"
-            + " it implements ViT image towers");
+            + " RN50x4, RN50x16, RN50x64: visual.layer1-4 and visual.attnpool), not a ViT one: its configuration is"
+            + " inferred by inferResNetConfig (ClipModel.load reads both)");
       }
       List<String> visual = shapes.keySet().stream().filter(k -> k.startsWith("visual.")).limit(3).toList();
       throw new InvalidModelException(source + ": not an OpenAI-layout CLIP state dict: no visual.proj (ViT)"
