@@ -10,7 +10,9 @@ import java.util.Locale;
 /**
  * open_clip's configurations of the common ViT CLIPs, by model name, shipped inside clip4j
  * (open_clip 2.20.0's {@code model_configs/*.json}, unchanged): ViT-B-32, ViT-B-32-quickgelu,
- * ViT-B-16, ViT-L-14, ViT-L-14-336, ViT-H-14, ViT-g-14, ViT-bigG-14. A name ending in {@code
+ * ViT-B-16, ViT-L-14, ViT-L-14-336, ViT-H-14, ViT-g-14, ViT-bigG-14; and the ResNet CLIPs RN50,
+ * RN50-quickgelu, RN101, RN101-quickgelu, RN50x4, RN50x16, RN50x64 ({@link #namedResNet}, a
+ * {@link ResNetConfig}). A name ending in {@code
  * -quickgelu} without its own file is its base configuration with {@code quick_gelu: true}, as
  * open_clip's later releases define those names. Only a {@code -quickgelu} name (or a file
  * saying {@code quick_gelu}) states the activation: the plain names do not say which activation the

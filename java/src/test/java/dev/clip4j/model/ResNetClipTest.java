@@ -263,6 +263,18 @@ class ResNetClipTest {
         .hasMessageContaining("input_resolution = 336");
   }
 
+  @Test
+  void conversionAndBundlesAreRefusedAsUnsupported(@TempDir Path tmp) {
+    ModelDescription d = ModelDescription.read(tiny());
+    assertThat(d.architecture()).isInstanceOf(Architecture.ClipResNet.class);
+    for (ModelExport.Target t : ModelExport.Target.values()) {
+      assertThatThrownBy(() -> ModelExport.write(d, t, tmp.resolve("out-" + t)))
+          .isInstanceOf(dev.clip4j.Clip4jException.class).hasMessageContaining("ResNet CLIPs cannot be converted")
+          .satisfies(e -> assertThat(((dev.clip4j.Clip4jException) e).code()).isEqualTo(dev.clip4j.ErrorCode.UNSUPPORTED));
+    }
+    assertThat(tmp).isEmptyDirectory();
+  }
+
   private static Path copyTiny(Path tmp) throws Exception {
     Path dir = tmp.resolve("rn");
     Files.createDirectories(dir);

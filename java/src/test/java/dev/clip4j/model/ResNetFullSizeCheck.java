@@ -60,6 +60,26 @@ class ResNetFullSizeCheck {
         LoadOptions.builder().modelName("RN50").activation(Activation.GELU).build())) {
       check(m, dir, "", "bare checkpoint named RN50");
     }
+    // Throughput mode (the batch at once): still open_clip's numbers; are its rows the bits of a batch of one?
+    float[] oneByOne;
+    try (ClipModel m = ClipModel.load(dir.resolve("RN50"), gelu);
+        Tensor p = Tensors.fromFloats(TestNpy.read(dir.resolve("inputs_pixels_224.npy")).floats(), 4, 3, 224, 224)) {
+      oneByOne = toFloats(m.embedImages(p));
+    }
+    try (ClipModel m = ClipModel.load(dir.resolve("RN50"), LoadOptions.builder().activation(Activation.GELU)
+        .batchInvariant(false).build())) {
+      check(m, dir, "", "open_clip hub dir, throughput mode (whole batch)");
+      try (Tensor p = Tensors.fromFloats(TestNpy.read(dir.resolve("inputs_pixels_224.npy")).floats(), 4, 3, 224, 224)) {
+        float[] batched = toFloats(m.embedImages(p));
+        int same = 0;
+        for (int r = 0; r < 4; r++) {
+          same += java.util.Arrays.equals(java.util.Arrays.copyOfRange(batched, r * 1024, (r + 1) * 1024),
+              java.util.Arrays.copyOfRange(oneByOne, r * 1024, (r + 1) * 1024)) ? 1 : 0;
+        }
+        System.out.printf("RN50 throughput mode: %d of 4 rows bitwise equal to one-at-a-time; max abs diff %.3g%n",
+            same, maxAbsDiff(batched, oneByOne));
+      }
+    }
     try (ClipModel m = ClipModel.load(dir.resolve("RN50/openai_rn50_fp16.pt"))) {
       assertThat(m.info().format()).isEqualTo(ModelFormat.OPENAI_JIT);
       assertThat(m.info().activation()).isEqualTo(Activation.QUICK_GELU);
