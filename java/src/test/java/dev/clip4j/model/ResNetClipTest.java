@@ -264,6 +264,33 @@ class ResNetClipTest {
   }
 
   @Test
+  void safetensorsWithoutNumBatchesTrackedLoadButAPartialSetIsRefused(@TempDir Path tmp) throws Exception {
+    Path dir = copyTiny(tmp);
+    Map<String, Tensor> floats = new LinkedHashMap<>();
+    try (var sd = dev.clip4j.model.io.CheckpointReader.readModelWeights(dir.resolve("open_clip_pytorch_model.bin"))) {
+      sd.tensors().forEach((k, t) -> {
+        if (!k.endsWith("num_batches_tracked")) {
+          floats.put(k, dev.clip4j.model.io.StateDictTensors.toTensor(t));
+        }
+      });
+    }
+    Files.delete(dir.resolve("open_clip_pytorch_model.bin"));
+    dev.clip4j.model.io.SafetensorsWriter.write(dir.resolve("open_clip_model.safetensors"), floats, Map.of());
+    try (ClipModel m = ClipModel.load(dir); Tensor px = ModelFixtures.pixels()) {
+      assertThat(maxAbsDiff(toFloats(m.embedImages(px)), expected("expected_image_embeddings.npy")))
+          .isLessThanOrEqualTo(1e-5);
+    }
+    // One BatchNorm with a counter and the others without: a damaged file, named.
+    Map<String, Tensor> partial = new LinkedHashMap<>(floats);
+    partial.put("visual.bn1.num_batches_tracked", torch.zeros(new long[] {}));
+    dev.clip4j.model.io.SafetensorsWriter.write(dir.resolve("open_clip_model.safetensors"), partial, Map.of());
+    assertThatThrownBy(() -> ClipModel.load(dir)).isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("21 missing").hasMessageContaining("visual.bn2.num_batches_tracked []")
+        .hasMessageContaining("visual.bn1.num_batches_tracked is FLOAT, expected int64");
+    floats.values().forEach(Tensor::close);
+  }
+
+  @Test
   void conversionAndBundlesAreRefusedAsUnsupported(@TempDir Path tmp) {
     ModelDescription d = ModelDescription.read(tiny());
     assertThat(d.architecture()).isInstanceOf(Architecture.ClipResNet.class);
