@@ -15,6 +15,8 @@ parameter and BatchNorm statistic randomised so that none is a no-op):
                                         BatchNorm, LayerNorm and embeddings float32) and OpenAI's three
                                         root int64 buffers (input_resolution, context_length, vocab_size)
   tiny-rn/expected_*_embeddings_fp16w.npy  open_clip in float32 on those fp16-rounded weights
+  open_clip_rn_schemas.json            for RN50, RN101, RN50x4, RN50x16, RN50x64: the number of state-dict
+                                        tensors and elements, and a SHA-256 over every sorted key:shape:dtype
 
 Full size (--full DIR, never committed): RN50 (and with --full-models more) with seeded random weights:
   DIR/NAME/open_clip_config.json + open_clip_pytorch_model.bin, expected embeddings of 4 images/texts
@@ -207,6 +209,27 @@ def full(out, names, openai_model, conf):
             print("RN50 OpenAI-style archive written", flush=True)
 
 
+def schema_fingerprints(out):
+    """Every key and shape of open_clip's RN configs' state dicts, as a count, an element count and the SHA-256
+    of the sorted "key:d0,d1,...:dtype" lines (dtype float or int64), without committing ~1 MB of shapes."""
+    import hashlib
+    from open_clip.factory import get_model_config
+    from open_clip.model import CLIP
+    res = {}
+    for name in ["RN50", "RN101", "RN50x4", "RN50x16", "RN50x64"]:
+        with torch.no_grad():
+            sd = CLIP(**get_model_config(name)).state_dict()
+        lines = sorted("%s:%s:%s" % (k, ",".join(str(d) for d in v.shape),
+                                     "int64" if v.dtype == torch.int64 else "float") for k, v in sd.items())
+        res[name] = {"tensors": len(lines), "elements": int(sum(v.numel() for v in sd.values())),
+                     "sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
+        print(name, res[name], flush=True)
+        del sd
+    with open(os.path.join(out, "open_clip_rn_schemas.json"), "w") as f:
+        json.dump(res, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--conformance", required=True)
@@ -218,6 +241,7 @@ def main():
     torch.set_num_threads(2)
     if args.out:
         tiny(args.conformance, args.out)
+        schema_fingerprints(args.out)
     if args.full:
         full(args.full, args.full_models.split(","), args.openai_model, args.conformance)
 

@@ -133,6 +133,11 @@ final class ResNetSchema {
     return copy;
   }
 
+  /** The element kind of each expected key (copies). */
+  Map<String, Kind> kinds() {
+    return new LinkedHashMap<>(kinds);
+  }
+
   /** Total number of elements (weights and BatchNorm buffers). */
   long parameterCount() {
     return StateDictSchema.parameterCount(shapes);

@@ -238,6 +238,28 @@ class ResNetClipTest {
   }
 
   @Test
+  void theSchemaOfEveryShippedResNetIsOpenClipsStateDict() throws Exception {
+    // open_clip_rn_schemas.json: open_clip's own CLIP(**RN config).state_dict(), fingerprinted by the generator.
+    JsonNode want = JSON.readTree(ResNetClipTest.class.getResource("resnet/open_clip_rn_schemas.json"));
+    for (String name : List.of("RN50", "RN101", "RN50x4", "RN50x16", "RN50x64")) {
+      ResNetSchema schema = ResNetSchema.of(ModelConfigs.namedResNet(name));
+      Map<String, long[]> shapes = schema.shapes();
+      Map<String, ResNetSchema.Kind> kinds = schema.kinds();
+      List<String> lines = new java.util.ArrayList<>();
+      shapes.forEach((k, s) -> lines.add(k + ":" + java.util.Arrays.stream(s).mapToObj(Long::toString)
+          .collect(java.util.stream.Collectors.joining(",")) + ":"
+          + (kinds.get(k) == ResNetSchema.Kind.INT64 ? "int64" : "float")));
+      java.util.Collections.sort(lines);
+      String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+          .digest(String.join("\n", lines).getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+      assertThat(shapes.size()).as(name).isEqualTo(want.get(name).get("tensors").asInt());
+      assertThat(schema.parameterCount()).as(name).isEqualTo(want.get(name).get("elements").asLong());
+      assertThat(sha).as(name).isEqualTo(want.get(name).get("sha256").asText());
+      assertThat(ResNetSchema.expectedTensors(ModelConfigs.namedResNet(name))).isGreaterThanOrEqualTo(shapes.size());
+    }
+  }
+
+  @Test
   void openAisRn50ShapesAreTheSchemaAndInferTheRn50Configuration() throws Exception {
     JsonNode all = JSON.readTree(ResNetClipTest.class.getResource("io/jit/openai_shapes.json"));
     Map<String, long[]> shapes = new LinkedHashMap<>();
