@@ -72,6 +72,10 @@ public final class Engine {
     ctx.setAllowTF32CuDNN(false);
     ctx.setFloat32MatmulPrecision("highest");
     ctx.setDeterministicAlgorithms(cfg.strictDeterminism(), false);
+    // NNPACK off: LibTorch only considers it for CPU convolutions of batches >= 16 (clip4j's
+    // batch-invariant towers run one sample at a time), and probing it on CPUs it does not support
+    // prints "Could not initialize NNPACK!" once per intra-op thread at the first convolution.
+    ctx.setUserEnabledNNPACK(false);
     NativeLib.load();
     config = cfg;
     report = readReport();

@@ -53,6 +53,27 @@ public sealed interface Architecture {
   }
 
   /**
+   * An open_clip CLIP with OpenAI's ModifiedResNet image tower and the causal text transformer
+   * (open_clip's RN50, RN101, RN50x4, RN50x16, RN50x64; OpenAI's RN archives).
+   *
+   * @param config the configuration
+   * @param activation the text MLPs' activation and where it was stated
+   * @param weights the weights under open_clip names
+   */
+  record ClipResNet(ResNetConfig config, MlpActivation activation, WeightSource weights) implements Architecture {
+    public ClipResNet {
+      Objects.requireNonNull(config, "config");
+      Objects.requireNonNull(activation, "activation");
+      Objects.requireNonNull(weights, "weights");
+    }
+
+    @Override
+    public String describe() {
+      return config.describe();
+    }
+  }
+
+  /**
    * A sentence-transformers text model (Transformer, Pooling, Dense, Normalize modules): a text
    * tower only.
    *

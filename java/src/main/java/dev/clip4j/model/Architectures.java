@@ -38,6 +38,9 @@ final class Architectures {
     if (a instanceof Architecture.Siglip siglip) {
       return SiglipModels.build(d, siglip, options);
     }
+    if (a instanceof Architecture.ClipResNet rn) {
+      return ResNetTowers.model(d, rn, options);
+    }
     if (a instanceof Architecture.SentenceTransformer st) {
       return sentenceTransformer(d, st, options);
     }

@@ -71,6 +71,10 @@ final class Bundles {
 
   /** Writes the model {@code d} describes as a bundle at {@code out} (atomically: temp file + rename). */
   static void save(ModelDescription d, Path out) {
+    if (d.architecture() instanceof Architecture.ClipResNet) {
+      throw new dev.clip4j.Clip4jException(dev.clip4j.ErrorCode.UNSUPPORTED, d.path() + ": ResNet CLIPs cannot be"
+          + " converted or saved as bundles yet (load them from their open_clip directory, checkpoint or archive)");
+    }
     if (!(d.architecture() instanceof Architecture.ClipVit clip)) {
       throw new InvalidModelException("this model (" + d.architecture().describe() + ", read as " + d.format().id()
           + ") cannot be saved as a bundle: only CLIP models whose weights clip4j reads can");

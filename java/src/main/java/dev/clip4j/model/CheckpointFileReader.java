@@ -22,8 +22,18 @@ final class CheckpointFileReader implements ModelReader {
   public ModelDescription read(Path file, LoadOptions options) {
     String name = options.modelName().orElseThrow(() -> new InvalidModelException(file + " is a bare checkpoint"
         + " (weights without a configuration): give its architecture as an open_clip model name (--model-name "
-        + String.join(", ", ModelConfigs.names()) + "), or load the model directory that holds it with its"
+        + String.join(", ", ModelConfigs.names()) + ", " + String.join(", ", ModelConfigs.resNetNames())
+        + "), or load the model directory that holds it with its"
         + " open_clip_config.json / config.json"));
+    if (ModelConfigs.isResNet(name)) {
+      ResNetConfig rn = ModelConfigs.namedResNet(name);
+      MlpActivation act = MlpActivation.resolve(rn.quickGelu(), rn.source(), name,
+          options.activation().orElse(null), "LoadOptions.activation");
+      return new ModelDescription(format(), file, new Architecture.ClipResNet(rn.withSource(file.toString()), act,
+          ResNetTowers.fileSource(rn.withSource(file.toString()), () -> file)),
+          Architectures.openAiPreprocess(rn.imageSize()), TokenizerSpec.standardClip(rn.text().contextLength()),
+          Hashing.singleFile(file, options));
+    }
     ModelConfig config = ModelConfigs.named(name);
     MlpActivation activation = MlpActivation.resolve(config, name, options.activation().orElse(null),
         "LoadOptions.activation");

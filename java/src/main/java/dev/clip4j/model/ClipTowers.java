@@ -499,6 +499,21 @@ public final class ClipTowers implements AutoCloseable {
     return optimized;
   }
 
+  /**
+   * The causal CLIP text tower alone, compiled from clip4j's TorchScript sources and frozen (token
+   * ids [N, L] to end-of-text features [N, width]), for image-tower families built elsewhere (the
+   * ResNet CLIPs' {@link ResNetTowers}); fp32. {@code gemm} is PER_SAMPLE, FOLDED or
+   * SAMPLE_BY_SAMPLE (the caller then runs samples one by one). Weights are validated by the caller.
+   */
+  static JitModule compileTextTower(TextConfig config, Activation activation, Map<String, Tensor> stateDict,
+      Device device, Gemm gemm) {
+    if (gemm == Gemm.PACKED) {
+      throw new IllegalArgumentException("the packed GEMM builds both ViT towers; compile the text tower with"
+          + " PER_SAMPLE, FOLDED or SAMPLE_BY_SAMPLE");
+    }
+    return prepare(new Builder(stateDict, device, activation, gemm, Precision.FP32).text(config), DEFAULT_OPTIMIZATION);
+  }
+
   /** Assembles the TorchScript modules from the weights. */
   private static final class Builder {
     private final Map<String, Tensor> sd;

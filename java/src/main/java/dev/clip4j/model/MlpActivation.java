@@ -86,11 +86,21 @@ public record MlpActivation(Activation activation, String source) {
   public static MlpActivation resolve(
       ModelConfig config, String modelName, Activation stated, String statedSource) {
     Objects.requireNonNull(config, "config");
+    return resolve(config.quickGelu(), config.source(), modelName, stated, statedSource);
+  }
+
+  /**
+   * {@link #resolve(ModelConfig, String, Activation, String)} for any configuration family (a
+   * ResNet CLIP's text tower too): {@code quickGelu} is {@code model_cfg.quick_gelu} or null when
+   * absent, {@code configSource} names the configuration.
+   */
+  static MlpActivation resolve(
+      Boolean quickGelu, String configSource, String modelName, Activation stated, String statedSource) {
     List<MlpActivation> said = new ArrayList<>();
-    if (config.quickGelu() != null) {
+    if (quickGelu != null) {
       said.add(new MlpActivation(
-          config.quickGelu() ? Activation.QUICK_GELU : Activation.GELU,
-          config.source() + ": model_cfg.quick_gelu = " + config.quickGelu()));
+          quickGelu ? Activation.QUICK_GELU : Activation.GELU,
+          configSource + ": model_cfg.quick_gelu = " + quickGelu));
     }
     if (modelName != null && modelName.toLowerCase(Locale.ROOT).endsWith(QUICKGELU_SUFFIX)) {
       said.add(new MlpActivation(Activation.QUICK_GELU, "model name '" + modelName + "'"));
@@ -103,7 +113,7 @@ public record MlpActivation(Activation activation, String source) {
       said.add(new MlpActivation(stated, statedSource == null ? "stated by the caller" : statedSource));
     }
     if (said.isEmpty()) {
-      throw new InvalidModelException(config.source()
+      throw new InvalidModelException(configSource
           + ": the MLP activation is not stated. model_cfg has no \"quick_gelu\" key and the model name ("
           + (modelName == null ? "none given" : "'" + modelName + "'") + ") does not end in '"
           + QUICKGELU_SUFFIX + "'. open_clip would silently use GELU, which gives wrong embeddings for"
@@ -114,7 +124,7 @@ public record MlpActivation(Activation activation, String source) {
     MlpActivation first = said.get(0);
     for (MlpActivation other : said) {
       if (other.activation != first.activation) {
-        StringBuilder sb = new StringBuilder(config.source()).append(": the MLP activation is contradictory:");
+        StringBuilder sb = new StringBuilder(configSource).append(": the MLP activation is contradictory:");
         for (MlpActivation s : said) {
           sb.append(' ').append(s.source).append(" says ").append(s.id()).append(';');
         }

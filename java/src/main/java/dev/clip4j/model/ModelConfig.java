@@ -187,7 +187,9 @@ public record ModelConfig(
       throw v.unsupported("timm_model_name", "timm image towers ('" + timm + "')");
     }
     if (v.present("layers") && v.node("layers").isArray()) {
-      throw v.unsupported("layers", "ModifiedResNet image towers (layers is a list)");
+      throw new InvalidModelException(source + ": model_cfg.vision_cfg.layers is a list: a ResNet CLIP (ModifiedResNet"
+          + " image tower); ModelConfig (ViT CLIPs) does not implement it, ResNetConfig does (ClipModel.load reads"
+          + " both)");
     }
     v.checkKeys(VISION_KEYS);
     if (v.bool("input_patchnorm", false)) {
@@ -236,7 +238,8 @@ public record ModelConfig(
         v.layerScale(), gap, !v.bool("no_ln_pre", false));
   }
 
-  private static TextConfig text(JsonNode node, String source) {
+  /** Parses {@code text_cfg} (also the text side of ResNet CLIPs, {@link ResNetConfig}). */
+  static TextConfig text(JsonNode node, String source) {
     Reader t = new Reader(node, "model_cfg.text_cfg", source);
     String hf = t.string("hf_model_name", null);
     if (hf != null && !hf.isEmpty()) {

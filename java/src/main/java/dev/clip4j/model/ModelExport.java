@@ -66,6 +66,10 @@ public final class ModelExport {
    *     a sentence-transformers model)
    */
   public static List<String> write(ModelDescription d, Target target, Path out) {
+    if (d.architecture() instanceof Architecture.ClipResNet) {
+      throw new dev.clip4j.Clip4jException(dev.clip4j.ErrorCode.UNSUPPORTED, d.path() + ": ResNet CLIPs cannot be"
+          + " converted or saved as bundles yet (load them from their open_clip directory, checkpoint or archive)");
+    }
     if (!(d.architecture() instanceof Architecture.ClipVit clip)) {
       throw new InvalidModelException(d.path() + " (" + d.architecture().describe() + ") cannot be written as "
           + target.name().toLowerCase(Locale.ROOT) + ": only CLIP models whose weights clip4j reads can");

@@ -61,7 +61,7 @@ public final class OpenAiCheckpoints {
    * @param shapes tensor name to shape
    * @param source names the checkpoint in messages and in {@link ModelConfig#source()}
    * @throws Clip4jException with {@link ErrorCode#UNSUPPORTED} for an OpenAI ResNet CLIP (RN50,
-   *     RN101, RN50x4, RN50x16, RN50x64), which clip4j does not implement yet
+   *     RN101, RN50x4, RN50x16, RN50x64): see {@link #inferResNetConfig}
    * @throws InvalidModelException listing every problem when the shapes are not those of a ViT
    *     CLIP state dict
    */
@@ -86,8 +86,8 @@ public final class OpenAiCheckpoints {
     if (!shapes.containsKey("visual.proj")) {
       if (shapes.keySet().stream().anyMatch(k -> k.startsWith("visual.layer1."))) {
         throw new Clip4jException(ErrorCode.UNSUPPORTED, source + ": this is an OpenAI ResNet CLIP (RN50, RN101,"
-            + " RN50x4, RN50x16, RN50x64: visual.layer1-4 and visual.attnpool), which clip4j does not support yet;"
-            + " it implements ViT image towers");
+            + " RN50x4, RN50x16, RN50x64: visual.layer1-4 and visual.attnpool), not a ViT one: its configuration is"
+            + " inferred by inferResNetConfig (ClipModel.load reads both)");
       }
       List<String> visual = shapes.keySet().stream().filter(k -> k.startsWith("visual.")).limit(3).toList();
       throw new InvalidModelException(source + ": not an OpenAI-layout CLIP state dict: no visual.proj (ViT)"
@@ -209,6 +209,114 @@ public final class OpenAiCheckpoints {
         + " build_model_from_openai_state_dict; vision heads from " + visionHeadsFrom + ", text heads from "
         + textHeadsFrom + ")";
     return new ModelConfig(embedDim, null, vision, text, null, null, how);
+  }
+
+  /** Whether these shapes are an OpenAI-layout ResNet CLIP state dict (no visual.proj, visual.layer1.*). */
+  public static boolean isResNet(Map<String, long[]> shapes) {
+    return !shapes.containsKey("visual.proj") && shapes.keySet().stream().anyMatch(k -> k.startsWith("visual.layer1."));
+  }
+
+  private static final Pattern RESNET_BLOCK = Pattern.compile("^visual\\.layer([1-4])\\.(\\d{1,6})\\.");
+
+  /**
+   * The configuration of a ResNet CLIP state dict with OpenAI's names (RN50, RN101, RN50x4, ...),
+   * as open_clip 2.20's {@code build_model_from_openai_state_dict} infers it: blocks per stage from
+   * the {@code visual.layerN.M} indices (which must run 0..n-1), width from {@code
+   * visual.layer1.0.conv1.weight}, image size from {@code visual.attnpool.positional_embedding}
+   * (a square grid plus the query token, times 32), the attention pool's heads {@code width * 32 /
+   * 64} (or the archive's recorded {@code visual.attnpool.num_heads}); the text side as for ViT
+   * CLIPs. {@link ResNetConfig#quickGelu()} is null: the activation is not in the shapes.
+   *
+   * @throws InvalidModelException listing every problem
+   */
+  public static ResNetConfig inferResNetConfig(Map<String, long[]> shapes, Map<String, Long> intAttributes,
+      String source) {
+    Objects.requireNonNull(shapes, "shapes");
+    Objects.requireNonNull(intAttributes, "intAttributes");
+    List<String> problems = new ArrayList<>();
+    List<TreeSet<Integer>> stages = new ArrayList<>();
+    for (int i = 0; i < 4; i++) {
+      stages.add(new TreeSet<>());
+    }
+    for (String k : shapes.keySet()) {
+      Matcher m = RESNET_BLOCK.matcher(k);
+      if (m.find()) {
+        stages.get(Integer.parseInt(m.group(1)) - 1).add(Integer.parseInt(m.group(2)));
+      }
+    }
+    List<Integer> layers = new ArrayList<>();
+    for (int i = 0; i < 4; i++) {
+      layers.add(layers(stages.get(i), "visual.layer" + (i + 1), problems));
+    }
+    long[] c1 = dims(shapes, "visual.layer1.0.conv1.weight", 4, problems);
+    long[] apos = dims(shapes, "visual.attnpool.positional_embedding", 2, problems);
+    long[] tproj = dims(shapes, "text_projection", 2, problems);
+    long[] tpos = dims(shapes, "positional_embedding", 2, problems);
+    long[] tok = dims(shapes, "token_embedding.weight", 2, problems);
+    long[] lnf = dims(shapes, "ln_final.weight", 1, problems);
+    int width = c1 == null ? 0 : positive(c1[0], "visual.layer1.0.conv1.weight", problems);
+    if (width > ResNetConfig.MAX_WIDTH) {
+      problems.add("visual.layer1.0.conv1.weight gives a width of " + width + ", more than " + ResNetConfig.MAX_WIDTH);
+      width = 0;
+    }
+    int imageSize = 0;
+    if (apos != null) {
+      long tokens = apos[0];
+      long g = Math.round(Math.sqrt(Math.max(0, tokens - 1)));
+      if (tokens < 2 || g * g + 1 != tokens) {
+        problems.add("visual.attnpool.positional_embedding has " + tokens + " rows, not a square grid plus the query token");
+      } else if (g * 32 > MAX_IMAGE) {
+        problems.add("the image size " + g * 32 + " is larger than " + MAX_IMAGE);
+      } else {
+        imageSize = (int) g * 32;
+      }
+    }
+    int embedDim = tproj == null ? 0 : positive(tproj[1], "text_projection", problems);
+    int context = tpos == null ? 0 : positive(tpos[0], "positional_embedding", problems);
+    int vocab = tok == null ? 0 : positive(tok[0], "token_embedding.weight", problems);
+    int textWidth = lnf == null ? 0 : positive(lnf[0], "ln_final.weight", problems);
+    TreeSet<Integer> textBlocks = new TreeSet<>();
+    for (String k : shapes.keySet()) {
+      if (k.startsWith("transformer.resblocks")) {
+        String[] parts = k.split("\\.", -1);
+        if (parts.length < 4 || !parts[2].matches("\\d{1,6}")) {
+          problems.add("unexpected text block key " + k);
+        } else {
+          textBlocks.add(Integer.parseInt(parts[2]));
+        }
+      }
+    }
+    int textLayers = layers(textBlocks, "transformer.resblocks", problems);
+    int headWidth = OPENAI_HEAD_WIDTH;
+    String poolHeadsFrom = "width * 32 / " + OPENAI_HEAD_WIDTH;
+    Long poolHeads = intAttributes.get("visual.attnpool.num_heads");
+    if (width > 0 && poolHeads != null) {
+      if (poolHeads < 1 || (width * 32L) % poolHeads != 0) {
+        problems.add("visual.attnpool.num_heads is " + poolHeads + ", which does not divide the pool width " + width * 32);
+      } else {
+        headWidth = (int) (width * 32L / poolHeads);
+        poolHeadsFrom = "the archive's num_heads";
+      }
+    }
+    int textHeads = 0;
+    String textHeadsFrom = "width / " + OPENAI_HEAD_WIDTH;
+    if (textWidth > 0) {
+      Integer recorded = recordedHeads(intAttributes, "transformer.resblocks.", textLayers, textWidth, problems);
+      textHeadsFrom = recorded != null ? "the archive's num_heads" : textHeadsFrom;
+      textHeads = recorded != null ? recorded : openAiHeads(textWidth, "text", problems);
+    }
+    agree(intAttributes, "context_length", context, "positional_embedding", problems);
+    agree(intAttributes, "vocab_size", vocab, "token_embedding.weight", problems);
+    agree(intAttributes, "input_resolution", imageSize, "visual.attnpool.positional_embedding", problems);
+    if (!problems.isEmpty()) {
+      throw new InvalidModelException(source + ": cannot infer the ResNet CLIP architecture from the weights: "
+          + String.join("; ", problems));
+    }
+    String how = source + " (ResNet CLIP inferred from the weights' shapes as open_clip's"
+        + " build_model_from_openai_state_dict; attention-pool heads from " + poolHeadsFrom + ", text heads from "
+        + textHeadsFrom + ")";
+    TextConfig text = new TextConfig(context, vocab, textWidth, textHeads, textLayers, 4.0, false);
+    return new ResNetConfig(embedDim, null, imageSize, layers, width, headWidth, text, null, how);
   }
 
   /**

@@ -30,6 +30,18 @@ final class OpenAiJitReader implements ModelReader {
     ModelConfig config;
     MlpActivation activation;
     try (JitArchive a = JitArchiveReader.read(file)) {
+      if (OpenAiCheckpoints.isResNet(a.shapes())) { // OpenAI's RN50, RN101, RN50x4, ... archives
+        ResNetConfig rn = OpenAiCheckpoints.inferResNetConfig(a.shapes(), a.intAttributes(), file.toString());
+        MlpActivation act = MlpActivation.agree(
+            OpenAiCheckpoints.activationFromModuleTypes(a.moduleTypes(), file.toString()),
+            options.modelName().orElse(null), options.activation().orElse(null), "LoadOptions.activation",
+            file.toString());
+        WeightSource weights = WeightSource.streaming(() -> ResNetTowers.stream(rn,
+            () -> JitArchiveReader.read(file).stateDict(), file.toString()));
+        return new ModelDescription(format(), file, new Architecture.ClipResNet(rn, act, weights),
+            Architectures.openAiPreprocess(rn.imageSize()),
+            TorchScriptReader.besideOrStandard(file, rn.text().contextLength()), hashes);
+      }
       config = OpenAiCheckpoints.inferConfig(a.shapes(), a.intAttributes(), file.toString());
       activation = MlpActivation.agree(OpenAiCheckpoints.activationFromModuleTypes(a.moduleTypes(), file.toString()),
           options.modelName().orElse(null), options.activation().orElse(null), "LoadOptions.activation",

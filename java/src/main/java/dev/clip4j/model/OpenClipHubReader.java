@@ -35,9 +35,15 @@ final class OpenClipHubReader implements ModelReader {
     if (siglip != null) {
       return readSiglip(dir, cfgFile, siglip, options, extraTrunks);
     }
-    ModelConfig config = ModelConfig.parse(cfgFile);
-    MlpActivation activation = MlpActivation.resolve(config, options.modelName().orElse(null),
-        options.activation().orElse(null), "LoadOptions.activation");
+    ResNetConfig resNet = ResNetConfig.parseIfResNet(cfgFile); // a ModifiedResNet image tower: layers is a list
+    ModelConfig config = resNet == null ? ModelConfig.parse(cfgFile) : null;
+    MlpActivation activation = resNet == null
+        ? MlpActivation.resolve(config, options.modelName().orElse(null), options.activation().orElse(null),
+            "LoadOptions.activation")
+        : MlpActivation.resolve(resNet.quickGelu(), resNet.source(), options.modelName().orElse(null),
+            options.activation().orElse(null), "LoadOptions.activation");
+    int contextLength = resNet == null ? config.text().contextLength() : resNet.text().contextLength();
+    int imageSize = resNet == null ? config.vision().imageSize() : resNet.imageSize();
     if (options.expectedSha256().isPresent()) {
       throw new InvalidModelException(dir + ": a SHA-256 pin names one model file, but this is a directory");
     }
@@ -66,8 +72,8 @@ final class OpenClipHubReader implements ModelReader {
       vocabFiles.add(dir.resolve("vocab.json"));
       vocabFiles.add(dir.resolve("merges.txt"));
     }
-    TokenizerSpec tokenizer = vocabFiles.isEmpty() ? TokenizerSpec.standardClip(config.text().contextLength())
-        : TokenizerSpec.clipVocabulary(dir, config.text().contextLength());
+    TokenizerSpec tokenizer = vocabFiles.isEmpty() ? TokenizerSpec.standardClip(contextLength)
+        : TokenizerSpec.clipVocabulary(dir, contextLength);
     java.util.function.Supplier<Map<String, String>> hashes = () -> {
       Map<String, String> h = new LinkedHashMap<>();
       h.put(OpenClipModels.CONFIG, Hashing.sha256(cfgFile));
@@ -80,13 +86,15 @@ final class OpenClipHubReader implements ModelReader {
     };
     PreprocessConfig preprocess;
     try {
-      preprocess = PreprocessConfig.fromOpenClip(config.preprocessCfg(), config.vision().imageSize());
+      preprocess = PreprocessConfig.fromOpenClip(resNet == null ? config.preprocessCfg() : resNet.preprocessCfg(),
+          imageSize);
     } catch (IllegalArgumentException e) {
       throw new InvalidModelException(cfgFile + ": preprocess_cfg: " + e.getMessage(), e);
     }
-    WeightSource weights = OpenClipModels.fileSource(config, weightsFile);
-    return new ModelDescription(format(), dir, new Architecture.ClipVit(config, activation, weights), preprocess,
-        tokenizer, hashes);
+    Architecture architecture = resNet == null
+        ? new Architecture.ClipVit(config, activation, OpenClipModels.fileSource(config, weightsFile))
+        : new Architecture.ClipResNet(resNet, activation, ResNetTowers.fileSource(resNet, weightsFile));
+    return new ModelDescription(format(), dir, architecture, preprocess, tokenizer, hashes);
   }
 
   /** {@code model_cfg} when the config describes a SigLIP (custom_text with init_logit_bias), else null. */

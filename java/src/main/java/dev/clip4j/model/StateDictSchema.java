@@ -67,7 +67,7 @@ public final class StateDictSchema {
     return new StateDictSchema(config, s);
   }
 
-  private static void block(Map<String, long[]> s, String p, int w, int mlp, boolean layerScale) {
+  static void block(Map<String, long[]> s, String p, int w, int mlp, boolean layerScale) {
     layerNorm(s, p + ".ln_1", w);
     s.put(p + ".attn.in_proj_weight", dims(3L * w, w));
     s.put(p + ".attn.in_proj_bias", dims(3L * w));
@@ -86,7 +86,7 @@ public final class StateDictSchema {
     }
   }
 
-  private static void layerNorm(Map<String, long[]> s, String p, int w) {
+  static void layerNorm(Map<String, long[]> s, String p, int w) {
     s.put(p + ".weight", dims(w));
     s.put(p + ".bias", dims(w));
   }

@@ -66,8 +66,12 @@ public final class CorruptionHarness {
               t.data().get(t.data().limit() - 1);
             }
           }
-          ModelConfig cfg = OpenAiCheckpoints.inferConfig(a.shapes(), a.intAttributes(), p.toString());
-          StateDictSchema.of(cfg).validateShapes(a.shapes(), p.toString());
+          if (OpenAiCheckpoints.isResNet(a.shapes())) { // as OpenAiJitReader: OpenAI's RN archives
+            OpenAiCheckpoints.inferResNetConfig(a.shapes(), a.intAttributes(), p.toString());
+          } else {
+            ModelConfig cfg = OpenAiCheckpoints.inferConfig(a.shapes(), a.intAttributes(), p.toString());
+            StateDictSchema.of(cfg).validateShapes(a.shapes(), p.toString());
+          }
           OpenAiCheckpoints.activationFromModuleTypes(a.moduleTypes(), p.toString());
         }
         break;

@@ -132,7 +132,7 @@ class OpenAiCheckpointsTest {
   }
 
   @Test
-  void openAiResNetIsRefusedAsNotYetSupported() throws IOException {
+  void openAiResNetIsNotInferredAsAViT() throws IOException {
     JsonNode all = JSON.readTree(resource("openai_shapes.json").toFile());
     Map<String, long[]> rn50 = shapes(all.get("RN50").get("state_dict"));
     assertThat(rn50).containsKey("visual.layer1.0.conv1.weight").doesNotContainKey("visual.proj");
@@ -140,7 +140,7 @@ class OpenAiCheckpointsTest {
         .isInstanceOf(Clip4jException.class)
         .isNotInstanceOf(InvalidModelException.class)
         .hasMessageContaining("RN50.pt: this is an OpenAI ResNet CLIP (RN50, RN101, RN50x4, RN50x16, RN50x64")
-        .hasMessageContaining("does not support yet")
+        .hasMessageContaining("inferred by inferResNetConfig")
         .satisfies(e -> assertThat(((Clip4jException) e).code()).isEqualTo(ErrorCode.UNSUPPORTED));
   }
 

@@ -307,6 +307,9 @@ public final class JitArchiveReader {
     if (s.isEmpty() || s.length() > 256) {
       return false;
     }
+    if (s.matches("-[1-9][0-9]{0,8}")) {
+      return true; // a negative index: ModifiedResNet's downsample names its AvgPool2d "-1" (OpenAI's RN archives)
+    }
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);
       if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
