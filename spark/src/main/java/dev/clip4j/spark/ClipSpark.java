@@ -79,16 +79,23 @@ public final class ClipSpark {
    */
   public static Dataset<Row> embedImages(Dataset<Row> df, String column, ModelRef model, EmbedOptions options,
       EmbedMetrics metrics) {
+    return embedImages(df, column, model, options, metrics, false);
+  }
+
+  /** As above; {@code keepBinary} keeps a binary input column (the ML transformer keeps its input). */
+  static Dataset<Row> embedImages(Dataset<Row> df, String column, ModelRef model, EmbedOptions options,
+      EmbedMetrics metrics, boolean keepBinary) {
     StructType in = df.schema();
     int idx = in.fieldIndex(column);
     boolean binary = in.fields()[idx].dataType() instanceof BinaryType;
+    boolean dropBinary = binary && !keepBinary;
     if (!binary && !(in.fields()[idx].dataType() instanceof StringType)) {
       throw new IllegalArgumentException("column " + column + " must be binary (image bytes) or string (paths), is "
           + in.fields()[idx].dataType().simpleString());
     }
     List<StructField> out = new ArrayList<>();
     for (int i = 0; i < in.fields().length; i++) {
-      if (!(binary && i == idx)) {
+      if (!(dropBinary && i == idx)) {
         out.add(in.fields()[i]);
       }
     }
@@ -97,7 +104,7 @@ public final class ClipSpark {
     out.add(DataTypes.createStructField("error", DataTypes.StringType, true));
     StructType schema = DataTypes.createStructType(out);
     Broadcast<SerializableConfiguration> conf = binary ? null : hadoopConf(df.sparkSession());
-    return df.mapPartitions(new ImagesFn(model, options, idx, binary, conf, metrics), Encoders.row(schema));
+    return df.mapPartitions(new ImagesFn(model, options, idx, binary, dropBinary, conf, metrics), Encoders.row(schema));
   }
 
   /** {@link #embedTexts(Dataset, String, ModelRef, EmbedOptions, EmbedMetrics)} without metrics. */
@@ -223,15 +230,17 @@ public final class ClipSpark {
     private final EmbedOptions options;
     private final int column;
     private final boolean binary;
+    private final boolean dropBinary;
     private final Broadcast<SerializableConfiguration> conf;
     private final EmbedMetrics metrics;
 
-    ImagesFn(ModelRef model, EmbedOptions options, int column, boolean binary, Broadcast<SerializableConfiguration> conf,
-        EmbedMetrics metrics) {
+    ImagesFn(ModelRef model, EmbedOptions options, int column, boolean binary, boolean dropBinary,
+        Broadcast<SerializableConfiguration> conf, EmbedMetrics metrics) {
       this.model = model;
       this.options = options;
       this.column = column;
       this.binary = binary;
+      this.dropBinary = dropBinary;
       this.conf = conf;
       this.metrics = metrics;
     }
@@ -240,7 +249,7 @@ public final class ClipSpark {
     public Iterator<Row> call(Iterator<Row> rows) {
       ExecutorModels.Loaded m = ExecutorModels.get(model, taskDevice(options.device()), options);
       return new OrderedEmbedding<>(rows, r -> {
-        Object[] kept = keptValues(r, binary ? column : -1);
+        Object[] kept = keptValues(r, dropBinary ? column : -1);
         byte[] bytes;
         String name;
         try {
