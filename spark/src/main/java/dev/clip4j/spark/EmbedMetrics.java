@@ -54,25 +54,30 @@ public final class EmbedMetrics implements Serializable {
     return m;
   }
 
-  /** Executor JVM to rows/s over its tasks' busy time (tasks of one JVM may overlap). */
+  /**
+   * Executor JVM to rows/s from its first task's start to its last task's end (its tasks run
+   * concurrently, so this is the JVM's throughput, not a per-task rate).
+   */
   public Map<String, Double> rowsPerSecondPerExecutor() {
     Map<String, long[]> acc = new TreeMap<>();
     for (String t : tasks.value()) {
       String[] f = t.split(" ");
-      long[] a = acc.computeIfAbsent(f[0], k -> new long[2]);
+      long[] a = acc.computeIfAbsent(f[0], k -> new long[] {0, Long.MAX_VALUE, Long.MIN_VALUE});
       a[0] += Long.parseLong(f[2]);
-      a[1] += Long.parseLong(f[3]);
+      a[1] = Math.min(a[1], Long.parseLong(f[3]));
+      a[2] = Math.max(a[2], Long.parseLong(f[4]));
     }
     Map<String, Double> m = new TreeMap<>();
-    acc.forEach((k, a) -> m.put(k, a[1] == 0 ? 0.0 : a[0] / (a[1] / 1e9)));
+    acc.forEach((k, a) -> m.put(k, a[2] <= a[1] ? 0.0 : a[0] / ((a[2] - a[1]) / 1e9)));
     return m;
   }
 
-  void taskDone(long taskRows, long taskErrors, long taskNanos) {
+  /** A task's totals; {@code startNanos}/{@code endNanos} are this JVM's {@link System#nanoTime()}. */
+  void taskDone(long taskRows, long taskErrors, long startNanos, long endNanos) {
     rows.add(taskRows);
     errors.add(taskErrors);
-    nanos.add(taskNanos);
-    tasks.add(jvm() + " " + ExecutorModels.loadCount() + " " + taskRows + " " + taskNanos);
+    nanos.add(endNanos - startNanos);
+    tasks.add(jvm() + " " + ExecutorModels.loadCount() + " " + taskRows + " " + startNanos + " " + endNanos);
   }
 
   static String jvm() {

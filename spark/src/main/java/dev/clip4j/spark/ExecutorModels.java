@@ -45,8 +45,10 @@ public final class ExecutorModels {
       Engine.ensureInitialized();
       ClipModel model = ClipModel.load(ref.localPath(), ref.loadOptions(device));
       try {
+        // Each task holds at most window() requests: a queue for several times the executor's
+        // concurrent tasks never rejects one (admission blocking would turn load into error rows).
         EmbedderConfig cfg = EmbedderConfig.defaults().withMaxBatchSize(options.batchSize()).withPrepThreads(prep)
-            .withQueueCapacity(Math.max(4096, 8 * options.window()));
+            .withQueueCapacity(Math.max(4096, 4 * executorCores() * options.window()));
         ClipEmbedder embedder = ClipEmbedder.create(model, cfg);
         LOADS.incrementAndGet();
         return new Loaded(model, embedder);

@@ -86,7 +86,7 @@ final class OrderedEmbedding<I> implements Iterator<Row> {
     if (inFlight.isEmpty() && !done) {
       done = true;
       if (metrics != null) {
-        metrics.taskDone(rows, errors, System.nanoTime() - start);
+        metrics.taskDone(rows, errors, start, System.nanoTime());
       }
     }
     return !inFlight.isEmpty();
