@@ -11,6 +11,8 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
@@ -23,7 +25,9 @@ import org.junit.jupiter.api.io.TempDir;
  * master and worker inside this JVM, and the worker launches two executor JVMs (1 core, 1 GiB
  * each) from the Maven class path. Each executor extracts the native libraries and loads the
  * model itself, exactly once however many of its tasks (and jobs) use it; the rows equal those
- * of this JVM bit for bit.
+ * of this JVM bit for bit. Each worker also offers one (pretend) GPU through a discovery script,
+ * so a task's {@code device auto} resolves to the address Spark's resource scheduling gave it
+ * (the embedding itself runs with {@code device cpu}: this build has no CUDA).
  */
 class LocalClusterTest {
   @TempDir static Path tmp;
@@ -39,9 +43,14 @@ class LocalClusterTest {
     assertThat(home).as("SPARK_HOME (set by spark/pom.xml's surefire configuration)").isNotNull();
     Files.createDirectories(Path.of(home, "jars"));
     String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+    Path gpus = tmp.resolve("gpus.sh");
+    Files.writeString(gpus, "#!/bin/sh\necho '{\"name\": \"gpu\", \"addresses\": [\"0\"]}'\n");
+    gpus.toFile().setExecutable(true);
     spark = SparkSession.builder().master("local-cluster[2,1,1024]").appName("clip4j-local-cluster-test")
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
         .config("spark.executor.extraClassPath", cp)
+        .config("spark.worker.resource.gpu.amount", "1").config("spark.worker.resource.gpu.discoveryScript", gpus.toString())
+        .config("spark.executor.resource.gpu.amount", "1").config("spark.task.resource.gpu.amount", "1")
         .config("spark.executorEnv.SPARK_LOCAL_IP", "127.0.0.1").getOrCreate();
     long deadline = System.nanoTime() + 180_000_000_000L;
     while (spark.sparkContext().getExecutorMemoryStatus().size() < 3 && System.nanoTime() < deadline) {
@@ -66,7 +75,7 @@ class LocalClusterTest {
       }
     }
     ModelRef model = ModelRef.of(fx.model.toString());
-    EmbedOptions options = EmbedOptions.defaults().withBatchSize(4).withMaxInputBytes(fx.maxInputBytes);
+    EmbedOptions options = EmbedOptions.defaults().withBatchSize(4).withMaxInputBytes(fx.maxInputBytes).withDevice("cpu");
     List<String> shards = new ArrayList<>();
     for (int rep = 0; rep < 2; rep++) { // 6 tasks over 2 executors of 1 core: both get several
       fx.shards.forEach(p -> shards.add(p.toString()));
@@ -87,5 +96,16 @@ class LocalClusterTest {
     EmbedMetrics again = EmbedMetrics.register(spark);
     assertThat(ClipSpark.embedShards(spark, shards, model, options, again).count()).isEqualTo(12);
     assertThat(again.modelLoadsPerExecutor()).isEqualTo(loads);
+  }
+
+  @Test
+  void deviceAutoIsTheGpuThatSparkAssignedTheTask() {
+    List<String> devices = spark.createDataset(List.of(1, 2, 3, 4), Encoders.INT()).repartition(4)
+        .mapPartitions((MapPartitionsFunction<Integer, String>) it -> List.of(ClipSpark.taskDevice("auto")).iterator(),
+            Encoders.STRING()).collectAsList();
+    assertThat(devices).containsExactly("cuda:0", "cuda:0", "cuda:0", "cuda:0");
+    // Without a TaskContext (the driver) auto is the CPU; anything else is taken as given.
+    assertThat(ClipSpark.taskDevice("auto")).isEqualTo("cpu");
+    assertThat(ClipSpark.taskDevice("cuda:1")).isEqualTo("cuda:1");
   }
 }
