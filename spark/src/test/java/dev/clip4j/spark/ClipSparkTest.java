@@ -209,6 +209,17 @@ class ClipSparkTest {
   }
 
   @Test
+  void modelShippedWithSparkFilesIsFoundOnTheExecutor() {
+    spark.sparkContext().addFile(fx.model.toString(), true);
+    ModelRef shipped = ModelRef.of("sparkfiles:" + fx.model.getFileName());
+    Dataset<Row> df = spark.createDataFrame(List.of(RowFactory.create(fx.good.get("rocket.jpg").toString())),
+        DataTypes.createStructType(List.of(DataTypes.createStructField("file", DataTypes.StringType, true))));
+    List<Row> rows = ClipSpark.embedImages(df, "file", shipped, options()).collectAsList();
+    assertThat(str(rows.get(0), "error")).isNull();
+    assertThat(floats(rows.get(0))).isEqualTo(viaEmbedder.get("rocket.jpg"));
+  }
+
+  @Test
   void textsEqualTheLibrarysAndNullIsAnErrorRow() throws Exception {
     List<String> texts = List.of("a photo of a cat", "zwei Hunde im Schnee", "", "x".repeat(400), "a rocket");
     Map<String, float[]> ref = new HashMap<>();
