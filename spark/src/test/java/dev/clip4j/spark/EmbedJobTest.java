@@ -82,11 +82,14 @@ class EmbedJobTest {
         "--batch-size", "4", "--partitions", "2", "--input", fx.images.toString(),
         "--input", fx.shards.get(0).getParent().resolve("shard-*.tar").toString(), fx.truncatedShard.toString()));
     ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int loadsBefore = ExecutorModels.loadCount(); // local mode: the executor is this JVM, shared with other test classes
     int code = EmbedJob.run(spark, EmbedJob.parse(argv.toArray(String[]::new)),
         new PrintStream(err, true, StandardCharsets.UTF_8));
     String summary = err.toString(StandardCharsets.UTF_8);
     assertThat(code).as(summary).isEqualTo(3);
-    assertThat(summary).contains("embed-images: 16 rows (13 embedded, 3 errors)").contains("1 model load(s)");
+    assertThat(summary).contains("embed-images: 16 rows (13 embedded, 3 errors)")
+        .contains(ExecutorModels.loadCount() + " model load(s)");
+    assertThat(ExecutorModels.loadCount() - loadsBefore).as("at most the job's one model, loaded once").isLessThanOrEqualTo(1);
 
     List<Row> rows = spark.read().parquet(out.toString()).collectAsList();
     assertThat(rows).hasSize(cli.size());
