@@ -44,6 +44,16 @@ if [[ $code -ne 2 ]] || ! grep -q "CLIP4J_GPU=1" <<<"$out"; then
   exit 1
 fi
 
+echo "== Spark launcher: ./clip4j-spark runs EmbedJob from the Maven class path (usage error = exit 2)"
+set +e
+out=$(./clip4j-spark embed-images 2>&1)
+code=$?
+set -e
+if [[ $code -ne 2 ]] || ! grep -q "at least one --input" <<<"$out"; then
+  echo "clip4j-spark: expected exit 2 and the usage message, got $code: $out" >&2
+  exit 1
+fi
+
 echo "== first start: the launcher on an empty native cache"
 ci/first-start.sh
 

@@ -126,7 +126,9 @@ final class ClassifyCommand implements Callable<Integer> {
             total++;
             // An unreadable directory or list file is an error line, like a bad image.
             pending.add(new Pending(item.name(),
-                item.error() != null ? CompletableFuture.failedFuture(item.error()) : submit(embedder, item.path())));
+                item.error() != null ? CompletableFuture.failedFuture(item.error())
+                    : item.data() != null ? embedder.embedImage(dev.clip4j.batch.ImageSource.of(item.data(), item.name()))
+                    : submit(embedder, item.path())));
             if (pending.size() >= window) {
               errors += print(out, pending.poll(), zs);
             }

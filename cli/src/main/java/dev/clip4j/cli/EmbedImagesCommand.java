@@ -53,7 +53,8 @@ final class EmbedImagesCommand implements Callable<Integer> {
   int batchSize;
 
   @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Image files, directories (walked recursively, sorted),"
-      + " @LISTFILE (one path per line), or .npy pixel tensors (with --out X.npy).")
+      + " @LISTFILE (one path per line), WebDataset .tar shards (each image member is an input, named SHARD.tar/KEY.EXT),"
+      + " or .npy pixel tensors (with --out X.npy).")
   List<String> inputs;
 
   @Override
@@ -125,6 +126,10 @@ final class EmbedImagesCommand implements Callable<Integer> {
         CorpusItem item = it.next();
         if (item.error() != null) {
           throw item.error();
+        }
+        if (item.path() == null) {
+          throw new InvalidInputException(item.name() + ": WebDataset shards are embedded into --out DIR or --out X.jsonl,"
+              + " not into an .npy file");
         }
         files.add(item.path());
       }

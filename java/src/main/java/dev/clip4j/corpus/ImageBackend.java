@@ -48,6 +48,10 @@ final class ImageBackend implements Backend {
       return CompletableFuture.failedFuture(new InvalidInputException(item.name()
           + ": .npy pixel tensors are embedded only into an .npy output (--out FILE.npy), not into " + output));
     }
+    if (item.data() != null) { // a WebDataset member, already read (bounded) by the walk
+      String sha = Hashes.sha256Hex(item.data());
+      return embedder.embedImage(ImageSource.of(item.data(), item.name())).thenApply(row -> new Embedded(row, sha));
+    }
     return CompletableFuture.supplyAsync(() -> read(item.path()), readers).thenCompose(bytes -> {
       String sha = Hashes.sha256Hex(bytes);
       return embedder.embedImage(ImageSource.of(bytes, item.name())).thenApply(row -> new Embedded(row, sha));

@@ -37,6 +37,12 @@ import java.util.function.Consumer;
  * cannot be read becomes an item with an {@link ErrorCode#IO} error, so it is reported like any
  * bad input.
  *
+ * <p>WebDataset shards ({@code .tar} files named explicitly, or found by a walk whose filter
+ * lists {@code tar}) are expanded into their image members, in archive order, by {@link
+ * WebDatasetReader}: each item is named {@code SHARD.tar/KEY.EXT} and carries the member's bytes
+ * (at most {@code maxMemberBytes}); oversized members, samples without an image and a truncated
+ * shard become error items.
+ *
  * <p>Enumeration is lazy: memory holds one sorted listing per open directory level, the real
  * paths of walked directories, and no file list. Immutable; each {@link #open()} is independent.
  */
@@ -48,6 +54,7 @@ public final class ImageWalk implements ItemSource {
   private final Set<String> extensions;
   private final Path exclude;
   private final Consumer<String> warnings;
+  private final long maxMemberBytes;
 
   /**
    * @param args files, directories and {@code @listfile}s, in order
@@ -56,6 +63,16 @@ public final class ImageWalk implements ItemSource {
    * @param warnings receives one line per skipped directory (link loops, repeats); null = none
    */
   public ImageWalk(List<String> args, List<String> extensions, Path exclude, Consumer<String> warnings) {
+    this(args, extensions, exclude, warnings, dev.clip4j.preprocess.DecodeOptions.DEFAULT_MAX_INPUT_BYTES);
+  }
+
+  /**
+   * As {@link #ImageWalk(List, List, Path, Consumer)}, reading WebDataset image members of at
+   * most {@code maxMemberBytes} (larger ones become error items).
+   */
+  public ImageWalk(List<String> args, List<String> extensions, Path exclude, Consumer<String> warnings,
+      long maxMemberBytes) {
+    this.maxMemberBytes = maxMemberBytes;
     this.args = List.copyOf(args);
     Set<String> ext = new TreeSet<>();
     for (String e : extensions == null ? DEFAULT_EXTENSIONS : extensions) {
@@ -193,6 +210,7 @@ public final class ImageWalk implements ItemSource {
     private final Set<Path> walked = new HashSet<>();
     private CorpusItem next;
     private long index;
+    private WebDatasetReader shard;
 
     Walker() {
       stack.push(new ListFrame(args.iterator()));
@@ -217,6 +235,14 @@ public final class ImageWalk implements ItemSource {
     }
 
     private CorpusItem advance() {
+      if (shard != null) {
+        if (shard.hasNext()) {
+          WebDatasetReader.Sample s = shard.next();
+          return new CorpusItem(index++, s.name(), null, null, s.error(), s.image());
+        }
+        shard.close();
+        shard = null;
+      }
       while (!stack.isEmpty()) {
         Frame top = stack.peek();
         String entry;
@@ -247,6 +273,16 @@ public final class ImageWalk implements ItemSource {
             return failed;
           }
           continue;
+        }
+        if (WebDatasetReader.isShard(p.getFileName().toString()) && (top.explicit || wanted(p.getFileName().toString()))) {
+          try {
+            dev.clip4j.internal.UserFiles.requireRegularFile(p, IllegalArgumentException::new);
+            shard = new WebDatasetReader(new java.io.BufferedInputStream(Files.newInputStream(p), 1 << 16), entry,
+                maxMemberBytes);
+          } catch (IOException | RuntimeException e) {
+            return error(entry, "cannot read the shard: " + e);
+          }
+          return advance();
         }
         if (top.explicit || wanted(p.getFileName().toString())) {
           return new CorpusItem(index++, entry, p, null, null);
@@ -287,6 +323,10 @@ public final class ImageWalk implements ItemSource {
 
     @Override
     public void close() {
+      if (shard != null) {
+        shard.close();
+        shard = null;
+      }
       while (!stack.isEmpty()) {
         stack.pop().close();
       }
