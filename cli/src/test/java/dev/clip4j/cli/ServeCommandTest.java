@@ -43,7 +43,7 @@ class ServeCommandTest {
 
   @TempDir Path tmp;
 
-  record Server(Process process, int port, List<String> lines) {}
+  record Server(Process process, int port, List<String> lines, Thread reader) {}
 
   static Server launch(String... args) throws Exception {
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -68,7 +68,7 @@ class ServeCommandTest {
     });
     reader.setDaemon(true);
     reader.start();
-    return new Server(p, port.get(120, TimeUnit.SECONDS), lines);
+    return new Server(p, port.get(120, TimeUnit.SECONDS), lines, reader);
   }
 
   static HttpResponse<String> post(HttpClient c, int port, String body, String key) throws Exception {
@@ -80,15 +80,24 @@ class ServeCommandTest {
     return c.send(b.build(), HttpResponse.BodyHandlers.ofString());
   }
 
+  static double admitted(HttpClient c, int port) throws Exception {
+    HttpResponse<String> r = c.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+        .header("Authorization", "Bearer sk-from-a-file").build(), HttpResponse.BodyHandlers.ofString());
+    Matcher m = Pattern.compile("(?m)^clip4j_server_admitted_items ([0-9.]+)").matcher(r.body());
+    return m.find() ? Double.parseDouble(m.group(1)) : -1;
+  }
+
   @Test
   void sigtermUnderLoadDrainsRequestsInFlightAndExitsZero() throws Exception {
     Path model = Conformance.dir().resolve("models/tiny-gelu");
     Path keyFile = tmp.resolve("key");
     Files.writeString(keyFile, "sk-from-a-file\n");
-    // Items wait up to 400 ms for a batch of 64: requests are surely in flight when SIGTERM lands.
+    // Items wait up to 3 s for a batch of 64 to fill: whatever was admitted is surely in flight when
+    // SIGTERM lands, and must still be answered.
     Server s = launch("--model", "tiny=" + model, "--port", "0", "--api-key-file", keyFile.toString(),
-        "--max-queue", "32", "--max-batch", "64", "--max-delay-ms", "400", "--drain-timeout", "20");
-    List<String> texts = List.of("a photo of a cat", "a dog", "drained in flight", "one more");
+        "--max-queue", "48", "--max-batch", "64", "--max-delay-ms", "3000", "--drain-timeout", "20");
+    String pad = " and then some more words to make this text longer than sixty four tokens".repeat(6);
+    List<String> texts = List.of("a photo of a cat" + pad, "a dog" + pad, "drained in flight" + pad);
     float[][] want;
     try (ClipModel m = ClipModel.load(model); ClipEmbedder e = ClipEmbedder.create(m)) {
       want = e.embedTexts(texts).stream().map(java.util.concurrent.CompletableFuture::join).toArray(float[][]::new);
@@ -101,7 +110,18 @@ class ServeCommandTest {
     List<Throwable> failures = new CopyOnWriteArrayList<>();
     long[] termAt = {Long.MAX_VALUE};
     try {
-      // Background load: 8 clients until the server is gone.
+      // The requests whose drain we check, admitted first (the server's budget counts them).
+      List<Future<HttpResponse<String>>> inFlight = new ArrayList<>();
+      for (String t : texts) {
+        inFlight.add(exec.submit(() -> post(client, s.port(),
+            JSON.writeValueAsString(Map.of("input", List.of(t), "encoding_format", "float")), "sk-from-a-file")));
+      }
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+      while (admitted(client, s.port()) < texts.size() && System.nanoTime() < until) {
+        Thread.sleep(10);
+      }
+      assertThat(admitted(client, s.port())).isGreaterThanOrEqualTo(texts.size());
+      // Then load: 8 clients, 2 texts a request, until the server is gone.
       List<Future<?>> load = new ArrayList<>();
       for (int c = 0; c < 8; c++) {
         load.add(exec.submit(() -> {
@@ -110,6 +130,9 @@ class ServeCommandTest {
             try {
               HttpResponse<String> r = post(own, s.port(), "{\"input\":[\"load\",\"more load\"]}", "sk-from-a-file");
               loadStatuses.computeIfAbsent(r.statusCode(), k -> new AtomicInteger()).incrementAndGet();
+              if (r.statusCode() == 503) {
+                return; // draining: this connection's next request would be refused too
+              }
             } catch (IOException e) {
               if (System.nanoTime() < termAt[0]) {
                 failures.add(e); // a connection error before SIGTERM is a lost request
@@ -124,16 +147,10 @@ class ServeCommandTest {
           }
         }));
       }
-      Thread.sleep(1500);
-      // The requests whose drain we check: sent, then SIGTERM while they wait for their batch.
-      List<Future<HttpResponse<String>>> inFlight = new ArrayList<>();
-      for (String t : texts) {
-        inFlight.add(exec.submit(() -> post(client, s.port(),
-            JSON.writeValueAsString(Map.of("input", List.of(t), "encoding_format", "float")), "sk-from-a-file")));
-      }
-      Thread.sleep(150);
+      Thread.sleep(300);
       termAt[0] = System.nanoTime();
-      s.process().destroy(); // SIGTERM
+      // SIGTERM through kill(1): Process.destroy() would also close our end of the child's output.
+      assertThat(new ProcessBuilder("kill", "-TERM", Long.toString(s.process().pid())).start().waitFor()).isZero();
       assertThat(s.process().waitFor(60, TimeUnit.SECONDS)).as("exits within the drain timeout").isTrue();
       assertThat(s.process().exitValue()).as(String.join("\n", s.lines())).isZero();
       for (int i = 0; i < texts.size(); i++) {
@@ -152,9 +169,11 @@ class ServeCommandTest {
       s.process().destroyForcibly();
     }
     assertThat(failures).isEmpty();
+    // The load requests in flight at SIGTERM were drained (200); later ones were refused (503 or no connection).
     assertThat(loadStatuses.keySet()).as("load statuses " + loadStatuses).isSubsetOf(200, 429, 503).contains(200);
+    s.reader().join(10_000); // the whole output, to EOF
     String log = String.join("\n", s.lines());
     assertThat(log).contains("draining").contains("stopped after draining").doesNotContain("sk-from-a-file");
-    assertThat(log).containsPattern("POST /v1/embeddings 200 items=2 [0-9.]+ms");
+    assertThat(log).containsPattern("POST /v1/embeddings 200 items=2 [0-9.]+ms").contains("POST /v1/embeddings 200 items=1");
   }
 }

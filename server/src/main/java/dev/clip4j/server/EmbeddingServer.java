@@ -377,7 +377,9 @@ public final class EmbeddingServer implements AutoCloseable {
       return new Reply(200, registry.scrape().getBytes(StandardCharsets.UTF_8),
           "text/plain; version=0.0.4; charset=utf-8", 0);
     }
-    if (state.get() != State.READY) {
+    // While draining, Jetty's GracefulHandler refuses new requests (503) and lets the ones it had
+    // accepted through to here: those are served.
+    if (state.get() == State.LOADING || state.get() == State.STOPPED) {
       throw ApiException.unavailable(state.get() == State.LOADING ? "the server is loading its models" : "the server"
           + " is shutting down");
     }
