@@ -79,7 +79,7 @@ public final class ServerBench {
     result.put("in_process_texts_per_s", round(bulk));
 
     EmbeddingServer server = EmbeddingServer.start(ServerConfig.defaults().withPort(0)
-        .withQueue(4096, maxBatch, delay));
+        .withQueue(4096, maxBatch, delay).withRequestTimeout(Duration.ofMinutes(10)));
     try {
       server.addModel("bench", ClipModel.load(dir), 0);
       server.ready();
@@ -146,9 +146,12 @@ public final class ServerBench {
                   HttpResponse.BodyHandlers.ofByteArray());
               if (resp.statusCode() != 200) {
                 failures.incrementAndGet();
+                System.err.println("server bench: HTTP " + resp.statusCode() + ": " + new String(resp.body(),
+                    java.nio.charset.StandardCharsets.UTF_8));
               }
             } catch (Exception e) {
               failures.incrementAndGet();
+              System.err.println("server bench: " + e);
             }
             latencies[r] = System.nanoTime() - s;
           }
