@@ -199,6 +199,13 @@ class ServerApiTest {
     assertThat(r.status()).as(r.body()).isEqualTo(200);
     float[][] golden = TestModels.expected(TestModels.gelu(), "expected_image_embeddings.npy", DIM);
     assertThat(r.json().at("/usage/prompt_tokens").asLong()).isZero();
+    // OpenAI's SDK with Infinity's "modality" as an extra body property (base64 by default).
+    CreateEmbeddingResponse viaSdk = sdk(KEY).embeddings().create(EmbeddingCreateParams.builder().model("gelu")
+        .inputOfArrayOfStrings(inputs.subList(0, 2))
+        .putAdditionalBodyProperty("modality", com.openai.core.JsonValue.from("image")).build());
+    for (int i = 0; i < 2; i++) {
+      assertBitwise(floats(viaSdk.data().get(i).embedding()), ref.embedImage(ImageSource.of(files.get(i))).join());
+    }
     for (int i = 0; i < files.size(); i++) {
       float[] want = ref.embedImage(ImageSource.of(files.get(i))).join();
       JsonNode e = r.json().get("data").get(i).get("embedding");
