@@ -89,6 +89,8 @@ public final class EmbeddingServer implements AutoCloseable {
   private static final Set<String> ROUTES = Set.of("/v1/embeddings", "/v1/classify", "/v1/search", "/v1/models",
       "/health", "/metrics");
 
+  private static final Set<String> METHODS = Set.of("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH");
+
   private enum State { LOADING, READY, DRAINING, STOPPED }
 
   private final ServerConfig config;
@@ -333,9 +335,9 @@ public final class EmbeddingServer implements AutoCloseable {
       if (retryAfter >= 0) {
         response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(retryAfter));
       }
-      response.write(true, ByteBuffer.wrap(reply.body), callback);
       double ms = (System.nanoTime() - t0) / 1e6;
-      Timer.builder("clip4j.http.requests").tag("route", route).tag("method", request.getMethod())
+      String method = METHODS.contains(request.getMethod()) ? request.getMethod() : "other"; // bounded tags
+      Timer.builder("clip4j.http.requests").tag("route", route).tag("method", method)
           .tag("status", Integer.toString(reply.status)).publishPercentileHistogram()
           .description("HTTP requests by route and status").register(registry)
           .record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
@@ -345,6 +347,8 @@ public final class EmbeddingServer implements AutoCloseable {
       }
       ACCESS.log(System.Logger.Level.INFO, String.format(Locale.ROOT, "%s %s %d items=%d %.1fms",
           request.getMethod(), route, reply.status, reply.items, ms));
+      // Recorded before the answer leaves, so a client that has its answer sees it counted.
+      response.write(true, ByteBuffer.wrap(reply.body), callback);
       return true;
     }
   }
