@@ -58,6 +58,20 @@ if [[ "${1:-}" == server ]]; then
   java -cp "$CP" dev.clip4j.bench.ServerBench "$WORK" "$RESULTS/$NAME.json" "$SPEC" "$N" 2> "$WORK/$NAME.log"
   exit 0
 fi
+if [[ "${1:-}" == load-memory ]]; then
+  # Peak RSS while loading ViT-B-32 (random weights, 605 MB) from the open_clip layout and from its
+  # HF conversion, one JVM per measurement; the first call writes both models under $WORK.
+  ci/setup.sh
+  mvn -B -q -DskipTests package
+  DEPS="$(tr ':' '\n' < benchmarks/target/classpath.txt | grep -v '/dev/clip4j/' | grep -v '/org/bytedeco/mkl/' | paste -sd: -)"
+  CP="benchmarks/target/clip4j-benchmarks-0.1.0-SNAPSHOT.jar:java/target/clip4j-0.1.0-SNAPSHOT.jar:presets/target/clip4j-presets-0.1.0-SNAPSHOT.jar:$DEPS"
+  java -cp "$CP" dev.clip4j.bench.LoadMemoryBench "$WORK/load-memory" vit-b-32 open_clip >/dev/null
+  { echo "# Load memory ($(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+    for layout in open_clip hf; do
+      java -cp "$CP" dev.clip4j.bench.LoadMemoryBench "$WORK/load-memory" vit-b-32 "$layout" | grep '^load-memory'
+    done; } | tee "$RESULTS/load-memory.md"
+  exit 0
+fi
 T0=$SECONDS
 step() { echo "run.sh: $1 done at $((SECONDS - T0)) s" >&2; }
 rm -f "$WORK"/layouts-*.json "$WORK"/djl*.json
@@ -93,11 +107,11 @@ with_coretype() { # with_coretype VALUE cmd...: runs cmd with OPENBLAS_CORETYPE=
 }
 LAYOUTS="dev.clip4j.bench.ThroughputBench layouts $WORK"
 N=$(nproc)
-# 1. OpenBLAS, the machine's OPENBLAS_CORETYPE: the default layout (packed = the default, LibTorch
-#    per-sample = the previous default, folded, bf16), one
+# 1. OpenBLAS, the machine's OPENBLAS_CORETYPE: the default layout (packed = the default, packed
+#    forced to the AVX2 family, LibTorch per-sample = the previous default, folded, packed bf16), one
 #    BLAS thread with all-core intra-op (the previous default), and both pools at all cores.
 with_coretype "$MACHINE_CORETYPE" java "${JOPTS[@]}" -Dbench.rounds=2 -cp "$CP" $LAYOUTS "$WORK/layouts-openblas.json" \
-  "openblas, OPENBLAS_CORETYPE=${MACHINE_CORETYPE:-unset}" "default:packed+per-sample+folded+bf16,${N}x1:per-sample,${N}x${N}:per-sample"
+  "openblas, OPENBLAS_CORETYPE=${MACHINE_CORETYPE:-unset}" "default:packed+packed-avx2+per-sample+folded+bf16,${N}x1:per-sample,${N}x${N}:per-sample"
 step "configurations, machine OPENBLAS_CORETYPE"
 # 2. The other OPENBLAS_CORETYPE, default layout (a separate JVM: OpenBLAS reads it at load).
 with_coretype "$OTHER_CORETYPE" java "${JOPTS[@]}" -Dbench.rounds=1 -cp "$CP" $LAYOUTS \
@@ -125,3 +139,6 @@ with_coretype "$MACHINE_CORETYPE" java "${JOPTS[@]}" -Xms1g -Xmx1g -XX:+AlwaysPr
   "$WORK/djl.json" "$WORK/djl-folded.json" "$WORK/layouts-openblas.json" "$WORK/layouts-openblas-coretype.json" \
   "$WORK/layouts-mkl.json"
 step "clip4j default run (images, texts, callers, steady state)"
+# 6. End to end: the CLI's embed-images over generated JPEGs vs open_clip in Python, thread scaling.
+benchmarks/e2e.sh "$RESULTS" || echo "run.sh: the end-to-end row failed" >&2
+step "end to end (embed-images vs open_clip in Python)"

@@ -1,6 +1,8 @@
-// Batch-invariant fp32 transformer kernels for x86-64 with AVX2 and FMA: the GEMM over weights
-// packed once (with a fused epilogue: bias, activation, layer scale, residual add), LayerNorm and
-// multi-head attention, all sharing one pool of worker threads.
+// Batch-invariant transformer kernels for x86-64: the GEMM over weights packed once (with a fused
+// epilogue: bias, activation, layer scale, residual add), LayerNorm and multi-head attention, all
+// sharing one pool of worker threads. This file holds the C ABI, the pool, the AVX2 family of the
+// GEMM (AVX2 + FMA) and the fp32 LayerNorm and attention kernels (AVX2, one fixed order on every
+// CPU); gemm_avx512.cpp holds the AVX-512 family (fp32 with the AVX2 family's bits, and bf16).
 //
 // Why clip4j has its own GEMM: LibTorch's linear hands the whole batch to the BLAS, whose
 // blocking (and so the rounding of every output) depends on the number of rows; one GEMM per
@@ -37,15 +39,18 @@
 #endif
 
 #include "clip4j/clip4j.h"
+#include "cpu_features.h"
 #include "errors.h"
+#include "gemm_kernels.h"
 
 namespace {
 
-constexpr int64_t kMR = 4;    // rows of a micro-tile
-constexpr int64_t kNR = 24;   // columns of a micro-tile and of a packed weight panel
-constexpr int64_t kKC = 192;  // inner block: part of the summation-order contract, never tuned per call
-constexpr int64_t kMC = 240;  // rows of A packed at once (a multiple of kMR; 184 KB with kKC, for L2)
-constexpr int64_t kScratchFloats = kMC * kKC;
+using clip4j::gemm::kKC;
+using clip4j::gemm::kMC;
+using clip4j::gemm::kScratchFloats;
+using GemmJob = clip4j::gemm::Job;
+constexpr int64_t kMR = 4;                         // rows of an AVX2 micro-tile
+constexpr int64_t kNR = clip4j::gemm::kNR_AVX2;  // columns of an AVX2 micro-tile and packed weight panel
 constexpr int64_t kMaxDim = int64_t(1) << 24;
 constexpr int64_t kMaxRows = int64_t(1) << 31;
 // Below this much work a call runs on the calling thread alone (same results either way).
@@ -154,6 +159,20 @@ struct clip4j_gemm_pool {
   }
 };
 
+// A weight packed for one kernel family and element type; owns its 64-byte aligned memory.
+struct clip4j_packed_weight {
+  int32_t kernels = 0;  // CLIP4J_CPU_KERNELS_AVX2 or _AVX512
+  int32_t dtype = 0;    // CLIP4J_DTYPE_F32 or _BF16
+  int64_t n = 0, k = 0, bytes = 0;
+  void* data = nullptr;
+  clip4j_packed_weight() = default;
+  clip4j_packed_weight(const clip4j_packed_weight&) = delete;
+  clip4j_packed_weight& operator=(const clip4j_packed_weight&) = delete;
+  ~clip4j_packed_weight() {
+    if (data != nullptr) ::operator delete(data, std::align_val_t(64));
+  }
+};
+
 namespace {
 
 // Runs fn over `want` parts: on the pool when it is free and the work is large enough, else every
@@ -175,10 +194,7 @@ void parallel(clip4j_gemm_pool* pool, int64_t work, int64_t max_parts, PartFn fn
 
 #ifdef CLIP4J_GEMM_X86
 
-bool cpu_supported() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
+bool cpu_supported() { return clip4j::cpu_features().avx2; }
 
 // ---- vector math (Cephes expf: about 1 ulp on [-87, 88]) -----------------------------------------
 
@@ -242,20 +258,6 @@ __attribute__((target("avx2,fma"))) inline float hsum_ps(__m256 v) {
 
 // ---- GEMM ----------------------------------------------------------------------------------------
 
-struct GemmJob {
-  const float* a;
-  int64_t m, k, lda;
-  const float* packed;
-  int64_t n;
-  const float* bias;      // [n] or null
-  const float* colscale;  // [n] or null: multiplies the activated result (LayerScale)
-  int32_t activation;     // IDENTITY, QUICK_GELU or GELU
-  bool accumulate;        // out = out + result (the residual add)
-  float* partial;         // partial sums across inner blocks [m, ldp]
-  int64_t ldp;
-  float* out;
-  int64_t ldo;
-};
 
 // A[i0 .. i0+mc, p0 .. p0+kc] into micro-panels of kMR rows, k-major; rows past mc are zeros.
 void pack_a(const GemmJob& j, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
@@ -403,7 +405,7 @@ void gemm_part(const void* ctx, int part, int parts, float* scratch) {
       for (int64_t jp = p_begin; jp < p_end; ++jp) {
         const int64_t col = jp * kNR;
         const int64_t nr = j.n - col < kNR ? j.n - col : kNR;
-        const float* bp = j.packed + jp * kNR * j.k + p0 * kNR;
+        const float* bp = static_cast<const float*>(j.packed) + jp * kNR * j.k + p0 * kNR;
         const float* next = jp + 1 < p_end ? bp + kNR * j.k : bp;
         const int64_t tiles = (mc + kMR - 1) / kMR, lines = jp + 1 < p_end ? kc * kNR / 16 : 0;
         for (int64_t ip = 0; ip < mc; ip += kMR) {
@@ -616,6 +618,68 @@ clip4j_status unsupported() {
 
 std::string str(int64_t v) { return std::to_string(v); }
 
+// OK when `kernels` (AVX2 or AVX512) runs weights of `dtype` here; else UNSUPPORTED naming what is missing.
+clip4j_status check_family(int32_t kernels, int32_t dtype) {
+  const clip4j::CpuFeatures& f = clip4j::cpu_features();
+  if (dtype == CLIP4J_DTYPE_BF16) {
+    if (kernels == CLIP4J_CPU_KERNELS_AVX2)
+      return clip4j::fail(CLIP4J_ERR_UNSUPPORTED,
+                          "clip4j's bf16 CPU kernels are AVX-512 kernels (vdpbf16ps); the AVX2 family runs fp32 only");
+    if (!f.avx512_bf16)
+      return clip4j::fail(CLIP4J_ERR_UNSUPPORTED, "clip4j's bf16 CPU kernels need AVX-512 with AVX512_BF16; this CPU "
+                                                  "lacks " + f.missing_avx512_bf16);
+    return clip4j::ok();
+  }
+  if (kernels == CLIP4J_CPU_KERNELS_AVX2 && !f.avx2)
+    return clip4j::fail(CLIP4J_ERR_UNSUPPORTED,
+                        "clip4j's avx2 CPU kernels need AVX2 and FMA; this CPU lacks " + f.missing_avx2);
+  if (kernels == CLIP4J_CPU_KERNELS_AVX512 && !f.avx512)
+    return clip4j::fail(CLIP4J_ERR_UNSUPPORTED, "clip4j's avx512 CPU kernels need AVX-512 F, DQ, BW and VL; this CPU "
+                                                "lacks " + f.missing_avx512);
+  return clip4j::ok();
+}
+
+// The GEMM on a packed weight of a checked family and dtype (packed and n, k already validated).
+clip4j_status run_gemm(clip4j_gemm_pool* pool, int32_t kernels, int32_t dtype, const void* packed, const float* a,
+                       int64_t m, int64_t k, int64_t lda, int64_t n, const float* bias, int32_t activation,
+                       const float* colscale, int32_t accumulate, float* partial, int64_t ldp, float* c, int64_t ldc) {
+  if (m < 0 || m > kMaxRows) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "m must be in [0, 2^31], got " + str(m));
+  if (lda < k) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "lda must be >= k");
+  if (ldc < n) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "ldc must be >= n");
+  if (activation != CLIP4J_ACT_IDENTITY && activation != CLIP4J_ACT_QUICK_GELU && activation != CLIP4J_ACT_GELU)
+    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT,
+                        "the GEMM's activation must be IDENTITY, QUICK_GELU or GELU, got " + str(activation));
+  if (accumulate != 0 && accumulate != 1)
+    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "accumulate must be 0 or 1, got " + str(accumulate));
+  const bool blocks = k > kKC;
+  if (blocks && accumulate == 1) {
+    if (partial == nullptr)
+      return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "accumulating with k > 192 needs a partial buffer [m, ldp]");
+    if (ldp < n) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "ldp must be >= n");
+  }
+  clip4j_status st = check_family(kernels, dtype);
+  if (st != CLIP4J_OK) return st;
+  if (m == 0) return clip4j::ok();
+  if (a == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "a is NULL");
+  if (c == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "c is NULL");
+#ifdef CLIP4J_GEMM_X86
+  GemmJob job{a, m, k, lda, packed, n, bias, colscale, activation, accumulate == 1, nullptr, 0, c, ldc};
+  // Without a residual to keep, the partial sums live in the output itself.
+  job.partial = accumulate == 1 && blocks ? partial : c;
+  job.ldp = accumulate == 1 && blocks ? ldp : ldc;
+  if (kernels == CLIP4J_CPU_KERNELS_AVX2) {
+    parallel(pool, m * n * k / 16, panels_of(n), gemm_part, &job);
+  } else {
+    const int64_t panels = (n + clip4j::gemm::kNR_AVX512 - 1) / clip4j::gemm::kNR_AVX512;
+    parallel(pool, m * n * k / 16, panels,
+             dtype == CLIP4J_DTYPE_BF16 ? clip4j::gemm::part_avx512_bf16 : clip4j::gemm::part_avx512_f32, &job);
+  }
+  return clip4j::ok();
+#else
+  return unsupported();
+#endif
+}
+
 }  // namespace
 
 extern "C" {
@@ -697,37 +761,14 @@ clip4j_status clip4j_gemm_ex_f32(clip4j_gemm_pool* pool, const float* a, int64_t
                                  int64_t ldp, float* c, int64_t ldc) {
   CLIP4J_API_GUARD_BEGIN
   if (!cpu_supported()) return unsupported();
-#ifdef CLIP4J_GEMM_X86
   int64_t need = 0;
   clip4j_status st = clip4j_gemm_packed_size(n, k, &need);
   if (st != CLIP4J_OK) return st;
-  if (m < 0 || m > kMaxRows) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "m must be in [0, 2^31], got " + str(m));
-  if (lda < k) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "lda must be >= k");
-  if (ldc < n) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "ldc must be >= n");
   if (packed == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "packed is NULL");
   if (packed_len != need)
     return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "packed_len must be " + str(need) + ", got " + str(packed_len));
-  if (activation != CLIP4J_ACT_IDENTITY && activation != CLIP4J_ACT_QUICK_GELU && activation != CLIP4J_ACT_GELU)
-    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT,
-                        "the GEMM's activation must be IDENTITY, QUICK_GELU or GELU, got " + str(activation));
-  if (accumulate != 0 && accumulate != 1)
-    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "accumulate must be 0 or 1, got " + str(accumulate));
-  const bool blocks = k > kKC;
-  if (blocks && accumulate == 1) {
-    if (partial == nullptr)
-      return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "accumulating with k > 192 needs a partial buffer [m, ldp]");
-    if (ldp < n) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "ldp must be >= n");
-  }
-  if (m == 0) return clip4j::ok();
-  if (a == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "a is NULL");
-  if (c == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "c is NULL");
-  GemmJob job{a, m, k, lda, packed, n, bias, colscale, activation, accumulate == 1, nullptr, 0, c, ldc};
-  // Without a residual to keep, the partial sums live in the output itself.
-  job.partial = accumulate == 1 && blocks ? partial : c;
-  job.ldp = accumulate == 1 && blocks ? ldp : ldc;
-  parallel(pool, m * n * k / 16, panels_of(n), gemm_part, &job);
-  return clip4j::ok();
-#endif
+  return run_gemm(pool, CLIP4J_CPU_KERNELS_AVX2, CLIP4J_DTYPE_F32, packed, a, m, k, lda, n, bias, activation, colscale,
+                  accumulate, partial, ldp, c, ldc);
   CLIP4J_API_GUARD_END
 }
 
@@ -736,6 +777,94 @@ clip4j_status clip4j_gemm_f32(clip4j_gemm_pool* pool, const float* a, int64_t m,
                               int64_t ldc) {
   return clip4j_gemm_ex_f32(pool, a, m, k, lda, packed, packed_len, n, bias, CLIP4J_ACT_IDENTITY, nullptr, 0,
                             nullptr, 0, c, ldc);
+}
+
+clip4j_status clip4j_cpu_kernels_resolve(int32_t requested, int32_t dtype, int32_t* kernels) {
+  CLIP4J_API_GUARD_BEGIN
+  if (kernels == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "kernels is NULL");
+  *kernels = CLIP4J_CPU_KERNELS_AUTO;
+  if (dtype != CLIP4J_DTYPE_F32 && dtype != CLIP4J_DTYPE_BF16)
+    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "dtype must be F32 or BF16, got " + str(dtype));
+  int32_t family = requested;
+  if (requested == CLIP4J_CPU_KERNELS_AUTO) {
+    const clip4j::CpuFeatures& f = clip4j::cpu_features();
+    family = dtype == CLIP4J_DTYPE_BF16 || f.avx512 ? CLIP4J_CPU_KERNELS_AVX512 : CLIP4J_CPU_KERNELS_AVX2;
+  } else if (requested != CLIP4J_CPU_KERNELS_AVX2 && requested != CLIP4J_CPU_KERNELS_AVX512) {
+    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "kernels must be AUTO, AVX2 or AVX512, got " + str(requested));
+  }
+  clip4j_status st = check_family(family, dtype);
+  if (st != CLIP4J_OK) return st;
+  *kernels = family;
+  return clip4j::ok();
+  CLIP4J_API_GUARD_END
+}
+
+clip4j_status clip4j_packed_weight_create(const float* w, int64_t n, int64_t k, int32_t kernels, int32_t dtype,
+                                          clip4j_packed_weight** weight) {
+  CLIP4J_API_GUARD_BEGIN
+  if (weight == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "weight is NULL");
+  *weight = nullptr;
+  if (n < 1 || n > kMaxDim) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "n must be in [1, 2^24], got " + str(n));
+  if (k < 1 || k > kMaxDim) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "k must be in [1, 2^24], got " + str(k));
+  if (w == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "w is NULL");
+  int32_t family = 0;
+  clip4j_status st = clip4j_cpu_kernels_resolve(kernels, dtype, &family);
+  if (st != CLIP4J_OK) return st;
+  std::unique_ptr<clip4j_packed_weight> p(new clip4j_packed_weight());
+  p->kernels = family;
+  p->dtype = dtype;
+  p->n = n;
+  p->k = k;
+  if (family == CLIP4J_CPU_KERNELS_AVX2) {
+    p->bytes = panels_of(n) * kNR * k * 4;
+  } else if (dtype == CLIP4J_DTYPE_BF16) {
+    p->bytes = clip4j::gemm::packed_bytes_avx512_bf16(n, k);
+  } else {
+    p->bytes = clip4j::gemm::packed_bytes_avx512_f32(n, k);
+  }
+  p->data = ::operator new(size_t(p->bytes), std::align_val_t(64));
+  if (family == CLIP4J_CPU_KERNELS_AVX2) {
+    st = clip4j_gemm_pack_f32(w, n, k, static_cast<float*>(p->data), p->bytes / 4);
+    if (st != CLIP4J_OK) return st;
+  } else if (dtype == CLIP4J_DTYPE_BF16) {
+    clip4j::gemm::pack_avx512_bf16(w, n, k, static_cast<uint16_t*>(p->data));
+  } else {
+    clip4j::gemm::pack_avx512_f32(w, n, k, static_cast<float*>(p->data));
+  }
+  *weight = p.release();
+  return clip4j::ok();
+  CLIP4J_API_GUARD_END
+}
+
+clip4j_status clip4j_packed_weight_destroy(clip4j_packed_weight* weight) {
+  CLIP4J_API_GUARD_BEGIN
+  delete weight;
+  return clip4j::ok();
+  CLIP4J_API_GUARD_END
+}
+
+clip4j_status clip4j_packed_weight_describe(const clip4j_packed_weight* weight, int64_t* n, int64_t* k,
+                                            int32_t* kernels, int32_t* dtype, int64_t* bytes) {
+  CLIP4J_API_GUARD_BEGIN
+  if (weight == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "weight is NULL");
+  if (n != nullptr) *n = weight->n;
+  if (k != nullptr) *k = weight->k;
+  if (kernels != nullptr) *kernels = weight->kernels;
+  if (dtype != nullptr) *dtype = weight->dtype;
+  if (bytes != nullptr) *bytes = weight->bytes;
+  return clip4j::ok();
+  CLIP4J_API_GUARD_END
+}
+
+clip4j_status clip4j_gemm_packed(clip4j_gemm_pool* pool, const float* a, int64_t m, int64_t lda,
+                                 const clip4j_packed_weight* weight, const float* bias, int32_t activation,
+                                 const float* colscale, int32_t accumulate, float* partial, int64_t ldp, float* c,
+                                 int64_t ldc) {
+  CLIP4J_API_GUARD_BEGIN
+  if (weight == nullptr) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "weight is NULL");
+  return run_gemm(pool, weight->kernels, weight->dtype, weight->data, a, m, weight->k, lda, weight->n, bias,
+                  activation, colscale, accumulate, partial, ldp, c, ldc);
+  CLIP4J_API_GUARD_END
 }
 
 clip4j_status clip4j_layer_norm_f32(clip4j_gemm_pool* pool, const float* x, int64_t m, int64_t n, int64_t ldx,

@@ -22,5 +22,14 @@ int main(void) {
   if (clip4j_cuda_available(&available) != CLIP4J_OK || (available != 0 && available != 1)) return 1;
   printf("clip4j %s, cuda available: %d%s%s\n", clip4j_version(), (int)available,
          available ? "" : ", because: ", available ? "" : clip4j_last_error());
+  {
+    int32_t kernels = -1;
+    st = clip4j_cpu_kernels_resolve(CLIP4J_CPU_KERNELS_AUTO, CLIP4J_DTYPE_F32, &kernels);
+    if (!((st == CLIP4J_OK && (kernels == CLIP4J_CPU_KERNELS_AVX2 || kernels == CLIP4J_CPU_KERNELS_AVX512)) ||
+          (st == CLIP4J_ERR_UNSUPPORTED && kernels == CLIP4J_CPU_KERNELS_AUTO))) {
+      fprintf(stderr, "cpu kernels: %d %d (%s)\n", (int)st, (int)kernels, clip4j_last_error());
+      return 1;
+    }
+  }
   return 0;
 }

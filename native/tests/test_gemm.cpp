@@ -1,6 +1,8 @@
 // Tests of clip4j_gemm_*: values against a double-precision reference, bitwise batch invariance
 // (a row's result does not depend on m, on its position, on the thread count or on concurrent
-// callers), argument validation. `clip4j_gemm_test bench` times ViT-B/32 shapes instead.
+// callers), argument validation, through the AVX2 family's entry points (clip4j_gemm_f32 /
+// _ex_f32), and the LayerNorm and attention kernels. The other families: test_gemm_families.cpp
+// (`clip4j_gemm_families_test bench` times every family on ViT-B/32 shapes).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,23 +172,6 @@ static void test_validation() {
   clip4j_gemm_pool* pool = nullptr;
   CHECK(clip4j_gemm_pool_create(0, &pool) == CLIP4J_ERR_INVALID_ARGUMENT && pool == nullptr, "0 threads accepted");
   CHECK(clip4j_gemm_pool_destroy(nullptr) == CLIP4J_OK, "destroy(NULL)");
-}
-
-static double gflops_of(clip4j_gemm_pool* pool, int64_t m, int64_t n, int64_t k, int reps) {
-  auto a = random_vec(size_t(m * k), 9, 1.0f);
-  auto w = random_vec(size_t(n * k), 10, 0.05f);
-  auto bias = random_vec(size_t(n), 11, 0.1f);
-  Packed p(w, n, k);
-  std::vector<float> c(static_cast<size_t>(m * n));
-  gemm(pool, a.data(), m, k, p, bias.data(), c.data(), n);
-  double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    gemm(pool, a.data(), m, k, p, bias.data(), c.data(), n);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (s < best) best = s;
-  }
-  return 2.0 * double(m) * double(n) * double(k) / best / 1e9;
 }
 
 static double quick_gelu_ref(double x) {
@@ -382,69 +367,13 @@ static void test_attention(clip4j_gemm_pool* pool) {
         "causal 2 accepted");
 }
 
-// Times the kernels of one ViT-B/32 block at batch n (L = 50, W = 768, F = 3072, 12 heads).
-static void bench_block(clip4j_gemm_pool* pool, int64_t n) {
-  const int64_t l = 50, w = 768, f = 3072, m = n * l;
-  auto x = random_vec(size_t(m * w), 61, 1.0f);
-  auto lw = random_vec(size_t(w), 62, 1.0f), lb = random_vec(size_t(w), 63, 0.1f);
-  auto wqkv = random_vec(size_t(3 * w * w), 64, 0.03f), bq = random_vec(size_t(3 * w), 65, 0.1f);
-  auto wo = random_vec(size_t(w * w), 66, 0.03f), wfc = random_vec(size_t(f * w), 67, 0.03f);
-  auto wpr = random_vec(size_t(w * f), 68, 0.02f), bf = random_vec(size_t(f), 69, 0.1f);
-  Packed pq(wqkv, 3 * w, w), po(wo, w, w), pf(wfc, f, w), pp(wpr, w, f);
-  std::vector<float> h(size_t(m * w)), qkv(size_t(m * 3 * w)), at(size_t(m * w)), hid(size_t(m * f)), part(size_t(m * w));
-  double t[6] = {1e30, 1e30, 1e30, 1e30, 1e30, 1e30};  // best of the repetitions (the machine is shared)
-  const int reps = 12;
-  for (int r = 0; r < reps + 1; ++r) {
-    auto c0 = std::chrono::steady_clock::now();
-    clip4j_layer_norm_f32(pool, x.data(), m, w, w, lw.data(), lb.data(), 1e-5f, h.data(), w);
-    auto c1 = std::chrono::steady_clock::now();
-    clip4j_gemm_ex_f32(pool, h.data(), m, w, w, pq.data.data(), int64_t(pq.data.size()), 3 * w, bq.data(), 0, nullptr, 0, nullptr, 0, qkv.data(), 3 * w);
-    auto c2 = std::chrono::steady_clock::now();
-    clip4j_attention_f32(pool, qkv.data(), n, l, 12, 64, 0, at.data());
-    auto c3 = std::chrono::steady_clock::now();
-    clip4j_gemm_ex_f32(pool, at.data(), m, w, w, po.data.data(), int64_t(po.data.size()), w, lb.data(), 0, nullptr, 1, part.data(), w, x.data(), w);
-    auto c4 = std::chrono::steady_clock::now();
-    clip4j_gemm_ex_f32(pool, h.data(), m, w, w, pf.data.data(), int64_t(pf.data.size()), f, bf.data(), CLIP4J_ACT_QUICK_GELU, nullptr, 0, nullptr, 0, hid.data(), f);
-    auto c5 = std::chrono::steady_clock::now();
-    clip4j_gemm_ex_f32(pool, hid.data(), m, f, f, pp.data.data(), int64_t(pp.data.size()), w, lb.data(), 0, nullptr, 1, part.data(), w, x.data(), w);
-    auto c6 = std::chrono::steady_clock::now();
-    if (r == 0) continue;
-    auto d = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
-    double v[6] = {d(c0, c1), d(c1, c2), d(c2, c3), d(c3, c4), d(c4, c5), d(c5, c6)};
-    for (int i = 0; i < 6; ++i) t[i] = v[i] < t[i] ? v[i] : t[i];
-  }
-  const char* names[] = {"ln", "qkv", "attn", "out+res", "fc+act", "proj+res"};
-  double total = 0;
-  printf("block n=%ld (ms per image per block):", long(n));
-  for (int i = 0; i < 6; ++i) {
-    printf(" %s %.3f", names[i], t[i] / double(n));
-    total += t[i] / double(n);
-  }
-  printf(" | total %.3f -> %.1f img/s for 12 blocks\n", total, 1000.0 / (12 * total));
-}
-
-int main(int argc, char** argv) {
+int main() {
   int32_t supported = 0;
   clip4j_gemm_supported(&supported);
   if (!supported) {
     printf("clip4j_gemm: not supported on this CPU (no AVX2/FMA); checking UNSUPPORTED only\n");
     float x = 0;
     return clip4j_gemm_f32(nullptr, &x, 1, 1, 1, &x, 24, 1, nullptr, &x, 1) == CLIP4J_ERR_UNSUPPORTED ? 0 : 1;
-  }
-  if (argc > 1 && strcmp(argv[1], "bench") == 0) {
-    int threads = argc > 2 ? atoi(argv[2]) : 2;
-    clip4j_gemm_pool* pool = nullptr;
-    clip4j_gemm_pool_create(threads, &pool);
-    const int64_t shapes[][3] = {{50, 2304, 768}, {50, 768, 768}, {50, 3072, 768}, {50, 768, 3072},
-                                 {400, 3072, 768}, {400, 768, 3072}, {1600, 2304, 768}, {1600, 3072, 768},
-                                 {1600, 768, 3072}, {2048, 2048, 2048}};
-    for (const auto& s : shapes) {
-      printf("m=%5ld n=%5ld k=%5ld  %7.1f GFLOP/s (%d threads)\n", long(s[0]), long(s[1]), long(s[2]),
-             gflops_of(pool, s[0], s[1], s[2], 10), threads);
-    }
-    for (int64_t n : {1, 8, 32}) bench_block(pool, n);
-    clip4j_gemm_pool_destroy(pool);
-    return 0;
   }
   clip4j_gemm_pool* pool = nullptr;
   clip4j_gemm_pool_create(2, &pool);

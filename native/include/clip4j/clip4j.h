@@ -23,7 +23,9 @@
  * Memory: the library never keeps a pointer it was given after the call returns,
  * and allocates no memory per call (the CUDA kernels none at all), except the image
  * preprocessing functions, which allocate their scratch buffers and free them before
- * returning (a failed allocation is CLIP4J_ERR_OUT_OF_MEMORY).
+ * returning (a failed allocation is CLIP4J_ERR_OUT_OF_MEMORY). Objects behind opaque
+ * handles (a GEMM worker pool, a packed weight) own memory from their create call to
+ * their destroy call.
  */
 #ifndef CLIP4J_CLIP4J_H
 #define CLIP4J_CLIP4J_H
@@ -92,6 +94,14 @@ const char* clip4j_version(void);
  * Thread safety: safe from any thread; each thread sees its own message.
  */
 const char* clip4j_last_error(void);
+
+/**
+ * Gives free heap memory back to the operating system (glibc's malloc_trim(0); nothing elsewhere).
+ * Sets *released (may be NULL) to 1 if memory was released, else 0. Called after loading weights
+ * tensor by tensor, whose freed buffers would otherwise stay resident. Never fails.
+ * Thread safety: safe from any thread.
+ */
+clip4j_status clip4j_release_free_memory(int32_t* released);
 
 /**
  * Fused embedding head on the CPU, fp32:
@@ -260,31 +270,96 @@ clip4j_status clip4j_preprocess_image(const uint8_t* pixels, int32_t width, int3
 /* ================================ batch-invariant GEMM ================================ */
 
 /**
- * fp32 GEMM over weights packed once:   c[i, :] = a[i, :] @ W^T + bias     for i in [0, m)
+ * GEMM over weights packed once:   c[i, :] = a[i, :] @ W^T + bias     for i in [0, m)
  * with W an nn.Linear weight [n, k]. Every output element is summed in one fixed order that
  * depends on k only (blocks of 192 inner indices, each a sequential fused multiply-add chain
  * from zero, the blocks added in order, then the bias), so a row's result is bitwise the same
  * whatever m is, wherever the row sits in `a`, and however many threads run the call. This is
  * what lets clip4j fold a whole batch into one GEMM and still give each sample the bits it gets
- * alone. x86-64 with AVX2 and FMA only (clip4j_gemm_supported); elsewhere UNSUPPORTED.
+ * alone. x86-64 only; elsewhere UNSUPPORTED.
  *
- *     int64_t len; clip4j_gemm_packed_size(n, k, &len);
- *     float* packed = ...len floats...;  clip4j_gemm_pack_f32(w, n, k, packed, len);
+ * Kernel families (clip4j_cpu_kernels), chosen per packed weight:
+ *   AVX2    AVX2 + FMA, fp32 weights.
+ *   AVX512  AVX-512 F/DQ/BW/VL, fp32 weights: the same summation order and epilogue operations
+ *           as AVX2, so the same bits (the ctest checks it), about twice the rate where the CPU
+ *           executes 512-bit FMAs at full width; with AVX512_BF16 also bf16 weights (vdpbf16ps:
+ *           weights rounded to bf16 when packed, each GEMM's input rows rounded to bf16, a step
+ *           of the chain = one vdpbf16ps over two inner indices, fp32 accumulation, blocks and
+ *           epilogue): batch-invariant the same way, but not the fp32 bits.
+ * A family the CPU (or its OS, read with XGETBV) lacks is refused with CLIP4J_ERR_UNSUPPORTED
+ * naming the missing feature. The environment variable CLIP4J_CPU_DISABLE (a comma-separated list
+ * of avx2, avx512, avx512_bf16, read once per process) hides features, to test those refusals.
+ *
+ *     int32_t family; clip4j_cpu_kernels_resolve(CLIP4J_CPU_KERNELS_AUTO, CLIP4J_DTYPE_F32, &family);
+ *     clip4j_packed_weight* w; clip4j_packed_weight_create(weight, n, k, family, CLIP4J_DTYPE_F32, &w);
  *     clip4j_gemm_pool* pool; clip4j_gemm_pool_create(2, &pool);
- *     clip4j_gemm_f32(pool, x, m, k, k, packed, len, n, bias, y, n);
- *     clip4j_gemm_pool_destroy(pool);
+ *     clip4j_gemm_packed(pool, x, m, k, w, bias, CLIP4J_ACT_IDENTITY, NULL, 0, NULL, 0, y, n);
+ *     clip4j_gemm_pool_destroy(pool); clip4j_packed_weight_destroy(w);
+ *
+ * The older entry points clip4j_gemm_packed_size / _pack_f32 / _f32 / _ex_f32 take a caller-owned
+ * buffer in the AVX2 family's layout and run the AVX2 kernels.
  */
 typedef struct clip4j_gemm_pool clip4j_gemm_pool;
 
-/** *supported = 1 when this CPU runs clip4j_gemm_f32 (x86-64 with AVX2 and FMA), else 0. */
+/** CPU kernel families of the packed GEMM. */
+typedef enum clip4j_cpu_kernels {
+  CLIP4J_CPU_KERNELS_AUTO = 0,  /* AVX512 where the CPU has it (bf16: always AVX512), else AVX2 */
+  CLIP4J_CPU_KERNELS_AVX2 = 1,  /* AVX2 + FMA: fp32 */
+  CLIP4J_CPU_KERNELS_AVX512 = 2 /* AVX-512 F/DQ/BW/VL: fp32; bf16 with AVX512_BF16 */
+} clip4j_cpu_kernels;
+
+/**
+ * The family that runs weights of `dtype` (CLIP4J_DTYPE_F32 or CLIP4J_DTYPE_BF16) for a request
+ * (a clip4j_cpu_kernels; AUTO picks the best this CPU runs): *kernels = AVX2 or AVX512, or AUTO
+ * with CLIP4J_ERR_UNSUPPORTED when this CPU cannot run it (the message names what is missing,
+ * e.g. "this CPU lacks avx512_bf16"). Thread safety: safe from any thread.
+ */
+clip4j_status clip4j_cpu_kernels_resolve(int32_t requested, int32_t dtype, int32_t* kernels);
+
+/** A weight packed for one kernel family and element type (opaque; owns its memory). */
+typedef struct clip4j_packed_weight clip4j_packed_weight;
+
+/**
+ * Packs w ([n, k] row-major, contiguous, fp32: nn.Linear's weight; n, k in [1, 2^24]) for the
+ * family `kernels` (AUTO resolves as clip4j_cpu_kernels_resolve) in `dtype` (F32, or BF16: each
+ * weight rounded to the nearest bf16, ties to even). *weight receives a new object (NULL on
+ * failure) that copies what it needs: w may be freed afterwards. UNSUPPORTED when this CPU cannot
+ * run that family and dtype. Free with clip4j_packed_weight_destroy.
+ * Thread safety: safe from any thread.
+ */
+clip4j_status clip4j_packed_weight_create(const float* w, int64_t n, int64_t k, int32_t kernels, int32_t dtype,
+                                          clip4j_packed_weight** weight);
+
+/** Frees a packed weight (NULL is a no-op). No GEMM may be running on it. */
+clip4j_status clip4j_packed_weight_destroy(clip4j_packed_weight* weight);
+
+/**
+ * What a packed weight is: its shape [n, k], family (AVX2 or AVX512), dtype and the bytes it holds.
+ * Any output pointer may be NULL. Thread safety: safe from any thread.
+ */
+clip4j_status clip4j_packed_weight_describe(const clip4j_packed_weight* weight, int64_t* n, int64_t* k,
+                                            int32_t* kernels, int32_t* dtype, int64_t* bytes);
+
+/**
+ * The GEMM with a fused epilogue on a packed weight, with the weight's family; the arguments mean
+ * what they mean for clip4j_gemm_ex_f32 (k and n are the weight's; a [m, lda >= k]).
+ * Thread safety: many calls may run at once on one weight and one pool.
+ */
+clip4j_status clip4j_gemm_packed(clip4j_gemm_pool* pool, const float* a, int64_t m, int64_t lda,
+                                 const clip4j_packed_weight* weight, const float* bias, int32_t activation,
+                                 const float* colscale, int32_t accumulate, float* partial, int64_t ldp, float* c,
+                                 int64_t ldc);
+
+/** *supported = 1 when this CPU runs the AVX2 family (x86-64 with AVX2 and FMA), else 0. */
 clip4j_status clip4j_gemm_supported(int32_t* supported);
 
-/** *floats = the length of the packed form of an [n, k] weight; n, k in [1, 2^24]. */
+/** *floats = the length of the AVX2 family's packed form of an [n, k] weight; n, k in [1, 2^24]. */
 clip4j_status clip4j_gemm_packed_size(int64_t n, int64_t k, int64_t* floats);
 
 /**
  * Packs w ([n, k] row-major, contiguous: nn.Linear's weight) into `packed` (packed_len floats,
- * exactly clip4j_gemm_packed_size(n, k)). Thread safety: safe on distinct outputs.
+ * exactly clip4j_gemm_packed_size(n, k)), the AVX2 family's layout. Thread safety: safe on
+ * distinct outputs.
  */
 clip4j_status clip4j_gemm_pack_f32(const float* w, int64_t n, int64_t k, float* packed, int64_t packed_len);
 

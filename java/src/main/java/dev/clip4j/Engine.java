@@ -1,6 +1,7 @@
 package dev.clip4j;
 
 import dev.clip4j.internal.CublasWorkspace;
+import dev.clip4j.internal.GemmPool;
 import dev.clip4j.internal.LibTorchLoader;
 import dev.clip4j.internal.NativeLib;
 import java.io.IOException;
@@ -196,8 +197,21 @@ public final class Engine {
         Blas.vendor(),
         Blas.openMpRuntimes(),
         dev.clip4j.internal.CpuFeatures.describe(),
+        packedKernels(false),
+        packedKernels(true),
         torch.getProfilingMode().get() || !torch.getExecutorMode().get(),
         CublasWorkspace.current());
+  }
+
+  /** The packed kernels' family a load would resolve now (fp32 or bf16), or why there is none. */
+  private static String packedKernels(boolean bf16) {
+    try {
+      CpuKernels requested = CpuKernels.fromSystemProperty();
+      String name = GemmPool.kernelsName(GemmPool.resolveKernels(requested, bf16), bf16);
+      return requested == CpuKernels.AUTO ? name : name + " (" + CpuKernels.PROPERTY + "=" + requested.id() + ")";
+    } catch (RuntimeException e) {
+      return "unsupported: " + e.getMessage();
+    }
   }
 
   private static void checkPytorchVersion() {

@@ -9,8 +9,11 @@ import java.util.Map;
  * flags, CUDA, the BLAS library LibTorch's GEMMs went to ({@code blasVendor}: "openblas" or "mkl",
  * from the libraries mapped into the process) with its thread count, the OpenMP runtimes mapped
  * (more than one means competing thread pools; {@link Engine} warns), {@code OPENBLAS_CORETYPE},
- * the CPU's vector extensions, TorchScript's graph executor ({@code jitProfilingExecutor}: false
- * as clip4j sets it, the simple executor) and {@code CUBLAS_WORKSPACE_CONFIG} as LibTorch sees it.
+ * the CPU's vector extensions, the family of clip4j's packed CPU kernels a model loaded now
+ * would run on ({@code cpuKernels} for fp32, {@code cpuKernelsBf16} for bf16: "avx2", "avx512",
+ * "avx512_bf16", or "unsupported: " and the reason), after {@value CpuKernels#PROPERTY},
+ * TorchScript's graph executor ({@code jitProfilingExecutor}: false as clip4j sets it, the simple
+ * executor) and {@code CUBLAS_WORKSPACE_CONFIG} as LibTorch sees it.
  */
 public record EngineReport(
     String clip4jVersion,
@@ -34,6 +37,8 @@ public record EngineReport(
     String blasVendor,
     java.util.List<String> openMpRuntimes,
     String cpuFeatures,
+    String cpuKernels,
+    String cpuKernelsBf16,
     boolean jitProfilingExecutor,
     String cublasWorkspaceConfig) {
 
@@ -67,6 +72,8 @@ public record EngineReport(
     m.put("blas_vendor", blasVendor);
     m.put("openmp_runtimes", String.join(",", openMpRuntimes));
     m.put("cpu_features", cpuFeatures);
+    m.put("cpu_kernels", cpuKernels);
+    m.put("cpu_kernels_bf16", cpuKernelsBf16);
     m.put("jit_executor", jitProfilingExecutor ? "profiling (specialises and fuses after the first calls)"
         : "simple (one plan per graph, no fusion)");
     m.put("cublas_workspace_config", cublasWorkspaceConfig == null ? "unset" : cublasWorkspaceConfig);

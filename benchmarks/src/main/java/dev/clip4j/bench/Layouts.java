@@ -29,7 +29,7 @@ import org.bytedeco.pytorch.global.torch;
  *
  * <p>Usage: layouts WORK_DIR OUT_JSON LABEL [LAYOUTS], LAYOUTS a comma-separated list of
  * "IxB[:model+model]" (intra-op x BLAS threads, "default" for the engine's; models among
- * per-sample, folded, bf16, by default the system property bench.models), e.g.
+ * packed, packed-avx2, per-sample, folded, bf16, by default the system property bench.models), e.g.
  * "default:per-sample+folded,2x1:per-sample".
  */
 final class Layouts {
@@ -46,7 +46,7 @@ final class Layouts {
     int rounds = Integer.getInteger("bench.rounds", 2);
     double seconds = Double.parseDouble(System.getProperty("bench.seconds", "2"));
     // Entries "IxB[:model+model...]"; "default" is the engine's layout; models default to bench.models.
-    String allModels = System.getProperty("bench.models", "packed,per-sample,folded,bf16").replace(',', '+');
+    String allModels = System.getProperty("bench.models", "packed,packed-avx2,per-sample,folded,bf16").replace(',', '+');
     List<int[]> layouts = new ArrayList<>();
     Map<String, List<String>> modelsOf = new LinkedHashMap<>();
     String spec = layoutSpec.isBlank() ? "default," + cores + "x1," + cores + "x" + cores : layoutSpec;
@@ -106,10 +106,20 @@ final class Layouts {
     if (wanted.contains("folded")) {
       models.put("folded", ClipModel.load(work.resolve("vit-b-32"), LoadOptions.builder().batchInvariant(false).build()));
     }
+    if (wanted.contains("packed-avx2")) {
+      // The packed kernels forced to the AVX2 family (what a mixed fleet pins).
+      try {
+        models.put("packed-avx2", ClipModel.load(work.resolve("vit-b-32"),
+            LoadOptions.builder().cpuKernels(dev.clip4j.CpuKernels.AVX2).build()));
+      } catch (Clip4jException e) {
+        System.err.println("[" + label + "] packed-avx2: " + e.getMessage());
+      }
+    }
     if (wanted.contains("bf16")) {
+      // bf16 through clip4j's packed bf16 kernels (batch-invariant), where the CPU runs them.
       try {
         models.put("bf16", ClipModel.load(work.resolve("vit-b-32"),
-            LoadOptions.builder().precision(Precision.BF16).batchInvariant(false).build()));
+            LoadOptions.builder().precision(Precision.BF16).build()));
       } catch (Clip4jException e) {
         out.put("bf16_refused", e.getMessage());
         System.err.println("[" + label + "] bf16: " + e.getMessage());
@@ -152,6 +162,7 @@ final class Layouts {
         }
         ObjectNode row = rows.addObject();
         row.put("layout", name(lay));
+        row.put("cpu_kernels", models.get(m).info().cpuKernels());
         row.put("intra_op_threads", lay[0]);
         row.put("blas_threads", lay[1]);
         row.put("gemm", m);

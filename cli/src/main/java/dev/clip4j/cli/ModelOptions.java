@@ -1,5 +1,6 @@
 package dev.clip4j.cli;
 
+import dev.clip4j.CpuKernels;
 import dev.clip4j.head.Activation;
 import dev.clip4j.model.ClipModel;
 import dev.clip4j.model.LoadOptions;
@@ -23,6 +24,11 @@ final class ModelOptions {
       + " CUDA); on CUDA also fp16 (open_clip's fp16: half weights, LayerNorm in fp32) and pure_fp16/pure_bf16 (LayerNorm"
       + " in half too). TorchScript files: fp32 or pure_*.")
   String precision;
+
+  @Option(names = "--cpu-kernels", description = "Family of clip4j's CPU kernels: auto (default: the best this CPU runs), "
+      + "avx2 or avx512. Pin avx2 across a fleet mixing CPU generations that needs bitwise-equal vectors (default: "
+      + "the system property clip4j.cpuKernels, else auto).")
+  String cpuKernels;
 
   @Option(names = "--format", description = "Force the format: open_clip, hf, openai-jit, checkpoint, sentence-transformers,"
       + " torchscript (run the archive as code), clip4j-bundle (default: detected from the contents).")
@@ -62,6 +68,7 @@ final class ModelOptions {
         .vocabulary(vocab)
         .preprocessRules(PreprocessRules.parse(preprocessRules))
         .batchInvariant(!throughput)
+        .cpuKernels(cpuKernels == null ? null : CpuKernels.parse(cpuKernels))
         .build();
   }
 

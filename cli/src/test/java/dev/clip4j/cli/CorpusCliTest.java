@@ -269,6 +269,20 @@ class CorpusCliTest {
         "--progress", "off", in.toString());
     assertThat(r.getKey()).isEqualTo(1);
     assertThat(r.getValue()).contains("INVALID_INPUT", "different model", "activation", "--overwrite");
+    // So is another family of CPU kernels (its vectors may differ in the last bits): the manifest
+    // records the family that computed the rows.
+    boolean avx512 = dev.clip4j.internal.CpuFeatures.has("avx512f") && dev.clip4j.internal.CpuFeatures.has("avx512bw")
+        && dev.clip4j.internal.CpuFeatures.has("avx512vl") && dev.clip4j.internal.CpuFeatures.has("avx512dq");
+    assertThat(json.readTree(out.resolve("manifest.json").toFile()).get("model").get("cpu_kernels").asText())
+        .isEqualTo(avx512 ? "avx512" : "avx2");
+    r = cli("embed-images", "--model", model("tiny-quickgelu").toString(), "--out", out.toString(), "--shard-size", "3",
+        "--progress", "off", "--cpu-kernels", avx512 ? "avx2" : "avx512", in.toString());
+    assertThat(r.getKey()).isNotZero();
+    if (avx512) {
+      assertThat(r.getValue()).contains("INVALID_INPUT", "different model", "model/cpu_kernels was \"avx512\", now \"avx2\"");
+    } else {
+      assertThat(r.getValue()).contains("UNSUPPORTED", "avx512");
+    }
     image(in.resolve("sub1/new.png"), 20, 20, 5);
     r = cli("embed-images", "--model", model("tiny-quickgelu").toString(), "--out", out.toString(), "--shard-size", "3",
         "--progress", "off", in.toString());

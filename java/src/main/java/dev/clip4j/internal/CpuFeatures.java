@@ -22,6 +22,11 @@ public final class CpuFeatures {
     return FLAGS.contains("avx512_bf16") || FLAGS.contains("amx_bf16");
   }
 
+  /** True when /proc/cpuinfo lists {@code flag} (e.g. "avx512_bf16"). */
+  public static boolean has(String flag) {
+    return FLAGS.contains(flag);
+  }
+
   /** True when the CPU has AVX-512F. */
   public static boolean avx512() {
     return FLAGS.contains("avx512f");

@@ -1,6 +1,7 @@
 package dev.clip4j.model;
 
 import dev.clip4j.Clip4jException;
+import dev.clip4j.CpuKernels;
 import dev.clip4j.Engine;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidModelException;
@@ -69,7 +70,7 @@ final class Architectures {
       }
       // Precision (fp32, bf16 where the device runs it natively) and the throughput mode are checked by the towers.
       towers = ClipTowers.build(cfg, clip.activation().activation(), weights, device, options.precision(),
-          options.batchInvariant());
+          options.batchInvariant(), options.cpuKernels().orElseGet(CpuKernels::fromSystemProperty));
     } finally {
       if (weights instanceof StreamedWeights streamed) {
         streamed.close();
@@ -91,8 +92,8 @@ final class Architectures {
       ModelInfo info = new ModelInfo(d.format(), cfg.describe(), dim, cfg.vision().imageSize(),
           cfg.text().contextLength(), cfg.text().vocabSize(), clip.activation().activation(),
           clip.activation().source(), tokenizer.describe(), StateDictSchema.of(cfg).parameterCount(),
-          options.precision(), dev.clip4j.internal.Devices.canonical(options.device()), d.fileHashes(), null)
-          .withInvariance(towers.invariance() + "; the fused head computes each row alone (any device)");
+          options.precision(), dev.clip4j.internal.Devices.canonical(options.device()), towers.cpuKernels(),
+          d.fileHashes(), null, towers.invariance() + "; the fused head computes each row alone (any device)");
       ClipModel.ImageTower image = new ClipModel.ImageTower(towers.imageEncoder(), imageHead, d.preprocess(),
           options.precision());
       ClipModel.TextTower text = new EncoderTextTower(towers.textEncoderIdsChecked(), textHead, tokenizer,
@@ -229,8 +230,8 @@ final class Architectures {
       String arch = "sentence-transformers: " + String.join(" -> ", pipeline.moduleDescriptions());
       ModelInfo info = new ModelInfo(d.format(), arch, pipeline.outputDim(), 0, pipeline.tokenizer().maxLength(),
           pipeline.vocab(), null, "the modules' configs", pipeline.tokenizer().describe(), pipeline.parameterCount(),
-          Precision.FP32, dev.clip4j.internal.Devices.canonical(pipeline.device()), d.fileHashes(), null)
-          .withInvariance("batch-invariant: each text runs alone, cut to its own tokens");
+          Precision.FP32, dev.clip4j.internal.Devices.canonical(pipeline.device()), "libtorch", d.fileHashes(), null,
+          "batch-invariant: each text runs alone, cut to its own tokens");
       model = new ClipModel(info, null, new StTextTower(pipeline), Float.NaN, d, List.of());
     } catch (RuntimeException e) {
       pipeline.close();

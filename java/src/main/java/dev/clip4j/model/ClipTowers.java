@@ -6,7 +6,9 @@ import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.head.Activation;
+import dev.clip4j.CpuKernels;
 import dev.clip4j.internal.CpuFeatures;
+import dev.clip4j.internal.GemmPool;
 import dev.clip4j.internal.TensorShapes;
 import dev.clip4j.internal.UseGuard;
 import java.lang.ref.Cleaner;
@@ -72,17 +74,19 @@ public final class ClipTowers implements AutoCloseable {
   /** How the blocks' linear layers (and, with PACKED, the patch embedding) run. */
   public enum Gemm {
     /**
-     * clip4j's native GEMM over weights packed at load ({@code clip4j_gemm_f32}): the whole batch
-     * in one GEMM per layer, and still every sample's features bitwise independent of its batch
-     * (each output is summed in one fixed order); every residual block runs in clip4j's native
-     * kernels (see PackedTowers). fp32 on x86-64 CPUs with AVX2 and FMA; the default there.
+     * clip4j's native GEMM over weights packed at load ({@code clip4j_gemm_packed}): the whole
+     * batch in one GEMM per layer, and still every sample's features bitwise independent of its
+     * batch (each output is summed in one fixed order); every residual block runs in clip4j's
+     * native kernels (see PackedTowers), of one {@link CpuKernels} family. fp32 on x86-64 CPUs
+     * with AVX2 and FMA (AVX-512 where present, the same bits), bf16 on AVX-512 CPUs with
+     * AVX512_BF16; the default there.
      */
     PACKED(null),
     /**
      * One LibTorch GEMM per sample (TorchScript towers): every sample's features are bitwise
      * independent of the batch it is in, but the BLAS repacks the weights for every sample:
      * measured up to ~2x slower than {@link #FOLDED} for ViT-B/32 on a 2-core CPU. The default
-     * where PACKED does not apply (CUDA, bf16, CPUs without AVX2/FMA).
+     * where PACKED does not apply (CUDA, CPUs without AVX2/FMA).
      */
     PER_SAMPLE("linear_per_sample.ts"),
     /** One LibTorch GEMM over the whole batch: fast, but the last bits depend on the batch size. */
@@ -113,21 +117,44 @@ public final class ClipTowers implements AutoCloseable {
   public static final String PACKED_GEMM_PROPERTY = "clip4j.packedGemm";
 
   /**
-   * The GEMM batch-invariant towers get on {@code device} in {@code precision}: PACKED where it
-   * runs (fp32 on a CPU with AVX2 and FMA, unless {@value #PACKED_GEMM_PROPERTY}=false), else
-   * PER_SAMPLE on a CPU; SAMPLE_BY_SAMPLE on CUDA.
+   * The GEMM batch-invariant towers get on {@code device} in {@code precision} with the kernel
+   * family {@link CpuKernels#fromSystemProperty()}.
+   *
+   * @see #invariantGemm(Device, Precision, CpuKernels)
    */
   public static Gemm invariantGemm(Device device, Precision precision) {
+    return invariantGemm(device, precision, CpuKernels.fromSystemProperty());
+  }
+
+  /**
+   * The GEMM batch-invariant towers get on {@code device} in {@code precision}: SAMPLE_BY_SAMPLE
+   * on CUDA; PACKED on x86-64 CPUs with AVX2 and FMA, for fp32 and bf16 (unless {@value
+   * #PACKED_GEMM_PROPERTY}=false), else PER_SAMPLE (the pure modes too: the packed kernels keep
+   * LayerNorm in fp32). bf16 where {@code kernels} cannot run it (no AVX512_BF16) stays PACKED,
+   * whose build then refuses it naming the missing feature, except with {@value
+   * #ALLOW_EMULATED_BF16}=true: then LibTorch's per-sample bf16 (emulated, slow).
+   */
+  public static Gemm invariantGemm(Device device, Precision precision, CpuKernels kernels) {
+    Objects.requireNonNull(kernels, "kernels");
     if (device.is_cuda()) {
       return Gemm.SAMPLE_BY_SAMPLE;
     }
-    boolean packed = packedRuns(device, precision) && !"false".equalsIgnoreCase(System.getProperty(PACKED_GEMM_PROPERTY));
-    return packed ? Gemm.PACKED : Gemm.PER_SAMPLE;
+    if (!packedRuns(device, precision) || "false".equalsIgnoreCase(System.getProperty(PACKED_GEMM_PROPERTY))) {
+      return Gemm.PER_SAMPLE;
+    }
+    if (precision == Precision.BF16 && Boolean.getBoolean(ALLOW_EMULATED_BF16)) {
+      try {
+        GemmPool.resolveKernels(kernels, true);
+      } catch (Clip4jException e) {
+        return Gemm.PER_SAMPLE;
+      }
+    }
+    return Gemm.PACKED;
   }
 
-  /** Where {@link Gemm#PACKED} can run: fp32 on a CPU with AVX2 and FMA. */
+  /** Where {@link Gemm#PACKED} can run at all: fp32 or bf16 on a CPU with AVX2 and FMA. */
   private static boolean packedRuns(Device device, Precision precision) {
-    return device.is_cpu() && precision == Precision.FP32 && dev.clip4j.internal.GemmPool.supported();
+    return device.is_cpu() && (precision == Precision.FP32 || precision == Precision.BF16) && GemmPool.supported();
   }
 
   /** What the TorchScript build methods use when asked for batch invariance. */
@@ -225,14 +252,19 @@ public final class ClipTowers implements AutoCloseable {
   /**
    * Builds the towers on {@code device} in {@code precision}, batch-invariant or not.
    *
-   * @param precision FP32 (the reference), or BF16: the towers' weights and activations in
-   *     bfloat16 (LayerNorm computed in float32, as open_clip's LayerNormFp32), features returned
-   *     as float32, projections kept in float32. On the CPU, BF16 requires AVX512-BF16 or AMX
-   *     (see {@link dev.clip4j.internal.CpuFeatures#nativeBf16()}): elsewhere it would run emulated, slower than fp32,
-   *     and is refused unless the system property {@code clip4j.bf16.allowEmulated} is true.
+   * @param precision FP32 (the reference), or BF16. On the CPU, batch-invariant BF16 runs clip4j's
+   *     packed bf16 kernels (AVX-512 with AVX512_BF16: weights rounded to bf16 at load, each
+   *     GEMM's input rows rounded to bf16, fp32 accumulation, LayerNorm, attention and the
+   *     residual stream in fp32) and is refused naming the missing feature on other CPUs, unless
+   *     the system property {@code clip4j.bf16.allowEmulated} is true (then LibTorch's bf16,
+   *     emulated). LibTorch's bf16 (CUDA, the throughput mode) computes the towers' weights and
+   *     activations in bfloat16 (LayerNorm in float32, as open_clip's LayerNormFp32) and on the
+   *     CPU needs AVX512-BF16 or AMX (see {@link dev.clip4j.internal.CpuFeatures#nativeBf16()})
+   *     or the same property. Features are returned as float32, projections kept in float32.
    *     FP16 is refused.
-   * @param batchInvariant true: one GEMM per sample, each sample's features bitwise independent
-   *     of its batch; false: one GEMM over the batch (faster; last bits depend on the batch)
+   * @param batchInvariant true: each sample's features bitwise independent of its batch (the
+   *     packed kernels, or one LibTorch GEMM per sample); false: one LibTorch GEMM over the batch
+   *     (last bits depend on the batch)
    * @throws dev.clip4j.Clip4jException with {@link dev.clip4j.ErrorCode#UNSUPPORTED} for a
    *     precision this device cannot run well
    * @see #build(ModelConfig, Activation, Map, Device)
@@ -244,13 +276,30 @@ public final class ClipTowers implements AutoCloseable {
       Device device,
       Precision precision,
       boolean batchInvariant) {
+    return build(config, activation, stateDict, device, precision, batchInvariant, CpuKernels.fromSystemProperty());
+  }
+
+  /**
+   * {@link #build(ModelConfig, Activation, Map, Device, Precision, boolean)} with the packed
+   * kernels' family {@code kernels} (AUTO: the best this CPU runs; a family it lacks is refused
+   * with UNSUPPORTED; ignored where the towers do not run the packed kernels).
+   */
+  public static ClipTowers build(
+      ModelConfig config,
+      Activation activation,
+      Map<String, Tensor> stateDict,
+      Device device,
+      Precision precision,
+      boolean batchInvariant,
+      CpuKernels kernels) {
     return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION,
-        batchInvariant ? invariantGemm(device, precision) : Gemm.FOLDED, precision);
+        batchInvariant ? invariantGemm(device, precision, kernels) : Gemm.FOLDED, precision, kernels);
   }
 
   /**
    * Builds the towers with an explicit {@link Gemm} (benchmarks and comparisons; the other build
-   * methods choose it). PACKED requires fp32 on a CPU with AVX2 and FMA.
+   * methods choose it), PACKED with the kernel family {@link CpuKernels#fromSystemProperty()}.
+   * PACKED requires fp32 or bf16 on a CPU that runs the family (bf16: AVX-512 with AVX512_BF16).
    *
    * @throws dev.clip4j.Clip4jException with {@link dev.clip4j.ErrorCode#UNSUPPORTED} where the
    *     GEMM or the precision cannot run
@@ -262,7 +311,27 @@ public final class ClipTowers implements AutoCloseable {
       Device device,
       Precision precision,
       Gemm gemm) {
-    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION, gemm, precision);
+    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION, gemm, precision,
+        CpuKernels.fromSystemProperty());
+  }
+
+  /**
+   * Builds the towers with an explicit {@link Gemm} and, for PACKED, an explicit kernel family
+   * (ignored by the LibTorch GEMMs).
+   *
+   * @throws dev.clip4j.Clip4jException with {@link dev.clip4j.ErrorCode#UNSUPPORTED} where the
+   *     GEMM, the precision or the kernel family cannot run here (the message names the missing
+   *     instruction set)
+   */
+  public static ClipTowers build(
+      ModelConfig config,
+      Activation activation,
+      Map<String, Tensor> stateDict,
+      Device device,
+      Precision precision,
+      Gemm gemm,
+      CpuKernels kernels) {
+    return build(config, activation, stateDict, device, DEFAULT_OPTIMIZATION, gemm, precision, kernels);
   }
 
   static ClipTowers build(
@@ -283,6 +352,19 @@ public final class ClipTowers implements AutoCloseable {
       Optimization optimization,
       Gemm gemm,
       Precision precision) {
+    return build(config, activation, stateDict, device, optimization, gemm, precision, CpuKernels.fromSystemProperty());
+  }
+
+  static ClipTowers build(
+      ModelConfig config,
+      Activation activation,
+      Map<String, Tensor> stateDict,
+      Device device,
+      Optimization optimization,
+      Gemm gemm,
+      Precision precision,
+      CpuKernels kernels) {
+    Objects.requireNonNull(kernels, "kernels");
     Objects.requireNonNull(config, "config");
     Objects.requireNonNull(activation, "activation");
     Objects.requireNonNull(stateDict, "stateDict");
@@ -294,7 +376,12 @@ public final class ClipTowers implements AutoCloseable {
       throw new IllegalArgumentException("the MLP activation must be gelu or quick_gelu, got " + activation.id());
     }
     Engine.ensureInitialized();
-    checkPrecision(precision, device);
+    int family = 0;
+    if (gemm == Gemm.PACKED) {
+      family = packedKernels(device, precision, kernels);
+    } else {
+      checkPrecision(precision, device);
+    }
     if (stateDict instanceof StreamedWeights streamed) { // nothing read yet: the header's shapes
       ConfigBounds.check(config, streamed.shapes(), config.source()); // before the schema expands names
       StateDictSchema.of(config).validateShapes(streamed.shapes(), config.source());
@@ -302,9 +389,11 @@ public final class ClipTowers implements AutoCloseable {
       ConfigBounds.checkTensors(config, stateDict, config.source());
       StateDictSchema.of(config).validate(stateDict, config.source());
     }
-    Builder b = new Builder(stateDict, device, activation, gemm, precision);
+    // The packed kernels take fp32 weights and pack (bf16: round) them themselves; LayerNorm's
+    // weights stay fp32 in every mode but the pure ones, as open_clip's LayerNormFp32 keeps them.
+    Builder b = new Builder(stateDict, device, activation, gemm, gemm == Gemm.PACKED ? Precision.FP32 : precision);
     // The projections in the towers' precision (open_clip converts them too); on a CPU the fp32
-    // head takes them as float32 holding the rounded values.
+    // head takes them as float32 holding the rounded values (packed bf16 included).
     Tensor visualProj = b.projection("visual.proj", precision, device);
     Tensor textProj = b.projection("text_projection", precision, device);
     float logitScale;
@@ -312,15 +401,10 @@ public final class ClipTowers implements AutoCloseable {
       logitScale = ls.item_float();
     }
     if (gemm == Gemm.PACKED) {
-      if (!packedRuns(device, precision)) {
-        visualProj.close();
-        textProj.close();
-        throw new Clip4jException(ErrorCode.UNSUPPORTED, "the packed GEMM runs fp32 on x86-64 CPUs with AVX2 and FMA ("
-            + CpuFeatures.describe() + "); asked for " + precision + " on " + device.str().getString());
-      }
       PackedTowers packed;
       try {
-        packed = new PackedTowers(config, activation, b::weight, Engine.ensureInitialized().blasThreads());
+        packed = new PackedTowers(config, activation, b::weight, Engine.ensureInitialized().blasThreads(), family,
+            precision == Precision.BF16);
       } catch (RuntimeException e) {
         visualProj.close();
         textProj.close();
@@ -346,6 +430,28 @@ public final class ClipTowers implements AutoCloseable {
     }
     return new ClipTowers(config, activation, device, precision, gemm,
         new State(visual, text, null, visualProj, textProj), logitScale);
+  }
+
+  /**
+   * The kernel family the packed towers run {@code precision} with: fp32 or bf16 on a CPU that runs
+   * {@code kernels}, else UNSUPPORTED naming what is missing.
+   */
+  private static int packedKernels(Device device, Precision precision, CpuKernels kernels) {
+    if (!packedRuns(device, precision)) {
+      throw new Clip4jException(ErrorCode.UNSUPPORTED, "clip4j's packed kernels run fp32 or bf16 on x86-64 CPUs with "
+          + "AVX2 and FMA (" + CpuFeatures.describe() + "); asked for " + precision + " on " + device.str().getString());
+    }
+    try {
+      return GemmPool.resolveKernels(kernels, precision == Precision.BF16);
+    } catch (Clip4jException e) {
+      String hint = precision == Precision.BF16
+          ? "; use fp32, or set -D" + ALLOW_EMULATED_BF16 + "=true to run LibTorch's bf16 (emulated without "
+              + "AVX512-BF16/AMX, slower than fp32)"
+          : "; use -D" + CpuKernels.PROPERTY + "=auto (or avx2)";
+      String forced = kernels == CpuKernels.AUTO ? "" : " (" + CpuKernels.PROPERTY + "=" + kernels.id() + ")";
+      throw new Clip4jException(ErrorCode.UNSUPPORTED, precision + " towers on the CPU" + forced + ": " + e.getMessage()
+          + hint, e);
+    }
   }
 
   /**
@@ -607,6 +713,14 @@ public final class ClipTowers implements AutoCloseable {
   }
 
   /**
+   * The CPU kernel family the towers run on: "avx2", "avx512" or "avx512_bf16" for clip4j's packed
+   * kernels ({@link Gemm#PACKED}), "libtorch" for the LibTorch GEMMs.
+   */
+  public String cpuKernels() {
+    return state.packed != null ? state.packed.kernelsName() : "libtorch";
+  }
+
+  /**
    * Image features before projection: {@code pixels} float32 [N, 3, S, S] (S = the configured
    * image size, preprocessed as open_clip does), on the towers' device; returns float32
    * [N, vision width].
@@ -624,11 +738,13 @@ public final class ClipTowers implements AutoCloseable {
       require(pt == ScalarType.Float || pt == precision.scalarType(), want + ", got " + pt);
       requireDevice(pixels, want);
       try (Engine.InferenceScope scope = Engine.inference()) {
-        if (pt == precision.scalarType()) {
+        // The packed towers take float32 pixels whatever their precision; the LibTorch ones, their own.
+        ScalarType compute = state.packed != null ? ScalarType.Float : precision.scalarType();
+        if (pt == compute) {
           return state.packed != null ? state.packed.encodeImage(pixels) : run(state.visual, pixels);
         }
-        try (Tensor x = pixels.to(precision.scalarType())) {
-          return run(state.visual, x);
+        try (Tensor x = pixels.to(compute)) {
+          return state.packed != null ? state.packed.encodeImage(x) : run(state.visual, x);
         }
       }
     }

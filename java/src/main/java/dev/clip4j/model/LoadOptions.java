@@ -1,5 +1,6 @@
 package dev.clip4j.model;
 
+import dev.clip4j.CpuKernels;
 import dev.clip4j.head.Activation;
 import java.util.Locale;
 import java.util.Objects;
@@ -17,6 +18,7 @@ public final class LoadOptions {
   private final Activation activation;
   private final String modelName;
   private final boolean batchInvariant;
+  private final CpuKernels cpuKernels;
   private final java.nio.file.Path vocabulary;
   private final PreprocessRules preprocessRules;
 
@@ -28,6 +30,7 @@ public final class LoadOptions {
     this.activation = b.activation;
     this.modelName = b.modelName;
     this.batchInvariant = b.batchInvariant;
+    this.cpuKernels = b.cpuKernels;
     this.vocabulary = b.vocabulary;
     this.preprocessRules = b.preprocessRules;
   }
@@ -102,6 +105,14 @@ public final class LoadOptions {
     return batchInvariant;
   }
 
+  /**
+   * The family of clip4j's packed CPU kernels the towers run on; empty = the system property
+   * {@value CpuKernels#PROPERTY} (default auto). See {@link Builder#cpuKernels(CpuKernels)}.
+   */
+  public Optional<CpuKernels> cpuKernels() {
+    return Optional.ofNullable(cpuKernels);
+  }
+
   /** Builder of {@link LoadOptions}. */
   public static final class Builder {
     private String device = "cpu";
@@ -111,6 +122,7 @@ public final class LoadOptions {
     private Activation activation;
     private String modelName;
     private boolean batchInvariant = true;
+    private CpuKernels cpuKernels;
     private java.nio.file.Path vocabulary;
     private PreprocessRules preprocessRules = PreprocessRules.OPEN_CLIP;
 
@@ -160,6 +172,19 @@ public final class LoadOptions {
      */
     public Builder batchInvariant(boolean batchInvariant) {
       this.batchInvariant = batchInvariant;
+      return this;
+    }
+
+    /**
+     * Pins the family of clip4j's packed CPU kernels (fp32 and bf16 open_clip towers on x86-64):
+     * AUTO picks the best this CPU runs; AVX2 or AVX512 force one, and a family the CPU lacks fails
+     * the load with UNSUPPORTED naming the missing instruction set. Pin AVX2 across a fleet that
+     * mixes CPU generations when vectors must be bitwise equal on every machine (see {@link
+     * CpuKernels}). {@code null} (the default): the system property {@value CpuKernels#PROPERTY}.
+     * Ignored by TorchScript files, CUDA and the throughput mode (LibTorch's kernels).
+     */
+    public Builder cpuKernels(CpuKernels cpuKernels) {
+      this.cpuKernels = cpuKernels;
       return this;
     }
 

@@ -20,6 +20,10 @@ import java.util.Map;
  * @param parameterCount number of weights
  * @param precision the precision the model runs in
  * @param device the device it runs on
+ * @param cpuKernels the kernels its towers run on: "avx2", "avx512" or "avx512_bf16" (clip4j's
+ *     packed CPU kernels, see {@link dev.clip4j.CpuKernels}), or "libtorch" (LibTorch's operators:
+ *     TorchScript programs, CUDA, the throughput mode, sentence-transformers); for a pair, its
+ *     image side's (the text side's is in {@code textModel}); null when not stated
  * @param fileHashes file name -> SHA-256 (hex) of every file read
  * @param textModel for a {@link ClipModel#pair pair}, what the text side is (null otherwise)
  * @param invariance whether an embedding depends on the batch it is computed in, and why (null
@@ -38,6 +42,7 @@ public record ModelInfo(
     long parameterCount,
     Precision precision,
     String device,
+    String cpuKernels,
     Map<String, String> fileHashes,
     ModelInfo textModel,
     String invariance) {
@@ -46,25 +51,33 @@ public record ModelInfo(
     fileHashes = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(fileHashes));
   }
 
-  /** Without an invariance statement. */
+  /** Without a kernel family or an invariance statement. */
   public ModelInfo(ModelFormat format, String architecture, long embedDim, int imageSize, int contextLength,
       int vocabSize, Activation activation, String activationSource, String tokenizer, long parameterCount,
       Precision precision, String device, Map<String, String> fileHashes, ModelInfo textModel) {
     this(format, architecture, embedDim, imageSize, contextLength, vocabSize, activation, activationSource, tokenizer,
-        parameterCount, precision, device, fileHashes, textModel, null);
+        parameterCount, precision, device, null, fileHashes, textModel, null);
+  }
+
+  /** Without a kernel family (null: not stated). */
+  public ModelInfo(ModelFormat format, String architecture, long embedDim, int imageSize, int contextLength,
+      int vocabSize, Activation activation, String activationSource, String tokenizer, long parameterCount,
+      Precision precision, String device, Map<String, String> fileHashes, ModelInfo textModel, String invariance) {
+    this(format, architecture, embedDim, imageSize, contextLength, vocabSize, activation, activationSource, tokenizer,
+        parameterCount, precision, device, null, fileHashes, textModel, invariance);
   }
 
   /** A copy stating {@code invariance}. */
   public ModelInfo withInvariance(String invariance) {
     return new ModelInfo(format, architecture, embedDim, imageSize, contextLength, vocabSize, activation,
-        activationSource, tokenizer, parameterCount, precision, device, fileHashes, textModel, invariance);
+        activationSource, tokenizer, parameterCount, precision, device, cpuKernels, fileHashes, textModel, invariance);
   }
 
   /** This (image side) paired with {@code text}: image fields from this, text fields from {@code text}. */
   ModelInfo pairedWith(ModelInfo text) {
     return new ModelInfo(format, architecture, embedDim, imageSize, text.contextLength, text.vocabSize, activation,
-        activationSource, text.tokenizer, parameterCount + text.parameterCount, precision, device, fileHashes, text,
-        invariance);
+        activationSource, text.tokenizer, parameterCount + text.parameterCount, precision, device, cpuKernels, fileHashes,
+        text, invariance);
   }
 
   /** For JSON output. */
@@ -89,6 +102,9 @@ public record ModelInfo(
     m.put("precision", precision.id());
     m.put("precision_detail", precision.describe());
     m.put("device", device);
+    if (cpuKernels != null) {
+      m.put("cpu_kernels", cpuKernels);
+    }
     if (invariance != null) {
       m.put("batch_invariance", invariance);
     }

@@ -36,6 +36,7 @@ final class OpenClipModels {
     try {
       Map<String, long[]> shapes = new LinkedHashMap<>();
       sd.tensors().forEach((k, t) -> shapes.put(k, t.shape()));
+      ConfigBounds.check(config, shapes, source); // before the schema expands names
       StateDictSchema.of(config).validateShapes(shapes, source);
       sd.tensors().forEach((k, t) -> {
         if (t.dtype() != DType.F32 && t.dtype() != DType.F16 && t.dtype() != DType.BF16 && t.dtype() != DType.F64) {

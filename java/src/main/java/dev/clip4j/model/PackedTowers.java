@@ -23,8 +23,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * add fused into their epilogue, and multi-head attention), on workspace buffers reused from
  * call to call; the towers' ends (patch gathering, class and positional embeddings, token
  * embedding, pooling) are LibTorch operators. Each sample's result is bitwise independent of
- * the batch it is in, and matches open_clip to float rounding. fp32 on x86-64 CPUs with AVX2 and
- * FMA ({@link GemmPool#supported()}).
+ * the batch it is in. The linear layers run one kernel family ({@link GemmPool#resolveKernels}):
+ * fp32 weights on AVX2 or AVX-512 (the same bits; within float rounding of open_clip), or bf16
+ * weights on AVX-512 with AVX512_BF16 (each GEMM's input rows rounded to bf16, fp32 accumulation;
+ * LayerNorm, attention, the residual stream and the towers' ends stay fp32).
  *
  * <p>Ownership: everything here (packed weights, LayerNorm parameters, embeddings, workspaces,
  * the worker threads) is owned by this object and released by {@link #close()}; the state dict
@@ -37,6 +39,8 @@ final class PackedTowers implements AutoCloseable {
   private static final int KEPT_WORKSPACES = 2;
 
   private final GemmPool pool;
+  private final int kernels;
+  private final boolean bf16;
   private final int mlpActivation;
   private final List<AutoCloseable> owned = new ArrayList<>();
   // Arguments made once: creating them per call would allocate native memory per request.
@@ -66,7 +70,10 @@ final class PackedTowers implements AutoCloseable {
    * Builds both towers from float32 CPU tensors given by open_clip name ({@code weights} returns
    * a tensor the caller owns; it is closed after use here, or kept and owned).
    */
-  PackedTowers(ModelConfig config, Activation activation, Function<String, Tensor> weights, int threads) {
+  PackedTowers(ModelConfig config, Activation activation, Function<String, Tensor> weights, int threads, int kernels,
+      boolean bf16) {
+    this.kernels = kernels;
+    this.bf16 = bf16;
     this.mlpActivation = activation == Activation.QUICK_GELU
         ? Clip4jNative.CLIP4J_ACT_QUICK_GELU : Clip4jNative.CLIP4J_ACT_GELU;
     boolean ok = false;
@@ -76,7 +83,7 @@ final class PackedTowers implements AutoCloseable {
       this.grid = v.imageSize() / v.patchSize();
       try (Tensor conv = weights.apply("visual.conv1.weight");
           Tensor flat = conv.reshape(v.width(), 3L * patch * patch)) {
-        this.patchEmbedding = own(new PackedLinear(flat, null));
+        this.patchEmbedding = own(new PackedLinear(flat, null, kernels, bf16));
       }
       try (Tensor cls = weights.apply("visual.class_embedding")) {
         this.classEmbedding = own(cls.reshape(1, 1, v.width()).clone());
@@ -106,6 +113,11 @@ final class PackedTowers implements AutoCloseable {
   private <T extends AutoCloseable> T own(T resource) {
     owned.add(resource);
     return resource;
+  }
+
+  /** The kernel family that runs the towers: "avx2", "avx512" or "avx512_bf16". */
+  String kernelsName() {
+    return GemmPool.kernelsName(kernels, bf16);
   }
 
   /** Threads of the kernels' pool. */
@@ -344,7 +356,7 @@ final class PackedTowers implements AutoCloseable {
 
       private PackedLinear linear(Function<String, Tensor> weights, String w, String b) {
         try (Tensor wt = weights.apply(w); Tensor bt = weights.apply(b)) {
-          return new PackedLinear(wt, bt);
+          return new PackedLinear(wt, bt, kernels, bf16);
         }
       }
 

@@ -22,6 +22,10 @@ final class StreamedWeights extends AbstractMap<String, Tensor> implements AutoC
   private final Function<String, Tensor> read;
   private final Runnable close;
   private final String source;
+  /** Bytes read since free heap was last given back (see {@link #releaseFreeHeap}). */
+  private long sinceTrim;
+  /** Between trims: the tensors read since were freed by the builder, their pages are free heap. */
+  private static final long TRIM_EVERY_BYTES = 32L << 20;
 
   /**
    * @param shapes every tensor's shape, by open_clip name (from the header: nothing read)
@@ -47,7 +51,11 @@ final class StreamedWeights extends AbstractMap<String, Tensor> implements AutoC
     if (!(name instanceof String key) || !shapes.containsKey(key)) {
       throw new InvalidModelException(source + ": no weight '" + name + "'");
     }
+    if (sinceTrim >= TRIM_EVERY_BYTES) {
+      releaseFreeHeap();
+    }
     Tensor t = read.apply(key);
+    sinceTrim += t.nbytes();
     try (Tensor finite = org.bytedeco.pytorch.global.torch.isfinite(t); Tensor all = finite.all()) {
       if (!all.item_bool()) {
         t.close();
@@ -75,6 +83,21 @@ final class StreamedWeights extends AbstractMap<String, Tensor> implements AutoC
 
   @Override
   public void close() {
-    close.run();
+    try {
+      close.run();
+    } finally {
+      releaseFreeHeap();
+    }
+  }
+
+  /**
+   * Gives the freed tensors' pages back to the OS: glibc raises its mmap threshold as large
+   * blocks are freed, so later weight-sized buffers come from the heap and stay resident once
+   * freed (measured: ViT-B-32 from an HF directory kept 1.53x the weights resident after loading,
+   * 1.1x with the pages given back). Process-wide malloc settings are left alone.
+   */
+  private void releaseFreeHeap() {
+    sinceTrim = 0;
+    dev.clip4j.jni.Clip4jNative.clip4j_release_free_memory((org.bytedeco.javacpp.IntPointer) null);
   }
 }

@@ -112,9 +112,9 @@ final class TorchScriptModels {
           ModelFormat.TORCHSCRIPT,
           "TorchScript CLIP (encode_image/encode_text), image " + imageSize + "px, context " + contextLength,
           dim, imageSize, contextLength, vocab, null, "TorchScript code", tokenizer.describe(),
-          StateDictSchema.parameterCount(shapes), options.precision(), headDevice, d.fileHashes(), null)
-          .withInvariance("NOT batch-invariant: the program's own code runs the whole batch (its GEMMs' blocking, and"
-              + " on CUDA the kernels cuBLAS/cuDNN choose, depend on the batch size)");
+          StateDictSchema.parameterCount(shapes), options.precision(), headDevice, "libtorch", d.fileHashes(), null,
+          "NOT batch-invariant: the program's own code runs the whole batch (its GEMMs' blocking, and on CUDA the"
+              + " kernels cuBLAS/cuDNN choose, depend on the batch size)");
       ModelDescription sized = new ModelDescription(d.format(), d.path(), d.architecture(),
           Architectures.openAiPreprocess(imageSize), spec, d.fileHashes());
       ClipModel.ImageTower imageTower = new ClipModel.ImageTower(image, imageHead, sized.preprocess(),
