@@ -4,6 +4,8 @@
 #   benchmarks/run.sh            first run generates a random-weight ViT-B-32 under benchmarks/work
 #   BENCH_MKL=0 benchmarks/run.sh   skip the MKL rows (otherwise org.bytedeco:mkl, 156 MB, is resolved)
 #   BENCH_SMOKE=1 benchmarks/run.sh check the harness in about a minute (small model; figures meaningless)
+#   benchmarks/run.sh server     only the server: texts/s over HTTP (16 clients) vs in process, p50/p99
+#                                -> benchmarks/results/server.json + server.md
 #   benchmarks/run.sh soak       only the soak: native memory over BENCH_SOAK_TOTAL (default 200000)
 #                                embeddings of images and texts with the small random model (about 35 min
 #                                on 2 busy cores) -> benchmarks/results/soak.json + soak.md
@@ -46,6 +48,23 @@ if [[ "${1:-}" == soak ]]; then
   [[ "${BENCH_SMOKE:-0}" == 1 ]] && TOTAL=2000
   java -Xms512m -Xmx512m -XX:+AlwaysPreTouch -cp "$CP" dev.clip4j.bench.SoakBench "$WORK" "$RESULTS/soak.json" \
     "$TOTAL" "$(( TOTAL / 20 ))"
+  exit 0
+fi
+if [[ "${1:-}" == server ]]; then
+  # Not a test: texts/s through clip4j serve's HTTP API (16 keep-alive clients) vs the in-process
+  # bulk path, one JVM, one run, the same model and batching; p50/p99 per request.
+  # BENCH_SERVER_SPEC=small for the small random model (HTTP overhead weighs most there).
+  ci/setup.sh
+  mvn -B -q -o -pl benchmarks -am -DskipTests package || mvn -B -q -pl benchmarks -am -DskipTests package
+  DEPS="$(tr ':' '\n' < benchmarks/target/classpath.txt | grep -v '/dev/clip4j/' | grep -v '/org/bytedeco/mkl/' | paste -sd: -)"
+  CP="benchmarks/target/clip4j-benchmarks-0.1.0-SNAPSHOT.jar:java/target/clip4j-0.1.0-SNAPSHOT.jar:server/target/clip4j-server-0.1.0-SNAPSHOT.jar:presets/target/clip4j-presets-0.1.0-SNAPSHOT.jar:$DEPS"
+  SPEC="${BENCH_SERVER_SPEC:-vit-b-32}"
+  N="${BENCH_SERVER_TEXTS:-2000}"
+  [[ "${BENCH_SMOKE:-0}" == 1 ]] && SPEC=small && N=300
+  NAME=server
+  [[ "$SPEC" != vit-b-32 ]] && NAME="server-$SPEC"
+  # The access log stays on (it is part of what a request costs); it goes to a file, not the terminal.
+  java -cp "$CP" dev.clip4j.bench.ServerBench "$WORK" "$RESULTS/$NAME.json" "$SPEC" "$N" 2> "$WORK/$NAME.log"
   exit 0
 fi
 if [[ "${1:-}" == load-memory ]]; then

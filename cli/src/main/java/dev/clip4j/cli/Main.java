@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
     subcommands = {
       DemoCommand.class, EngineCommand.class, InspectCommand.class, EmbedImagesCommand.class, EmbedTextsCommand.class,
       PreprocessCommand.class, TokenizeCommand.class, ConvertCommand.class, RandomModelCommand.class,
-      SearchCommand.class, ClassifyCommand.class
+      SearchCommand.class, ClassifyCommand.class, ServeCommand.class
     })
 public final class Main {
 
