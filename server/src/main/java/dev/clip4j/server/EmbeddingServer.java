@@ -736,7 +736,10 @@ public final class EmbeddingServer implements AutoCloseable {
         float[][] r = embed(m, "text", part, deadline);
         System.arraycopy(r, 0, promptRows, s, r.length);
       }
-      zs = ZeroShotClassifier.build(labels, tl, texts -> promptRows, m.model.logitScale());
+      // SigLIP scores each label on its own (sigmoid with the model's logit_bias); CLIPs use softmax.
+      zs = m.model.sigmoidScoring()
+          ? ZeroShotClassifier.buildSigmoid(labels, tl, texts -> promptRows, m.model.logitScale(), m.model.logitBias())
+          : ZeroShotClassifier.build(labels, tl, texts -> promptRows, m.model.logitScale());
       m.cacheClassifier(labels, templates, zs);
     }
     float[][] rows = embed(m, "image", images, deadline);
@@ -761,6 +764,7 @@ public final class EmbeddingServer implements AutoCloseable {
         g.writeEndObject();
       }
       g.writeEndArray();
+      g.writeStringField("scoring", zs.scoring() == ZeroShotClassifier.Scoring.SIGMOID ? "sigmoid" : "softmax");
       g.writeStringField("model", echoedModel(body, m));
       writeUsage(g, tokens);
       g.writeEndObject();
