@@ -11,7 +11,6 @@ import dev.clip4j.text.st.SentenceTransformerPipeline;
 import dev.clip4j.tokenize.TextTokenizer;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.JitModule;
 import org.bytedeco.pytorch.Scalar;
@@ -62,28 +61,10 @@ final class Architectures {
     }
     // Streamed: read one tensor at a time as the towers take them (checked finite as read), so
     // loading holds the built model plus one tensor; see StreamedWeights.
-    Map<String, Tensor> weights = clip.weights().stream();
-    ClipTowers towers;
-    try {
-      if (!(weights instanceof StreamedWeights)) {
-        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
-          try (Tensor finite = torch.isfinite(e.getValue()); Tensor all = finite.all()) {
-            if (!all.item_bool()) {
-              throw new InvalidModelException(cfg.source() + ": weight '" + e.getKey() + "' contains NaN or Inf values");
-            }
-          }
-        }
-      }
-      // Precision (fp32, bf16 where the device runs it natively) and the throughput mode are checked by the towers.
-      towers = ClipTowers.build(cfg, clip.activation().activation(), weights, device, options.precision(),
-          options.batchInvariant(), options.cpuKernels().orElseGet(CpuKernels::fromSystemProperty));
-    } finally {
-      if (weights instanceof StreamedWeights streamed) {
-        streamed.close();
-      } else {
-        OpenClipModels.release(weights);
-      }
-    }
+    // Precision (fp32, bf16 where the device runs it natively) and the throughput mode are checked by the towers.
+    ClipTowers towers = clip.weights().buildWith(cfg.source(), weights -> ClipTowers.build(cfg,
+        clip.activation().activation(), weights, device, options.precision(), options.batchInvariant(),
+        options.cpuKernels().orElseGet(CpuKernels::fromSystemProperty)));
     EmbeddingHead imageHead = null;
     EmbeddingHead textHead = null;
     boolean towersOwned = false;

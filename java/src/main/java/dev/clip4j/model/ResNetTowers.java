@@ -399,26 +399,8 @@ final class ResNetTowers implements AutoCloseable {
       throw new InvalidModelException(d.path() + ": the tokenizer's context length " + tokenizer.maxLength()
           + " differs from the text tower's " + cfg.text().contextLength());
     }
-    Map<String, Tensor> weights = rn.weights().stream();
-    ResNetTowers towers;
-    try {
-      if (!(weights instanceof StreamedWeights)) {
-        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
-          try (Tensor finite = torch.isfinite(e.getValue()); Tensor all = finite.all()) {
-            if (!all.item_bool()) {
-              throw new InvalidModelException(cfg.source() + ": weight '" + e.getKey() + "' contains NaN or Inf values");
-            }
-          }
-        }
-      }
-      towers = build(cfg, rn.activation().activation(), weights, device, options.batchInvariant());
-    } finally {
-      if (weights instanceof StreamedWeights streamed) {
-        streamed.close();
-      } else {
-        OpenClipModels.release(weights);
-      }
-    }
+    ResNetTowers towers = rn.weights().buildWith(cfg.source(),
+        weights -> build(cfg, rn.activation().activation(), weights, device, options.batchInvariant()));
     EmbeddingHead imageHead = null;
     EmbeddingHead textHead = null;
     boolean towersOwned = false;

@@ -64,25 +64,7 @@ final class SiglipModels {
         throw new InvalidModelException(d.path() + ": the tokenizer's context length " + tokenizer.maxLength()
             + " differs from the text tower's " + cfg.text().contextLength());
       }
-      Map<String, Tensor> weights = s.weights().stream();
-      try {
-        if (!(weights instanceof StreamedWeights)) {
-          for (Map.Entry<String, Tensor> e : weights.entrySet()) {
-            try (Tensor finite = org.bytedeco.pytorch.global.torch.isfinite(e.getValue()); Tensor all = finite.all()) {
-              if (!all.item_bool()) {
-                throw new InvalidModelException(cfg.source() + ": weight '" + e.getKey() + "' contains NaN or Inf");
-              }
-            }
-          }
-        }
-        towers = SiglipTowers.build(cfg, weights, device, options.precision());
-      } finally {
-        if (weights instanceof StreamedWeights streamed) {
-          streamed.close();
-        } else {
-          OpenClipModels.release(weights);
-        }
-      }
+      towers = s.weights().buildWith(cfg.source(), weights -> SiglipTowers.build(cfg, weights, device, options.precision()));
     } catch (RuntimeException e) {
       if (tokenizer instanceof AutoCloseable c) {
         closeQuietly(c);

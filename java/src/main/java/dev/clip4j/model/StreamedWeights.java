@@ -56,13 +56,22 @@ final class StreamedWeights extends AbstractMap<String, Tensor> implements AutoC
     }
     Tensor t = read.apply(key);
     sinceTrim += t.nbytes();
-    try (Tensor finite = org.bytedeco.pytorch.global.torch.isfinite(t); Tensor all = finite.all()) {
-      if (!all.item_bool()) {
-        t.close();
-        throw new InvalidModelException(source + ": weight '" + key + "' contains NaN or Inf values");
-      }
+    try {
+      checkFinite(source, key, t);
+    } catch (InvalidModelException e) {
+      t.close();
+      throw e;
     }
     return t;
+  }
+
+  /** Refuses a weight holding NaN or Inf, naming it. */
+  static void checkFinite(String source, String name, Tensor t) {
+    try (Tensor finite = org.bytedeco.pytorch.global.torch.isfinite(t); Tensor all = finite.all()) {
+      if (!all.item_bool()) {
+        throw new InvalidModelException(source + ": weight '" + name + "' contains NaN or Inf values");
+      }
+    }
   }
 
   @Override

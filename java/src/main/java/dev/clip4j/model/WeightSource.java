@@ -27,6 +27,29 @@ public interface WeightSource {
     return load();
   }
 
+  /**
+   * Builds towers from {@link #stream()}: weights already in memory are checked finite first
+   * (streamed ones are checked as they are read), and the weights are closed or released
+   * afterwards, whether the build succeeds or not.
+   *
+   * @param source names the weights in messages
+   */
+  default <T> T buildWith(String source, java.util.function.Function<Map<String, Tensor>, T> build) {
+    Map<String, Tensor> weights = stream();
+    try {
+      if (!(weights instanceof StreamedWeights)) {
+        weights.forEach((name, t) -> StreamedWeights.checkFinite(source, name, t));
+      }
+      return build.apply(weights);
+    } finally {
+      if (weights instanceof StreamedWeights streamed) {
+        streamed.close();
+      } else {
+        OpenClipModels.release(weights);
+      }
+    }
+  }
+
   /** A source whose {@link #stream()} reads tensor by tensor and {@link #load()} all at once. */
   static WeightSource streaming(java.util.function.Supplier<StreamedWeights> stream) {
     return new WeightSource() {
