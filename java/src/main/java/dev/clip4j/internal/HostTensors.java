@@ -141,6 +141,23 @@ public final class HostTensors {
     }
   }
 
+  /** A new int64 CPU tensor of {@code shape} holding a copy of {@code data} (row-major). Close it. */
+  public static Tensor fromLongs(long[] data, long... shape) {
+    long n = 1;
+    for (long d : shape) {
+      n = Math.multiplyExact(n, d);
+    }
+    if (n != data.length) {
+      throw new IllegalArgumentException("shape " + java.util.Arrays.toString(shape) + " needs " + n + " values, got "
+          + data.length);
+    }
+    try (LongPointer p = new LongPointer(data);
+        TensorOptions longs = new TensorOptions(ScalarType.Long);
+        Tensor view = org.bytedeco.pytorch.global.torch.from_blob(p, shape, longs)) {
+      return view.clone();
+    }
+  }
+
   private static void requireCpu(Tensor t, String what) {
     requireDefined(t, what);
     if (!t.is_cpu()) {

@@ -137,7 +137,8 @@ public final class ClipModel implements AutoCloseable {
   }
 
   /**
-   * A model with {@code imageModel}'s image tower and logit scale and {@code textModel}'s text
+   * A model with {@code imageModel}'s image tower, logit scale and logit bias (so a SigLIP image
+   * model keeps its sigmoid scoring) and {@code textModel}'s text
    * tower (e.g. OpenAI's ViT-B-32 with the multilingual clip-ViT-B-32-multilingual-v1 text model).
    * Takes ownership of both (closing the pair closes them; on failure both are closed). Their
    * embedding widths must agree: a sentence-transformers model whose Dense projection was lost
@@ -169,7 +170,7 @@ public final class ClipModel implements AutoCloseable {
       }
       ModelInfo info = imageModel.info.pairedWith(textModel.info);
       List<AutoCloseable> owned = List.of(imageModel, textModel);
-      return new ClipModel(info, imageModel.image, textModel.text, imageModel.logitScale, null, owned);
+      return new ClipModel(info, imageModel.image, textModel.text, imageModel.logitScale, imageModel.logitBias, null, owned);
     } catch (RuntimeException e) {
       textModel.close();
       imageModel.close();

@@ -87,6 +87,18 @@ public class SiglipModelTest {
     }
   }
 
+  /** A pair keeps the image model's scale and bias: a SigLIP image tower goes on scoring with sigmoid. */
+  @Test
+  void pairKeepsTheImageModelsLogitBias() throws IOException {
+    Path dir = fixture("tiny-siglip");
+    float bias = Npy.read(dir.resolve("logit_bias.npy")).floats()[0];
+    try (ClipModel pair = ClipModel.pair(load(dir), load(dir))) {
+      assertThat(pair.logitBias()).isEqualTo(bias);
+      assertThat(pair.logitScale()).isEqualTo(Npy.read(dir.resolve("logit_scale.npy")).floats()[0]);
+      assertThat(pair.sigmoidScoring()).isTrue();
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"tiny-siglip", "tiny-siglip2"})
   void embeddingsMatchOpenClip(String name) throws IOException {

@@ -23,13 +23,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarOptional;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -569,12 +567,7 @@ public final class SentenceTransformerPipeline implements AutoCloseable {
   }
 
   private static Tensor longs(long[] data, int n, int len) {
-    LongPointer p = new LongPointer(data);
-    try {
-      return torch.from_blob(p, new long[] {n, len}, new TensorOptions(ScalarType.Long)).clone();
-    } finally {
-      p.close();
-    }
+    return dev.clip4j.internal.HostTensors.fromLongs(data, n, len);
   }
 
   /** Releases the encoder, tokenizer and weights; waits for embed calls in flight. Idempotent. */
