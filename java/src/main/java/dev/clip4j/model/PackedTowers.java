@@ -72,30 +72,54 @@ final class PackedTowers implements AutoCloseable {
    */
   PackedTowers(ModelConfig config, Activation activation, Function<String, Tensor> weights, int threads, int kernels,
       boolean bf16) {
+    this(config.vision(), config.text(), activation, weights, threads, kernels, bf16);
+  }
+
+  /**
+   * The causal CLIP text tower alone (token and positional embeddings, the blocks, ln_final), for
+   * towers whose image side runs elsewhere (ResNet CLIPs); {@link #encodeImage} is then refused.
+   */
+  static PackedTowers textOnly(TextConfig text, Activation activation, Function<String, Tensor> weights, int threads,
+      int kernels, boolean bf16) {
+    return new PackedTowers(null, text, activation, weights, threads, kernels, bf16);
+  }
+
+  private PackedTowers(VisionConfig v, TextConfig t, Activation activation, Function<String, Tensor> weights,
+      int threads, int kernels, boolean bf16) {
     this.kernels = kernels;
     this.bf16 = bf16;
     this.mlpActivation = activation == Activation.QUICK_GELU
         ? Clip4jNative.CLIP4J_ACT_QUICK_GELU : Clip4jNative.CLIP4J_ACT_GELU;
     boolean ok = false;
     try {
-      VisionConfig v = config.vision();
-      this.patch = v.patchSize();
-      this.grid = v.imageSize() / v.patchSize();
-      try (Tensor conv = weights.apply("visual.conv1.weight");
-          Tensor flat = conv.reshape(v.width(), 3L * patch * patch)) {
-        this.patchEmbedding = own(new PackedLinear(flat, null, kernels, bf16));
+      if (v != null) {
+        this.patch = v.patchSize();
+        this.grid = v.imageSize() / v.patchSize();
+        try (Tensor conv = weights.apply("visual.conv1.weight");
+            Tensor flat = conv.reshape(v.width(), 3L * patch * patch)) {
+          this.patchEmbedding = own(new PackedLinear(flat, null, kernels, bf16));
+        }
+        try (Tensor cls = weights.apply("visual.class_embedding")) {
+          this.classEmbedding = own(cls.reshape(1, 1, v.width()).clone());
+        }
+        this.visionPositions = own(weights.apply("visual.positional_embedding"));
+        this.lnPre = v.lnPre() ? own(new Norm(weights, "visual.ln_pre")) : null;
+        this.vision = own(new Tower(weights, "visual.transformer", v.layers(), v.heads(), v.width(), v.mlpWidth(),
+            v.layerScale(), false));
+        this.lnPost = own(new Norm(weights, "visual.ln_post"));
+        this.globalAveragePool = v.globalAveragePool();
+      } else {
+        this.patch = 0;
+        this.grid = 0;
+        this.patchEmbedding = null;
+        this.classEmbedding = null;
+        this.visionPositions = null;
+        this.lnPre = null;
+        this.vision = null;
+        this.lnPost = null;
+        this.globalAveragePool = false;
       }
-      try (Tensor cls = weights.apply("visual.class_embedding")) {
-        this.classEmbedding = own(cls.reshape(1, 1, v.width()).clone());
-      }
-      this.visionPositions = own(weights.apply("visual.positional_embedding"));
-      this.lnPre = v.lnPre() ? own(new Norm(weights, "visual.ln_pre")) : null;
-      this.vision = own(new Tower(weights, "visual.transformer", v.layers(), v.heads(), v.width(), v.mlpWidth(),
-          v.layerScale(), false));
-      this.lnPost = own(new Norm(weights, "visual.ln_post"));
-      this.globalAveragePool = v.globalAveragePool();
 
-      TextConfig t = config.text();
       this.tokenEmbedding = own(weights.apply("token_embedding.weight"));
       this.textPositions = own(weights.apply("positional_embedding"));
       this.text = own(new Tower(weights, "transformer", t.layers(), t.heads(), t.width(), t.mlpWidth(),
@@ -198,6 +222,9 @@ final class PackedTowers implements AutoCloseable {
 
   /** pixels float32 [N, 3, S, S] on the CPU (validated by the caller); returns [N, vision width]. */
   Tensor encodeImage(Tensor pixels) {
+    if (vision == null) {
+      throw new IllegalStateException("these packed towers hold the text tower only");
+    }
     long n = pixels.size(0);
     long tokens = (long) grid * grid;
     long l = tokens + 1;

@@ -64,15 +64,18 @@ final class ResNetTowers implements AutoCloseable {
 
   private static final class State implements Runnable {
     final JitModule visual;
-    final JitModule text;
+    final JitModule text; // null when the packed kernels run the text tower
+    final PackedTowers packed; // the text tower on clip4j's packed CPU kernels (Gemm.PACKED), else null
     final Tensor poolProjWeight; // c_proj.weight [embed, pool width] (nn.Linear layout)
     final Tensor poolProjBias;
     final Tensor textProj; // [text width, embed]
     volatile boolean closedExplicitly;
 
-    State(JitModule visual, JitModule text, Tensor poolProjWeight, Tensor poolProjBias, Tensor textProj) {
+    State(JitModule visual, JitModule text, PackedTowers packed, Tensor poolProjWeight, Tensor poolProjBias,
+        Tensor textProj) {
       this.visual = visual;
       this.text = text;
+      this.packed = packed;
       this.poolProjWeight = poolProjWeight;
       this.poolProjBias = poolProjBias;
       this.textProj = textProj;
@@ -85,7 +88,12 @@ final class ResNetTowers implements AutoCloseable {
             .log(System.Logger.Level.WARNING, "ResNetTowers was not closed; releasing its modules");
       }
       visual.close();
-      text.close();
+      if (text != null) {
+        text.close();
+      }
+      if (packed != null) {
+        packed.close();
+      }
       poolProjWeight.close();
       poolProjBias.close();
       textProj.close();
@@ -115,6 +123,16 @@ final class ResNetTowers implements AutoCloseable {
    */
   static ResNetTowers build(ResNetConfig config, Activation activation, Map<String, Tensor> weights, Device device,
       boolean batchInvariant) {
+    return build(config, activation, weights, device, batchInvariant, dev.clip4j.CpuKernels.fromSystemProperty());
+  }
+
+  /**
+   * As {@link #build(ResNetConfig, Activation, Map, Device, boolean)}; batch-invariant on a CPU
+   * with AVX2 and FMA, the text tower runs on clip4j's packed kernels of family {@code kernels}
+   * (as a ViT CLIP's text tower does), elsewhere one LibTorch GEMM per sample.
+   */
+  static ResNetTowers build(ResNetConfig config, Activation activation, Map<String, Tensor> weights, Device device,
+      boolean batchInvariant, dev.clip4j.CpuKernels kernels) {
     Objects.requireNonNull(config, "config");
     if (activation != Activation.GELU && activation != Activation.QUICK_GELU) {
       throw new IllegalArgumentException("the MLP activation must be gelu or quick_gelu, got " + activation.id());
@@ -131,14 +149,18 @@ final class ResNetTowers implements AutoCloseable {
     if (device.is_cuda()) {
       textGemm = batchInvariant ? ClipTowers.Gemm.SAMPLE_BY_SAMPLE : ClipTowers.Gemm.FOLDED;
     } else {
-      textGemm = batchInvariant ? ClipTowers.Gemm.PER_SAMPLE : ClipTowers.Gemm.FOLDED;
+      textGemm = batchInvariant ? ClipTowers.invariantGemm(device, Precision.FP32, kernels) : ClipTowers.Gemm.FOLDED;
     }
+    // Resolved before anything is built: an unsupported --cpu-kernels is refused up front.
+    int family = textGemm == ClipTowers.Gemm.PACKED
+        ? dev.clip4j.internal.GemmPool.resolveKernels(kernels, false) : 0;
     Loader l = new Loader(weights, device);
     Tensor wPool = null;
     Tensor bPool = null;
     Tensor textProj = null;
     JitModule visual = null;
     JitModule text = null;
+    PackedTowers packed = null;
     float logitScale;
     try {
       wPool = l.weight("visual.attnpool.c_proj.weight");
@@ -149,7 +171,12 @@ final class ResNetTowers implements AutoCloseable {
       }
       visual = l.visual(config);
       visual.eval(); // not frozen: freezing would fold BatchNorm into the convolutions and change the rounding
-      text = ClipTowers.compileTextTower(config.text(), activation, weights, device, textGemm);
+      if (textGemm == ClipTowers.Gemm.PACKED) {
+        packed = PackedTowers.textOnly(config.text(), activation, l::weight, Engine.ensureInitialized().blasThreads(),
+            family, false);
+      } else {
+        text = ClipTowers.compileTextTower(config.text(), activation, weights, device, textGemm);
+      }
     } catch (RuntimeException e) {
       for (AutoCloseable c : new AutoCloseable[] {wPool, bPool, textProj}) {
         if (c != null) {
@@ -163,7 +190,7 @@ final class ResNetTowers implements AutoCloseable {
           config.source() + ": the ResNet towers could not be built: " + TorchScriptModels.firstLine(e), e);
     }
     return new ResNetTowers(config, device, batchInvariant, textGemm,
-        new State(visual, text, wPool, bPool, textProj), logitScale);
+        new State(visual, text, packed, wPool, bPool, textProj), logitScale);
   }
 
   /** Reads weights (streamed or in memory) as contiguous float32 on the device, and assembles modules. */
@@ -293,6 +320,14 @@ final class ResNetTowers implements AutoCloseable {
     return logitScale;
   }
 
+  /**
+   * The kernel family of the text tower ("avx2", "avx512") when clip4j's packed kernels run it, else
+   * "libtorch" (the image tower always runs LibTorch's convolutions).
+   */
+  String cpuKernels() {
+    return state.packed != null ? state.packed.kernelsName() : "libtorch";
+  }
+
   /** What the batch-invariance of these towers rests on, for {@code info()}. */
   String invariance() {
     if (!imageOneByOne) {
@@ -301,7 +336,9 @@ final class ResNetTowers implements AutoCloseable {
     }
     return "batch-invariant: each image runs alone through the ResNet tower (SAMPLE_BY_SAMPLE: LibTorch's"
         + " convolutions choose their blocking by batch size, so the shapes of a batch of one are kept); texts: "
-        + (textOneByOne ? "each sample alone" : "one GEMM per sample on the CPU BLAS");
+        + (textOneByOne ? "each sample alone" : state.packed != null
+            ? "clip4j's packed CPU kernels sum every output in one fixed order"
+            : "one GEMM per sample on the CPU BLAS");
   }
 
   /** Image features before {@code c_proj}: pixels float32 [N, 3, S, S] to [N, width * 32]. */
@@ -331,6 +368,9 @@ final class ResNetTowers implements AutoCloseable {
       require(ids.scalar_type().intern() == ScalarType.Long, want + ", got " + ids.scalar_type().intern());
       requireDevice(ids, want);
       try (Engine.InferenceScope scope = Engine.inference()) {
+        if (state.packed != null) {
+          return state.packed.encodeText(ids);
+        }
         return textOneByOne && ids.size(0) > 1 ? sampleBySample(state.text, ids) : forward(state.text, ids);
       }
     }
@@ -400,7 +440,8 @@ final class ResNetTowers implements AutoCloseable {
           + " differs from the text tower's " + cfg.text().contextLength());
     }
     ResNetTowers towers = rn.weights().buildWith(cfg.source(),
-        weights -> build(cfg, rn.activation().activation(), weights, device, options.batchInvariant()));
+        weights -> build(cfg, rn.activation().activation(), weights, device, options.batchInvariant(),
+            options.cpuKernels().orElseGet(dev.clip4j.CpuKernels::fromSystemProperty)));
     EmbeddingHead imageHead = null;
     EmbeddingHead textHead = null;
     boolean towersOwned = false;
@@ -411,8 +452,8 @@ final class ResNetTowers implements AutoCloseable {
       ModelInfo info = new ModelInfo(d.format(), cfg.describe(), dim, cfg.imageSize(), cfg.text().contextLength(),
           cfg.text().vocabSize(), rn.activation().activation(), rn.activation().source(), tokenizer.describe(),
           ResNetSchema.of(cfg).parameterCount(), options.precision(),
-          dev.clip4j.internal.Devices.canonical(options.device()), d.fileHashes(), null)
-          .withInvariance(towers.invariance() + "; the fused head computes each row alone (any device)");
+          dev.clip4j.internal.Devices.canonical(options.device()), towers.cpuKernels(), d.fileHashes(), null,
+          towers.invariance() + "; the fused head computes each row alone (any device)");
       ClipModel.ImageTower image = new ClipModel.ImageTower(
           new View("visual", towers::encodeImageFeatures), imageHead, d.preprocess(), options.precision());
       ClipModel.TextTower text = new Architectures.EncoderTextTower(new View("text", towers::encodeTextFeatures), textHead,

@@ -52,7 +52,9 @@ class ResNetClipTest {
       assertThat(m.info().architecture()).contains("ModifiedResNet 224px, layers [1, 2, 1, 1], width 4");
       assertThat(m.info().activation()).isEqualTo(Activation.QUICK_GELU);
       assertThat(m.info().activationSource()).contains("model_cfg.quick_gelu = true");
-      assertThat(m.info().invariance()).startsWith("batch-invariant").contains("SAMPLE_BY_SAMPLE");
+      assertThat(m.info().invariance()).startsWith("batch-invariant").contains("SAMPLE_BY_SAMPLE")
+          .contains("texts: clip4j's packed CPU kernels");
+      assertThat(m.info().cpuKernels()).isIn("avx2", "avx512"); // the text tower on the packed kernels
       assertThat(m.embedDim()).isEqualTo(8);
       float[] img = toFloats(m.embedImages(px));
       float[] txt = toFloats(m.embedTexts(ids));
@@ -84,6 +86,33 @@ class ResNetClipTest {
     // A stated activation that contradicts the archive's module types is refused.
     assertThatThrownBy(() -> ClipModel.load(archive, LoadOptions.builder().activation(Activation.GELU).build()))
         .isInstanceOf(InvalidModelException.class).hasMessageContaining("contradictory");
+  }
+
+  /** The text tower on the packed kernels: a text's bits do not depend on its batch; each family matches open_clip. */
+  @Test
+  void textsRunOnThePackedKernelsBatchInvariantlyInEveryFamily() throws Exception {
+    float[] want = expected("expected_text_embeddings.npy");
+    for (dev.clip4j.CpuKernels k : new dev.clip4j.CpuKernels[] {dev.clip4j.CpuKernels.AVX2,
+        dev.clip4j.CpuKernels.AVX512}) {
+      if (k == dev.clip4j.CpuKernels.AVX512 && !dev.clip4j.internal.CpuFeatures.avx512()) {
+        assertThatThrownBy(() -> ClipModel.load(tiny(), LoadOptions.builder().cpuKernels(k).build()))
+            .isInstanceOfSatisfying(dev.clip4j.Clip4jException.class,
+                e -> assertThat(e.code()).isEqualTo(dev.clip4j.ErrorCode.UNSUPPORTED));
+        continue;
+      }
+      try (ClipModel m = ClipModel.load(tiny(), LoadOptions.builder().cpuKernels(k).build());
+          Tensor ids = ModelFixtures.tokenIds()) {
+        assertThat(m.info().cpuKernels()).isEqualTo(k == dev.clip4j.CpuKernels.AVX2 ? "avx2" : "avx512");
+        float[] all = toFloats(m.embedTexts(ids));
+        assertThat(maxAbsDiff(all, want)).isLessThanOrEqualTo(1e-5);
+        int n = (int) ids.size(0);
+        for (int i : new int[] {0, n - 1}) {
+          try (Tensor one = ids.narrow(0, i, 1); Tensor own = one.clone()) {
+            assertThat(toFloats(m.embedTexts(own))).containsExactly(java.util.Arrays.copyOfRange(all, i * 8, (i + 1) * 8));
+          }
+        }
+      }
+    }
   }
 
   @Test
