@@ -129,9 +129,11 @@ CLIP4J_AVX512 inline __m512 gelu_ps(__m512 x) {
   return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), one_plus_erf);
 }
 
+// GELU-tanh as x / (1 + exp(-2u)), -0 where -2u > 88 (see the AVX2 family's gelu_tanh_ps).
 CLIP4J_AVX512 inline __m512 gelu_tanh_ps(__m512 x) {
   const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
-  const __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.79788456080286536f), _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x));
+  const __m512 inner = _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x);  // x + 0.044715 x^3
+  const __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.79788456080286536f), inner);  // sqrt(2/pi), as torch's fp32
   const __m512 t = _mm512_mul_ps(_mm512_set1_ps(-2.0f), u);
   const __m512 y = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp_ps(t)));
   const __m512 zero = _mm512_mul_ps(x, _mm512_setzero_ps());

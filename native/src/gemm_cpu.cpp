@@ -256,7 +256,8 @@ __attribute__((target("avx2,fma"))) inline __m256 gelu_ps(__m256 x) {
 // clamps there) the result is x * 0: -0 as torch's fp32 gives it (and NaN for -inf, as torch).
 __attribute__((target("avx2,fma"))) inline __m256 gelu_tanh_ps(__m256 x) {
   const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-  const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+  const __m256 inner = _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x);  // x + 0.044715 x^3
+  const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f), inner);  // sqrt(2/pi), as torch's fp32
   const __m256 t = _mm256_mul_ps(_mm256_set1_ps(-2.0f), u);
   const __m256 y = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), exp_ps(t)));
   const __m256 zero = _mm256_mul_ps(x, _mm256_setzero_ps());
@@ -664,8 +665,8 @@ clip4j_status run_gemm(clip4j_gemm_pool* pool, int32_t kernels, int32_t dtype, c
   if (ldc < n) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "ldc must be >= n");
   if (activation != CLIP4J_ACT_IDENTITY && activation != CLIP4J_ACT_QUICK_GELU && activation != CLIP4J_ACT_GELU &&
       activation != CLIP4J_ACT_GELU_TANH)
-    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT,
-                        "the GEMM's activation must be IDENTITY, QUICK_GELU, GELU or GELU_TANH, got " + str(activation));
+    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "the GEMM's activation must be IDENTITY, QUICK_GELU, GELU or "
+                                                     "GELU_TANH, got " + str(activation));
   if (accumulate != 0 && accumulate != 1)
     return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "accumulate must be 0 or 1, got " + str(accumulate));
   const bool blocks = k > kKC;

@@ -664,7 +664,8 @@ static void bench_epilogue(const Family& f, clip4j_gemm_pool* pool, int reps) {
     for (int i = 0; i < 4; ++i) printf(" %s %.3f", names[i], best[i]);
     const double erf_cost = best[2] - best[0], tanh_cost = best[3] - best[0];
     printf(" | gelu_tanh / gelu %.3f", best[3] / best[2]);
-    if (erf_cost > 0 && tanh_cost > 0) printf(", epilogue cost over identity: gelu_tanh / gelu %.2f", tanh_cost / erf_cost);
+    if (erf_cost > 0 && tanh_cost > 0)
+      printf(", epilogue cost over identity: gelu_tanh / gelu %.2f", tanh_cost / erf_cost);
     printf("\n");
   }
 }
