@@ -6,6 +6,8 @@
 #   BENCH_SMOKE=1 benchmarks/run.sh check the harness in about a minute (small model; figures meaningless)
 #   benchmarks/run.sh server     only the server: texts/s over HTTP (16 clients) vs in process, p50/p99
 #                                -> benchmarks/results/server.json + server.md
+#   benchmarks/run.sh siglip-text  only SigLIP2's text tower: packed (GELU-tanh epilogue) vs per-sample
+#                                LibTorch, texts/s and their ratio -> benchmarks/results/siglip-text.txt
 #   benchmarks/run.sh soak       only the soak: native memory over BENCH_SOAK_TOTAL (default 200000)
 #                                embeddings of images and texts with the small random model (about 35 min
 #                                on 2 busy cores) -> benchmarks/results/soak.json + soak.md
@@ -35,6 +37,15 @@ if [[ "${1:-}" == siglip ]]; then
   CP="benchmarks/target/clip4j-benchmarks-0.1.0-SNAPSHOT.jar:java/target/clip4j-0.1.0-SNAPSHOT.jar:presets/target/clip4j-presets-0.1.0-SNAPSHOT.jar:$DEPS"
   java -cp "$CP" dev.clip4j.bench.SiglipBench "$WORK" "${BENCH_SIGLIP_BATCH:-8}" "${BENCH_SIGLIP_SECONDS:-20}" \
     | tee "$RESULTS/siglip.txt"
+  exit 0
+fi
+if [[ "${1:-}" == siglip-text ]]; then
+  # SigLIP2's text tower on the packed kernels (GELU-tanh epilogue) against per-sample LibTorch, one JVM.
+  mvn -B -q -DskipTests package -pl benchmarks -am
+  DEPS="$(tr ':' '\n' < benchmarks/target/classpath.txt | grep -v '/dev/clip4j/' | grep -v '/org/bytedeco/mkl/' | paste -sd: -)"
+  CP="benchmarks/target/clip4j-benchmarks-0.1.0-SNAPSHOT.jar:java/target/clip4j-0.1.0-SNAPSHOT.jar:presets/target/clip4j-presets-0.1.0-SNAPSHOT.jar:$DEPS"
+  java -cp "$CP" dev.clip4j.bench.SiglipTextBench "${BENCH_SIGLIP_BATCH:-8}" "${BENCH_SIGLIP_SECONDS:-20}" \
+    | tee "$RESULTS/siglip-text.txt"
   exit 0
 fi
 if [[ "${1:-}" == soak ]]; then

@@ -129,6 +129,17 @@ CLIP4J_AVX512 inline __m512 gelu_ps(__m512 x) {
   return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), one_plus_erf);
 }
 
+// GELU-tanh as x / (1 + exp(-2u)), -0 where -2u > 88 (see the AVX2 family's gelu_tanh_ps).
+CLIP4J_AVX512 inline __m512 gelu_tanh_ps(__m512 x) {
+  const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+  const __m512 inner = _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x);  // x + 0.044715 x^3
+  const __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.79788456080286536f), inner);  // sqrt(2/pi), as torch's fp32
+  const __m512 t = _mm512_mul_ps(_mm512_set1_ps(-2.0f), u);
+  const __m512 y = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp_ps(t)));
+  const __m512 zero = _mm512_mul_ps(x, _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, _mm512_set1_ps(88.0f), _CMP_GT_OQ), y, zero);
+}
+
 // Lanes [0, valid) of a 16-lane vector (valid may be <= 0 or > 16).
 inline __mmask16 lanes(int64_t valid) {
   return valid >= 16 ? __mmask16(0xffff) : valid <= 0 ? __mmask16(0) : __mmask16((1u << valid) - 1);
@@ -170,6 +181,8 @@ CLIP4J_AVX512 inline void epilogue(const Job& j, __m512 (&c)[kMR][kNV], int64_t 
       for (int v = 0; v < kNV; ++v) x[v] = quick_gelu_ps(x[v]);
     } else if (j.activation == CLIP4J_ACT_GELU) {
       for (int v = 0; v < kNV; ++v) x[v] = gelu_ps(x[v]);
+    } else if (j.activation == CLIP4J_ACT_GELU_TANH) {
+      for (int v = 0; v < kNV; ++v) x[v] = gelu_tanh_ps(x[v]);
     }
     if (j.colscale != nullptr) {
       for (int v = 0; v < kNV; ++v) x[v] = _mm512_mul_ps(x[v], scale[v]);

@@ -249,6 +249,21 @@ __attribute__((target("avx2,fma"))) inline __m256 gelu_ps(__m256 x) {
   return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), one_plus_erf);
 }
 
+// 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3): torch.gelu(approximate='tanh'), written as
+// x / (1 + exp(-2u)) (the same function: 1 + tanh(u) = 2 sigmoid(2u)), which has neither the
+// cancellation of 1 + tanh(u) in the negative tail nor that of tanh's 1 - 2/(e^2u + 1) near 0
+// (there exp(-2u) is near 1, the sum near 2). Where -2u > 88 (u < -44, x < about -10.1; exp_ps
+// clamps there) the result is x * 0: -0 as torch's fp32 gives it (and NaN for -inf, as torch).
+__attribute__((target("avx2,fma"))) inline __m256 gelu_tanh_ps(__m256 x) {
+  const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+  const __m256 inner = _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x);  // x + 0.044715 x^3
+  const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f), inner);  // sqrt(2/pi), as torch's fp32
+  const __m256 t = _mm256_mul_ps(_mm256_set1_ps(-2.0f), u);
+  const __m256 y = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), exp_ps(t)));
+  const __m256 zero = _mm256_mul_ps(x, _mm256_setzero_ps());
+  return _mm256_blendv_ps(y, zero, _mm256_cmp_ps(t, _mm256_set1_ps(88.0f), _CMP_GT_OQ));
+}
+
 __attribute__((target("avx2,fma"))) inline float hsum_ps(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -375,6 +390,8 @@ __attribute__((target("avx2,fma"))) void kernel_4x24(const GemmJob& j, int64_t k
       for (int q = 0; q < 3; ++q) v[q] = quick_gelu_ps(v[q]);
     } else if (j.activation == CLIP4J_ACT_GELU) {
       for (int q = 0; q < 3; ++q) v[q] = gelu_ps(v[q]);
+    } else if (j.activation == CLIP4J_ACT_GELU_TANH) {
+      for (int q = 0; q < 3; ++q) v[q] = gelu_tanh_ps(v[q]);
     }
     if (j.colscale != nullptr) {
       for (int q = 0; q < 3; ++q) v[q] = _mm256_mul_ps(v[q], scale[q]);
@@ -646,9 +663,10 @@ clip4j_status run_gemm(clip4j_gemm_pool* pool, int32_t kernels, int32_t dtype, c
   if (m < 0 || m > kMaxRows) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "m must be in [0, 2^31], got " + str(m));
   if (lda < k) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "lda must be >= k");
   if (ldc < n) return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "ldc must be >= n");
-  if (activation != CLIP4J_ACT_IDENTITY && activation != CLIP4J_ACT_QUICK_GELU && activation != CLIP4J_ACT_GELU)
-    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT,
-                        "the GEMM's activation must be IDENTITY, QUICK_GELU or GELU, got " + str(activation));
+  if (activation != CLIP4J_ACT_IDENTITY && activation != CLIP4J_ACT_QUICK_GELU && activation != CLIP4J_ACT_GELU &&
+      activation != CLIP4J_ACT_GELU_TANH)
+    return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "the GEMM's activation must be IDENTITY, QUICK_GELU, GELU or "
+                                                     "GELU_TANH, got " + str(activation));
   if (accumulate != 0 && accumulate != 1)
     return clip4j::fail(CLIP4J_ERR_INVALID_ARGUMENT, "accumulate must be 0 or 1, got " + str(accumulate));
   const bool blocks = k > kKC;

@@ -30,7 +30,7 @@ struct Job {
   int64_t n;
   const float* bias;      // [n] or null
   const float* colscale;  // [n] or null: multiplies the activated result (LayerScale)
-  int32_t activation;     // IDENTITY, QUICK_GELU or GELU
+  int32_t activation;     // IDENTITY, QUICK_GELU, GELU or GELU_TANH
   bool accumulate;        // out = out + result (the residual add)
   float* partial;         // partial sums across inner blocks [m, ldp]
   int64_t ldp;

@@ -14,9 +14,9 @@
 namespace clip4j {
 
 // Activation codes, equal to clip4j_activation in the public header.
-enum : int32_t { kActIdentity = 0, kActQuickGelu = 1, kActGelu = 2, kActTanh = 3 };
+enum : int32_t { kActIdentity = 0, kActQuickGelu = 1, kActGelu = 2, kActTanh = 3, kActGeluTanh = 4 };
 
-CLIP4J_HD bool valid_activation(int32_t act) { return act >= kActIdentity && act <= kActTanh; }
+CLIP4J_HD bool valid_activation(int32_t act) { return act >= kActIdentity && act <= kActGeluTanh; }
 
 CLIP4J_HD float activate(float v, int32_t act) {
   switch (act) {
@@ -28,6 +28,12 @@ CLIP4J_HD float activate(float v, int32_t act) {
       return 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f));
     case kActTanh:
       return tanhf(v);
+    case kActGeluTanh: {
+      // nn.GELU(approximate='tanh') as v / (1 + exp(-2u)) (= 0.5 v (1 + tanh u)), without the
+      // cancellation of 1 + tanh(u) for negative v; exp overflows to inf where torch's fp32 gives -0.
+      const float u = 0.79788456080286536f * (v + 0.044715f * (v * v * v));
+      return v / (1.0f + expf(-2.0f * u));
+    }
     default:
       return v;
   }

@@ -179,6 +179,18 @@ static double quick_gelu_ref(double x) {
   return x / (1.0 + exp(-t));
 }
 static double gelu_ref(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
+// 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3), in double (the
+// second form has no cancellation in double either).
+static double gelu_tanh_ref(double x) {
+  const double u = sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x);
+  return x / (1.0 + exp(-2.0 * u));
+}
+static double act_ref(int act, double z) {
+  return act == CLIP4J_ACT_GELU        ? gelu_ref(z)
+         : act == CLIP4J_ACT_GELU_TANH ? gelu_tanh_ref(z)
+         : act == CLIP4J_ACT_QUICK_GELU ? quick_gelu_ref(z)
+                                        : z;
+}
 
 // The activations alone, on a dense grid: relative error against double precision.
 static void test_activations() {
@@ -189,7 +201,7 @@ static void test_activations() {
   std::vector<float> w(static_cast<size_t>(n), 1.0f);
   Packed p(w, n, 1);
   std::vector<float> one(1, 1.0f), out(static_cast<size_t>(n));
-  for (int act : {CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+  for (int act : {CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU, CLIP4J_ACT_GELU_TANH}) {
     // out[j] = act(1 * 1 + bias[j]) with bias = x - 1 (exact for these values).
     std::vector<float> bias(static_cast<size_t>(n));
     for (int64_t j = 0; j < n; ++j) bias[size_t(j)] = xs[size_t(j)] - 1.0f;
@@ -198,14 +210,15 @@ static void test_activations() {
     double worst = 0, worst_abs = 0, worst_x = 0;
     for (int64_t j = 0; j < n; ++j) {
       double x = double(1.0f + bias[size_t(j)]);
-      double ref = act == CLIP4J_ACT_GELU ? gelu_ref(x) : quick_gelu_ref(x);
+      double ref = act_ref(act, x);
       double err = fabs(out[size_t(j)] - ref);
       worst_abs = err > worst_abs ? err : worst_abs;
       double rel = err / (fabs(ref) + 1e-30);
       // Relative error where the value matters (|f(x)| > 1e-6; below, exp(-x^2/2) magnifies the
       // rounding of x^2 and only the absolute error, ~1e-12 there, is meaningful).
       // The rounding of x^2 inside exp(-x^2/2) gives GELU's tail a relative error growing like
-      // x^2 * 2^-24; the bound follows it: 4e-7 * (1 + x^2) (about 3 ulps at 0).
+      // x^2 * 2^-24; the bound follows it: 4e-7 * (1 + x^2) (about 3 ulps at 0). GELU-tanh's
+      // negative tail magnifies the rounding of u = sqrt(2/pi) (x + 0.044715 x^3) by 2|u|, below it.
       rel /= 4e-7 * (1.0 + x * x);
       if (fabs(ref) > 1e-6 && rel > worst) {
         worst = rel;
@@ -230,7 +243,7 @@ static void test_epilogue(clip4j_gemm_pool* pool) {
     auto scale = random_vec(size_t(n), 24, 1.0f);
     auto resid = random_vec(size_t(m * n), 25, 1.0f);
     Packed p(w, n, k);
-    for (int act : {CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+    for (int act : {CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU, CLIP4J_ACT_GELU_TANH}) {
       std::vector<float> c = resid, partial(static_cast<size_t>(m * n), -7.0f);
       CHECK(clip4j_gemm_ex_f32(pool, a.data(), m, k, k, p.data.data(), int64_t(p.data.size()), n, bias.data(), act,
                                scale.data(), 1, partial.data(), n, c.data(), n) == CLIP4J_OK, "%s", clip4j_last_error());
@@ -239,7 +252,7 @@ static void test_epilogue(clip4j_gemm_pool* pool) {
         for (int64_t j = 0; j < n; ++j) {
           double z = bias[size_t(j)];
           for (int64_t q = 0; q < k; ++q) z += double(a[size_t(i * k + q)]) * w[size_t(j * k + q)];
-          double v = act == CLIP4J_ACT_GELU ? gelu_ref(z) : act == CLIP4J_ACT_QUICK_GELU ? quick_gelu_ref(z) : z;
+          double v = act_ref(act, z);
           double ref = resid[size_t(i * n + j)] + v * scale[size_t(j)];
           double e = fabs(c[size_t(i * n + j)] - ref);
           worst = e > worst ? e : worst;
@@ -257,6 +270,10 @@ static void test_epilogue(clip4j_gemm_pool* pool) {
   CHECK(clip4j_gemm_ex_f32(nullptr, a.data(), 1, 200, 200, p.data.data(), int64_t(p.data.size()), 8, nullptr,
                            CLIP4J_ACT_TANH, nullptr, 0, nullptr, 0, c.data(), 8) == CLIP4J_ERR_INVALID_ARGUMENT,
         "tanh accepted");
+  CHECK(clip4j_gemm_ex_f32(nullptr, a.data(), 1, 200, 200, p.data.data(), int64_t(p.data.size()), 8, nullptr, 5,
+                           nullptr, 0, nullptr, 0, c.data(), 8) == CLIP4J_ERR_INVALID_ARGUMENT &&
+            strstr(clip4j_last_error(), "GELU_TANH") != nullptr,
+        "activation 5 accepted or not named: %s", clip4j_last_error());
 }
 
 // The fused epilogue keeps rows batch-invariant (rows in edge tiles go through the same code).
@@ -270,7 +287,7 @@ static void test_epilogue_invariance() {
   Packed p(w, n, k);
   clip4j_gemm_pool* pool = nullptr;
   clip4j_gemm_pool_create(2, &pool);
-  for (int act : {CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+  for (int act : {CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU, CLIP4J_ACT_GELU_TANH}) {
     std::vector<float> alone = resid, partial(static_cast<size_t>(n));
     for (int64_t i = 0; i < rows; ++i) {
       clip4j_gemm_ex_f32(nullptr, a.data() + i * k, 1, k, k, p.data.data(), int64_t(p.data.size()), n, bias.data(), act,

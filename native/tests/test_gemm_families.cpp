@@ -7,7 +7,8 @@
 // the features hidden by CLIP4J_CPU_DISABLE (ctest runs this binary a second and third time with
 // avx512_bf16 and avx512 hidden, so the refusals run on every machine).
 //
-// `clip4j_gemm_families_test bench [threads]` times each family on ViT-B/32 shapes instead.
+// `clip4j_gemm_families_test bench [threads]` times each family on ViT-B/32 shapes instead;
+// `bench-epilogue [threads]` times the fused activations on an MLP GEMM (ratios to GELU's).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,9 +120,17 @@ static double quick_gelu_ref(double x) {
   return x / (1.0 + exp(-t));
 }
 static double gelu_ref(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }
+// u = sqrt(2/pi) (x + 0.044715 x^3); 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), the second form
+// free of cancellation in double too.
+static double gelu_tanh_u(double x) { return sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x); }
+static double gelu_tanh_ref(double x) { return x / (1.0 + exp(-2.0 * gelu_tanh_u(x))); }
 static double act_ref(int act, double z) {
-  return act == CLIP4J_ACT_GELU ? gelu_ref(z) : act == CLIP4J_ACT_QUICK_GELU ? quick_gelu_ref(z) : z;
+  return act == CLIP4J_ACT_GELU        ? gelu_ref(z)
+         : act == CLIP4J_ACT_GELU_TANH ? gelu_tanh_ref(z)
+         : act == CLIP4J_ACT_QUICK_GELU ? quick_gelu_ref(z)
+                                        : z;
 }
+static const int kActs[] = {CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU, CLIP4J_ACT_GELU_TANH};
 
 // ---- detection and refusals ------------------------------------------------------------------------
 
@@ -197,6 +206,12 @@ static void test_validation(const Family& f) {
             CLIP4J_ERR_INVALID_ARGUMENT, "%s: accumulate with k > 192 and no partial accepted", f.name);
   CHECK(gemm(nullptr, a.data(), 4, 200, p, nullptr, CLIP4J_ACT_TANH, nullptr, 0, nullptr, 0, c.data(), 70) ==
             CLIP4J_ERR_INVALID_ARGUMENT, "%s: tanh accepted", f.name);
+  for (int bad : {-1, 5, 1000}) {
+    CHECK(gemm(nullptr, a.data(), 4, 200, p, nullptr, bad, nullptr, 0, nullptr, 0, c.data(), 70) ==
+                  CLIP4J_ERR_INVALID_ARGUMENT &&
+              strstr(clip4j_last_error(), "GELU_TANH") != nullptr,
+          "%s: activation %d accepted or the message does not list the codes: %s", f.name, bad, clip4j_last_error());
+  }
   CHECK(gemm(nullptr, a.data(), 0, 200, p, nullptr, 0, nullptr, 0, nullptr, 0, nullptr, 70) == CLIP4J_OK,
         "%s: m = 0 must be a no-op", f.name);
   CHECK(clip4j_gemm_packed(nullptr, a.data(), 4, 200, nullptr, nullptr, 0, nullptr, 0, nullptr, 0, c.data(), 70) ==
@@ -225,7 +240,7 @@ static void test_values(const Family& f, clip4j_gemm_pool* pool) {
     auto scale = random_vec(size_t(n), 4, 1.0f);
     auto resid = random_vec(size_t(m * ldc), 5, 1.0f);
     Weight p(w, n, k, f);
-    for (int act : {CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+    for (int act : kActs) {
       for (int accumulate = 0; accumulate <= 1; ++accumulate) {
         const bool plain = act == CLIP4J_ACT_IDENTITY && accumulate == 0;
         std::vector<float> c = accumulate ? resid : std::vector<float>(size_t(m * ldc), 12345.0f);
@@ -277,7 +292,7 @@ static void test_activations(const Family& f) {
       bias(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; ++j) bias[size_t(j)] = (-12.0f + 24.0f * float(j) / float(n - 1)) - 1.0f;
   Weight p(w, n, 1, f);
-  for (int act : {CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+  for (int act : {CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU, CLIP4J_ACT_GELU_TANH}) {
     CHECK(gemm(nullptr, one.data(), 1, 1, p, bias.data(), act, nullptr, 0, nullptr, 0, out.data(), n) == CLIP4J_OK,
           "%s", clip4j_last_error());
     double worst = 0, worst_abs = 0;
@@ -293,6 +308,139 @@ static void test_activations(const Family& f) {
   }
 }
 
+// The inputs of the GELU-tanh sweep: a dense grid over [-20, 20], logarithmic sweeps of both
+// signs from the smallest denormal to 2^5, the neighbourhood of the saturation point (-2u = 88,
+// x ~ -10.1) and of torch's fp32 zero point (u = -9, x ~ -5.15), huge values (x^3 overflows) and the
+// special values. -0 is not among them: no GEMM input reaches the epilogue as -0 (the chain starts
+// from +0, and +0 + -0 = +0), so the kernels never see it.
+static std::vector<float> gelu_tanh_inputs() {
+  std::vector<float> xs;
+  const int dense = 1 << 19;
+  for (int i = 0; i <= dense; ++i) xs.push_back(float(-20.0 + 40.0 * double(i) / dense));
+  for (int e = -149; e <= 5; ++e) {
+    for (int q = 0; q < 64; ++q) {
+      const float v = ldexpf(1.0f + float(q) / 64.0f, e);
+      xs.push_back(v);
+      xs.push_back(-v);
+    }
+  }
+  for (float c : {-10.1f, -5.15f}) {
+    float v = c;
+    for (int i = 0; i < 4096; ++i) {
+      xs.push_back(v);
+      v = nextafterf(v, 0.0f);
+    }
+  }
+  for (float v : {1e7f, 7e12f, 1e13f, 1e30f, 3e38f, 3.4028235e38f}) {
+    xs.push_back(v);
+    xs.push_back(-v);
+  }
+  xs.push_back(INFINITY);
+  xs.push_back(-INFINITY);
+  xs.push_back(NAN);
+  xs.push_back(0.0f);
+  return xs;
+}
+
+// GELU-tanh through the epilogue: out[j] = act(1 * x_j) with the inputs as a [N, 1] weight (exact:
+// the chain is fma(1, x_j, +0)). Against double precision: in float ulps of the exact value,
+// scaled by 1 + 2|u| (in the negative tail the result is x e^(2u) and the rounding of u, a few
+// ulps, is multiplied by 2|u|: an error of the formula in fp32, torch's included), and in absolute
+// terms; the special values as torch's fp32 gives them.
+static void test_gelu_tanh_sweep(const Family& f) {
+  const std::vector<float> xs = gelu_tanh_inputs();
+  const int64_t n = int64_t(xs.size());
+  Weight p(xs, n, 1, f);
+  std::vector<float> one(1, 1.0f), out(static_cast<size_t>(n));
+  CHECK(gemm(nullptr, one.data(), 1, 1, p, nullptr, CLIP4J_ACT_GELU_TANH, nullptr, 0, nullptr, 0, out.data(), n) ==
+            CLIP4J_OK, "%s", clip4j_last_error());
+  double worst_ulp_zero = 0, worst_ulp_zero_x = 0;
+  double worst_abs = 0, worst_abs_x = 0, worst_ulp_core = 0, worst_ulp_core_x = 0, worst_scaled = 0,
+         worst_scaled_x = 0, worst_ulp_tail = 0, worst_ulp_tail_x = 0;
+  int saturated = 0, specials_wrong = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const float xf = float(as_input(f, xs[size_t(j)]));
+    const float got = out[size_t(j)];
+    if (isnan(xf) || isinf(xf)) {
+      // torch: NaN -> NaN, +inf -> +inf, -inf -> 0.5 (-inf) (1 + tanh(-inf)) = -inf * 0 = NaN.
+      const bool ok = isnan(xf) || xf < 0 ? isnan(got) : got == INFINITY;
+      if (!ok) ++specials_wrong;
+      CHECK(ok, "%s: gelu_tanh(%g) = %g", f.name, double(xf), double(got));
+      continue;
+    }
+    const double x = xf, u = gelu_tanh_u(x), ref = gelu_tanh_ref(x);
+    if (!isfinite(x * x * x * 0.044715) || -2.0 * double(float(u)) > 88.0) {
+      // x^3 overflows in fp32, or -2u > 88: x (x > 0; exactly) or -0, as torch's fp32 (tanh = +-1).
+      const bool ok = x > 0 ? got == xf : (got == 0.0f && signbit(got));
+      CHECK(ok, "%s: gelu_tanh(%.9g) = %.9g, expected %s", f.name, x, double(got), x > 0 ? "x" : "-0");
+      if (x < 0) {
+        ++saturated;
+        CHECK(fabs(ref) < 1e-36, "%s: gelu_tanh(%.9g) saturated to -0 but is %.3g", f.name, x, ref);
+      }
+      continue;
+    }
+    if (!(fabs(x) <= 20.0)) {
+      CHECK(got == xf, "%s: gelu_tanh(%.9g) = %.9g, expected x", f.name, x, double(got));
+      continue;
+    }
+    const double err = fabs(double(got) - ref);
+    int e = 0;
+    frexp(ref, &e);
+    const double ulp = ldexp(1.0, (e - 24 > -149 ? e - 24 : -149));  // the float spacing at |ref|
+    const double ulps = err / ulp, scaled = ulps / (1.0 + 2.0 * fabs(u));
+    if (err > worst_abs) {
+      worst_abs = err;
+      worst_abs_x = x;
+    }
+    if (scaled > worst_scaled) {
+      worst_scaled = scaled;
+      worst_scaled_x = x;
+    }
+    if (fabs(x) < 1.0 && ulps > worst_ulp_zero) {
+      worst_ulp_zero = ulps;
+      worst_ulp_zero_x = x;
+    }
+    // The core: where torch's own fp32 tanh form is not yet 0 (u > -9, x > -5.15: 1 + tanh(u) > 2^-25).
+    if (u > -9.0 && ulps > worst_ulp_core) {
+      worst_ulp_core = ulps;
+      worst_ulp_core_x = x;
+    }
+    if (u <= -9.0 && ulps > worst_ulp_tail) {
+      worst_ulp_tail = ulps;
+      worst_ulp_tail_x = x;
+    }
+    // bf16: the input is rounded, not the output; the same bounds hold on the rounded input.
+    CHECK(scaled < 4.0, "%s: gelu_tanh(%.9g) = %.9g, exact %.9g: %.3g ulps, %.3g x (1 + 2|u|)", f.name, x,
+          double(got), ref, ulps, scaled);
+  }
+  printf("%s gelu_tanh over %ld inputs (|x| <= 20 dense, tiny to 2^-149, huge, inf, NaN): max abs error %.3g (x = "
+         "%.7g); max ulps %.3g (x = %.7g) where |x| < 1, %.3g (x = %.7g) where x > -5.15 (u > -9), %.3g (x = %.7g) "
+         "in the tail below; max ulps / (1 + 2|u|) %.3g (x = %.7g); %d inputs below x ~ -10.1 give -0\n",
+         f.name, long(n), worst_abs, worst_abs_x, worst_ulp_zero, worst_ulp_zero_x, worst_ulp_core, worst_ulp_core_x, worst_ulp_tail, worst_ulp_tail_x,
+         worst_scaled, worst_scaled_x, saturated);
+  CHECK(worst_abs < 1e-6, "%s: gelu_tanh absolute error %.3g", f.name, worst_abs);
+  CHECK(specials_wrong == 0, "%s: %d special values differ from torch", f.name, specials_wrong);
+}
+
+// The two fp32 families give the same GELU-tanh bits on the whole sweep (NaN payloads included).
+static void test_gelu_tanh_families_agree() {
+  std::string missing;
+  if (!expect_runs(kFamilies[0], &missing) || !expect_runs(kFamilies[1], &missing)) {
+    printf("gelu_tanh sweep: avx512 does not run here, nothing to compare\n");
+    return;
+  }
+  const std::vector<float> xs = gelu_tanh_inputs();
+  const int64_t n = int64_t(xs.size());
+  Weight p2(xs, n, 1, kFamilies[0]), p5(xs, n, 1, kFamilies[1]);
+  std::vector<float> one(1, 1.0f), o2(static_cast<size_t>(n)), o5(static_cast<size_t>(n));
+  gemm(nullptr, one.data(), 1, 1, p2, nullptr, CLIP4J_ACT_GELU_TANH, nullptr, 0, nullptr, 0, o2.data(), n);
+  gemm(nullptr, one.data(), 1, 1, p5, nullptr, CLIP4J_ACT_GELU_TANH, nullptr, 0, nullptr, 0, o5.data(), n);
+  int64_t differ = 0;
+  for (int64_t j = 0; j < n; ++j) differ += memcmp(&o2[size_t(j)], &o5[size_t(j)], 4) != 0;
+  CHECK(differ == 0, "gelu_tanh: avx512 differs from avx2 on %ld of %ld inputs", long(differ), long(n));
+  printf("gelu_tanh sweep: avx512 = avx2 bit for bit on all %ld inputs\n", long(n));
+}
+
 // ---- batch invariance --------------------------------------------------------------------------------
 
 // Every row of a batch equals, bit for bit, the row computed alone, in other batches, at other
@@ -305,7 +453,7 @@ static void test_invariance(const Family& f) {
   auto scale = random_vec(size_t(n), 9, 1.0f);
   auto resid = random_vec(size_t(rows * n), 10, 1.0f);
   Weight p(w, n, k, f);
-  for (int act : {CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+  for (int act : kActs) {
     const bool acc = act != CLIP4J_ACT_IDENTITY;  // the residual form with the activations
     std::vector<float> alone = acc ? resid : std::vector<float>(size_t(rows * n));
     std::vector<float> partial(static_cast<size_t>(n));
@@ -372,7 +520,7 @@ static void test_fp32_families_agree() {
     clip4j_gemm_packed_size(n, k, &len);
     std::vector<float> legacy(static_cast<size_t>(len));
     clip4j_gemm_pack_f32(w.data(), n, k, legacy.data(), len);
-    for (int act : {CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU}) {
+    for (int act : kActs) {
       for (int accumulate = 0; accumulate <= 1; ++accumulate) {
         std::vector<float> ref = accumulate ? resid : std::vector<float>(size_t(m * n)), part(size_t(m * n));
         CHECK(clip4j_gemm_ex_f32(pool, a.data(), m, k, k, legacy.data(), len, n, bias.data(), act, scale.data(),
@@ -490,6 +638,38 @@ static void bench_block(const Family& f, clip4j_gemm_pool* pool, int64_t n) {
   printf(" | total %.3f -> %.1f img/s for 12 blocks\n", total, 1000.0 / (12 * total));
 }
 
+// The epilogue's cost on an MLP GEMM (fc: m = 400 rows, i.e. 8 samples x 50 tokens, n = 3072,
+// k = 768), each activation timed in turn within every repetition (best of reps, so a busy machine
+// slows them alike), and on k = 1 (the epilogue alone, nearly). Prints ratios, asserts nothing.
+static void bench_epilogue(const Family& f, clip4j_gemm_pool* pool, int reps) {
+  const int acts[] = {CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU, CLIP4J_ACT_GELU, CLIP4J_ACT_GELU_TANH};
+  const char* names[] = {"identity", "quick_gelu", "gelu", "gelu_tanh"};
+  for (int64_t k : {768, 1}) {
+    const int64_t m = 400, n = 3072;
+    auto a = random_vec(size_t(m * k), 71, 1.0f);
+    auto w = random_vec(size_t(n * k), 72, k == 1 ? 1.0f : 0.036f);
+    auto bias = random_vec(size_t(n), 73, 0.1f);
+    Weight p(w, n, k, f);
+    std::vector<float> c(static_cast<size_t>(m * n));
+    double best[4] = {1e30, 1e30, 1e30, 1e30};
+    for (int r = 0; r < reps + 1; ++r) {
+      for (int i = 0; i < 4; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        gemm(pool, a.data(), m, k, p, bias.data(), acts[i], nullptr, 0, nullptr, 0, c.data(), n);
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (r > 0 && ms < best[i]) best[i] = ms;
+      }
+    }
+    printf("%s epilogue m=%ld n=%ld k=%ld (best of %d, ms):", f.name, long(m), long(n), long(k), reps);
+    for (int i = 0; i < 4; ++i) printf(" %s %.3f", names[i], best[i]);
+    const double erf_cost = best[2] - best[0], tanh_cost = best[3] - best[0];
+    printf(" | gelu_tanh / gelu %.3f", best[3] / best[2]);
+    if (erf_cost > 0 && tanh_cost > 0)
+      printf(", epilogue cost over identity: gelu_tanh / gelu %.2f", tanh_cost / erf_cost);
+    printf("\n");
+  }
+}
+
 static int bench(int threads) {
   clip4j_gemm_pool* pool = nullptr;
   clip4j_gemm_pool_create(threads, &pool);
@@ -507,6 +687,7 @@ static int bench(int threads) {
              gflops_of(f, pool, s[0], s[1], s[2], 10), threads);
     }
     for (int64_t n : {1, 8, 32}) bench_block(f, pool, n);
+    bench_epilogue(f, pool, 10);
   }
   clip4j_gemm_pool_destroy(pool);
   return 0;
@@ -514,9 +695,20 @@ static int bench(int threads) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "bench") == 0) return bench(argc > 2 ? atoi(argv[2]) : 2);
+  if (argc > 1 && strcmp(argv[1], "bench-epilogue") == 0) {
+    clip4j_gemm_pool* pool = nullptr;
+    clip4j_gemm_pool_create(argc > 2 ? atoi(argv[2]) : 1, &pool);
+    for (const Family& f : kFamilies) {
+      std::string missing;
+      if (expect_runs(f, &missing)) bench_epilogue(f, pool, 20);
+    }
+    clip4j_gemm_pool_destroy(pool);
+    return 0;
+  }
   printf("CLIP4J_CPU_DISABLE=%s\n", getenv("CLIP4J_CPU_DISABLE") ? getenv("CLIP4J_CPU_DISABLE") : "(unset)");
   test_resolution();
   test_fp32_families_agree();
+  test_gelu_tanh_families_agree();
   for (const Family& f : kFamilies) {
     std::string missing;
     if (!expect_runs(f, &missing)) continue;  // its refusal was asserted by test_resolution
@@ -530,8 +722,14 @@ int main(int argc, char** argv) {
     test_values(f, pool);
     clip4j_gemm_pool_destroy(pool);
     test_activations(f);
+    test_gelu_tanh_sweep(f);
     test_validation(f);
     test_invariance(f);
+  }
+  // The GELU-tanh epilogue's cost against GELU's, printed (a figure, not a test: nothing timed is asserted).
+  for (const Family& f : kFamilies) {
+    std::string missing;
+    if (f.dtype == CLIP4J_DTYPE_F32 && expect_runs(f, &missing)) bench_epilogue(f, nullptr, 8);
   }
   if (failures) {
     fprintf(stderr, "%d failure(s)\n", failures);

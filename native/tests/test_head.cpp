@@ -30,6 +30,11 @@ double act_ref(double v, int act) {
     case CLIP4J_ACT_QUICK_GELU: return v / (1.0 + exp(-1.702 * v));
     case CLIP4J_ACT_GELU: return 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
     case CLIP4J_ACT_TANH: return tanh(v);
+    case CLIP4J_ACT_GELU_TANH: {
+      // 0.5 v (1 + tanh(u)), written without the cancellation of 1 + tanh(u) for negative v.
+      const double u = sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v);
+      return v / (1.0 + exp(-2.0 * u));
+    }
     default: return v;
   }
 }
@@ -111,7 +116,7 @@ void test_random_shapes() {
   for (int64_t n : ns)
     for (int64_t d_in : dims)
       for (int64_t d_out : dims)
-        for (int act = 0; act < 4; ++act)
+        for (int act = 0; act <= CLIP4J_ACT_GELU_TANH; ++act)
           for (int layout = 0; layout < 2; ++layout)
             for (int bias = 0; bias < 2; ++bias)
               for (int normalize = 0; normalize < 2; ++normalize) {
@@ -120,7 +125,7 @@ void test_random_shapes() {
               }
   // No projection: d_out == d_in.
   for (int64_t d : dims)
-    for (int act = 0; act < 4; ++act)
+    for (int act = 0; act <= CLIP4J_ACT_GELU_TANH; ++act)
       for (int bias = 0; bias < 2; ++bias) check_case(rng, 5, d, d, act, 0, bias, false, true, 2.0f);
   printf("random shapes: %d cases\n", cases);
 }
@@ -167,6 +172,19 @@ void test_activation_values() {
   CHECK(fabs(out[0] - 0.8413447460685429) < 1e-7, "gelu(1)=%.9g", out[0]);
   clip4j_head_forward_f32(&one, 1, 1, nullptr, 0, 1, nullptr, CLIP4J_ACT_TANH, 0, 1e-12f, out);
   CHECK(fabs(out[0] - tanh(1.0)) < 1e-7, "tanh(1)=%.9g", out[0]);
+  // GELU-tanh(1) = 0.5 (1 + tanh(sqrt(2/pi) 1.044715)) = 0.8411919906082768; and torch's fp32 on
+  // the special values: -0 -> -0, NaN -> NaN, +inf -> +inf, -inf -> NaN, x far below -10 -> -0.
+  clip4j_head_forward_f32(&one, 1, 1, nullptr, 0, 1, nullptr, CLIP4J_ACT_GELU_TANH, 0, 1e-12f, out);
+  CHECK(fabs(out[0] - 0.8411919906082768) < 1e-7, "gelu_tanh(1)=%.9g", out[0]);
+  float specials[6] = {-0.0f, NAN, INFINITY, -INFINITY, -30.0f, 30.0f}, got[6];
+  CHECK(clip4j_head_forward_f32(specials, 6, 1, nullptr, 0, 1, nullptr, CLIP4J_ACT_GELU_TANH, 0, 1e-12f, got) ==
+            CLIP4J_OK, "%s", clip4j_last_error());
+  CHECK(got[0] == 0.0f && signbit(got[0]), "gelu_tanh(-0)=%g", got[0]);
+  CHECK(isnan(got[1]), "gelu_tanh(NaN)=%g", got[1]);
+  CHECK(got[2] == INFINITY, "gelu_tanh(inf)=%g", got[2]);
+  CHECK(isnan(got[3]), "gelu_tanh(-inf)=%g", got[3]);
+  CHECK(got[4] == 0.0f && signbit(got[4]), "gelu_tanh(-30)=%g", got[4]);
+  CHECK(got[5] == 30.0f, "gelu_tanh(30)=%g", got[5]);
 }
 
 void expect_invalid(clip4j_status st, const char* needle) {

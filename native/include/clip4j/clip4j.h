@@ -66,7 +66,9 @@ typedef enum clip4j_activation {
   CLIP4J_ACT_IDENTITY = 0,   /* y = x (CLIP's embedding head) */
   CLIP4J_ACT_QUICK_GELU = 1, /* y = x * sigmoid(1.702 x) (OpenAI CLIP) */
   CLIP4J_ACT_GELU = 2,       /* y = 0.5 x (1 + erf(x / sqrt(2))) (nn.GELU) */
-  CLIP4J_ACT_TANH = 3        /* y = tanh(x) */
+  CLIP4J_ACT_TANH = 3,       /* y = tanh(x) */
+  CLIP4J_ACT_GELU_TANH = 4   /* y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (nn.GELU(approximate='tanh'),
+                                HF's gelu_pytorch_tanh; SigLIP2's text MLPs) */
 } clip4j_activation;
 
 /** Memory layout of a projection matrix. */
@@ -391,9 +393,13 @@ clip4j_status clip4j_gemm_f32(clip4j_gemm_pool* pool, const float* a, int64_t m,
  *     c[i, j] = v                  (accumulate = 0)
  *     c[i, j] = c[i, j] + v        (accumulate = 1: a residual add into c)
  *
- * activation  CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU (x * sigmoid(1.702 x)) or
- *             CLIP4J_ACT_GELU (0.5 x (1 + erf(x / sqrt 2))), vectorised (relative error of
- *             the activation a few float ulps, about 1e-7).
+ * activation  CLIP4J_ACT_IDENTITY, CLIP4J_ACT_QUICK_GELU (x * sigmoid(1.702 x)),
+ *             CLIP4J_ACT_GELU (0.5 x (1 + erf(x / sqrt 2))) or CLIP4J_ACT_GELU_TANH
+ *             (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), computed as x / (1 + exp(-2u)):
+ *             no cancellation in either tail; -0 where torch's fp32 gives -0 for x below about
+ *             -10, NaN for NaN and -inf as torch), vectorised (relative error of the activation
+ *             a few float ulps, about 1e-7; GELU_TANH's grows like |u| ulps in the negative tail,
+ *             where the result is below 1e-6 in size). Other codes (TANH) are INVALID_ARGUMENT.
  * partial     with accumulate = 1 and k > 192: a scratch [m, ldp >= n] for the partial sums
  *             (c still holds the residual then); otherwise ignored (may be NULL).
  * The same batch invariance as clip4j_gemm_f32 holds for every argument combination.

@@ -5,8 +5,9 @@ import java.util.Locale;
 /**
  * Activation functions clip4j knows by name. The codes mirror {@code clip4j_activation} in the
  * C header one to one (a test asserts it). CLIP's embedding head uses {@link #IDENTITY}; the
- * transformer MLPs use {@link #QUICK_GELU} (OpenAI weights) or {@link #GELU} (everything else),
- * which must always come from model metadata, never from a default.
+ * transformer MLPs use {@link #QUICK_GELU} (OpenAI weights), {@link #GELU} (most others) or
+ * {@link #GELU_TANH} (SigLIP2's text tower), which must always come from model metadata, never
+ * from a default.
  */
 public enum Activation {
   /** y = x. */
@@ -16,7 +17,12 @@ public enum Activation {
   /** y = 0.5 x (1 + erf(x / sqrt 2)), nn.GELU() (exact, not the tanh approximation). */
   GELU(2, "gelu"),
   /** y = tanh(x). */
-  TANH(3, "tanh");
+  TANH(3, "tanh"),
+  /**
+   * y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), {@code nn.GELU(approximate='tanh')}
+   * (Hugging Face's {@code gelu_pytorch_tanh}; SigLIP2's text MLPs).
+   */
+  GELU_TANH(4, "gelu_tanh");
 
   private final int code;
   private final String id;
@@ -50,6 +56,6 @@ public enum Activation {
       }
     }
     throw new IllegalArgumentException(
-        "unknown activation '" + name + "' (expected one of identity, quick_gelu, gelu, tanh)");
+        "unknown activation '" + name + "' (expected one of identity, quick_gelu, gelu, tanh, gelu_tanh)");
   }
 }

@@ -36,10 +36,11 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Where clip4j's packed CPU kernels run (fp32, x86-64 with AVX2 and FMA, unless {@value
  * ClipTowers#PACKED_GEMM_PROPERTY}=false) the residual blocks run on them ({@link
- * PackedTowers#blocksOnly}: LayerNorm eps 1e-6 or {@code norm_kwargs}, GELU epilogue, non-causal
- * attention), except SigLIP2's GELU-tanh text blocks, which the native epilogue lacks; the towers'
- * ends (patch embedding, MAP head, token embedding, pooling) and any block not packed are
- * TorchScript with one GEMM per sample ({@code baddbmm}). Either way a sample's features are
+ * PackedTowers#blocksOnly}: LayerNorm eps 1e-6 or {@code norm_kwargs}, the GELU (erf) epilogue, or
+ * the GELU-tanh one for text towers configured with {@code act_kwargs.approximate = 'tanh'}
+ * (SigLIP2), non-causal attention); the towers' ends (patch embedding, MAP head, token embedding,
+ * pooling), and the blocks where the packed kernels do not run, are TorchScript with one GEMM per
+ * sample ({@code baddbmm}). Either way a sample's features are
  * bitwise independent of its batch; on CUDA each sample runs alone (the shapes of a batch of one).
  *
  * <p>Ownership and thread safety as {@link ClipTowers}: the towers copy the weights they take;
@@ -165,25 +166,23 @@ public final class SiglipTowers implements AutoCloseable {
     PackedTowers packed = null;
     Tensor pw = null;
     Tensor pb = null;
-    boolean packedVision = packedRuns(device);
-    // The native MLP epilogue has GELU (erf), not its tanh form: SigLIP2's text blocks stay on LibTorch.
-    boolean packedText = packedVision && config.text().activation() == SiglipConfig.Gelu.ERF;
+    boolean packedBlocks = packedRuns(device);
     try {
-      if (packedVision) {
+      if (packedBlocks) {
         SiglipConfig.Trunk v = config.vision();
         SiglipConfig.Text t = config.text();
         int kernels = dev.clip4j.internal.GemmPool.resolveKernels(dev.clip4j.CpuKernels.fromSystemProperty(), false);
         packed = PackedTowers.blocksOnly(name -> b.weight(packedName(name)), Engine.ensureInitialized().blasThreads(),
             kernels, new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(), 1e-6f,
-                dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU),
-            packedText ? new PackedTowers.BlockStack("text.transformer", t.layers(), t.heads(), t.width(),
-                t.mlpWidth(), (float) t.normEps(), dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU) : null);
+                nativeGelu(SiglipConfig.Gelu.ERF)),
+            new PackedTowers.BlockStack("text.transformer", t.layers(), t.heads(), t.width(), t.mlpWidth(),
+                (float) t.normEps(), nativeGelu(t.activation())));
         visual = prepare(b.vision(true, false, false, "SiglipVisionEmbed"));
         visualHead = prepare(b.vision(false, false, true, "SiglipVisionHead"));
       } else {
         visual = prepare(b.vision(true, true, true, "SiglipVision"));
       }
-      if (packedText) {
+      if (packedBlocks) {
         text = prepare(b.text(true, false, false, "SiglipTextEmbed"));
         textHead = prepare(b.text(false, false, true, "SiglipTextHead"));
       } else {
@@ -207,6 +206,14 @@ public final class SiglipTowers implements AutoCloseable {
     }
     return new SiglipTowers(config, device, new State(visual, visualHead, text, textHead, packed, pw, pb), scale,
         bias);
+  }
+
+  /** The packed MLP epilogue's activation code for a GELU form. */
+  static int nativeGelu(SiglipConfig.Gelu gelu) {
+    return switch (gelu) {
+      case ERF -> dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU;
+      case TANH -> dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU_TANH;
+    };
   }
 
   /** Where the packed kernels run: fp32 on an x86-64 CPU with AVX2 and FMA, unless clip4j.packedGemm=false. */
@@ -469,10 +476,9 @@ public final class SiglipTowers implements AutoCloseable {
     if (state.packed == null) {
       return "batch-invariant: one GEMM per sample on the CPU BLAS";
     }
-    return "batch-invariant: image blocks" + (state.textHead != null ? " and text blocks" : "") + " on clip4j's"
-        + " packed CPU kernels (one fixed summation order)" + (state.textHead != null ? ""
-            : ", text blocks (GELU-tanh) as one GEMM per sample on the CPU BLAS")
-        + ", the towers' ends as per-sample GEMMs";
+    return "batch-invariant: image blocks and text blocks" + (config.text().activation() == SiglipConfig.Gelu.TANH
+        ? " (GELU-tanh)" : "") + " on clip4j's packed CPU kernels (one fixed summation order), the towers' ends as"
+        + " per-sample GEMMs";
   }
 
   /** A copy of {@code text.text_projection.weight}, float32 [embed, width] (nn.Linear layout). */
@@ -555,9 +561,9 @@ public final class SiglipTowers implements AutoCloseable {
     return state.packed == null ? "libtorch" : state.packed.kernelsName();
   }
 
-  /** Which parts run on the packed native kernels: "image and text blocks", "image blocks", or "none". */
+  /** Which parts run on the packed native kernels: "image and text blocks", or "none". */
   public String packedShare() {
-    return state.packed == null ? "none" : state.textHead != null ? "image and text blocks" : "image blocks";
+    return state.packed == null ? "none" : "image and text blocks";
   }
 
   private Tensor run(JitModule m, Tensor input) {

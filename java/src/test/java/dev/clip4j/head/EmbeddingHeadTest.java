@@ -48,6 +48,9 @@ class EmbeddingHeadTest {
       case TANH:
         y = torch.tanh(y);
         break;
+      case GELU_TANH:
+        y = torch.gelu(y, "tanh");
+        break;
       default:
         break;
     }

@@ -25,7 +25,8 @@ class SiglipFullSizeCheck {
     assertThat(Files.isRegularFile(dir.resolve("open_clip_config.json"))).isTrue();
     long t0 = System.nanoTime();
     try (ClipModel model = ClipModel.load(dir)) { // the built-in trunk table (e.g. vit_base_patch16_siglip_224)
-      System.out.printf("loaded in %.1f s: %s%n", (System.nanoTime() - t0) / 1e9, model.info().architecture());
+      System.out.printf("loaded in %.1f s: %s%n  %s%n", (System.nanoTime() - t0) / 1e9, model.info().architecture(),
+          model.info().invariance());
       Npy.Array px = Npy.read(dir.resolve("pixels.npy"));
       Npy.Array ids = Npy.read(dir.resolve("ids.npy"));
       try (FloatPointer p = new FloatPointer(px.floats()); Tensor view = torch.from_blob(p, px.shape());
