@@ -37,7 +37,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>Where clip4j's packed CPU kernels run (fp32, x86-64 with AVX2 and FMA, unless {@value
  * ClipTowers#PACKED_GEMM_PROPERTY}=false) the residual blocks run on them ({@link
  * PackedTowers#blocksOnly}: LayerNorm eps 1e-6 or {@code norm_kwargs}, GELU epilogue, non-causal
- * attention), except SigLIP2's GELU-tanh text blocks, which the native epilogue lacks; the towers'
+ * attention), except GELU-tanh blocks (SigLIP2's text tower, both towers of transformers'
+ * SiglipModel), which the native epilogue lacks; the towers'
  * ends (patch embedding, MAP head, token embedding, pooling) and any block not packed are
  * TorchScript with one GEMM per sample ({@code baddbmm}). Either way a sample's features are
  * bitwise independent of its batch; on CUDA each sample runs alone (the shapes of a batch of one).
@@ -165,19 +166,23 @@ public final class SiglipTowers implements AutoCloseable {
     PackedTowers packed = null;
     Tensor pw = null;
     Tensor pb = null;
-    boolean packedVision = packedRuns(device);
-    // The native MLP epilogue has GELU (erf), not its tanh form: SigLIP2's text blocks stay on LibTorch.
-    boolean packedText = packedVision && config.text().activation() == SiglipConfig.Gelu.ERF;
+    boolean packedRuns = packedRuns(device);
+    // The native MLP epilogue has GELU (erf), not its tanh form: GELU-tanh blocks (SigLIP2's text tower,
+    // transformers' SigLIP towers) stay on LibTorch.
+    boolean packedVision = packedRuns && config.vision().activation() == SiglipConfig.Gelu.ERF;
+    boolean packedText = packedRuns && config.text().activation() == SiglipConfig.Gelu.ERF;
     try {
-      if (packedVision) {
+      if (packedVision || packedText) {
         SiglipConfig.Trunk v = config.vision();
         SiglipConfig.Text t = config.text();
         int kernels = dev.clip4j.internal.GemmPool.resolveKernels(dev.clip4j.CpuKernels.fromSystemProperty(), false);
         packed = PackedTowers.blocksOnly(name -> b.weight(packedName(name)), Engine.ensureInitialized().blasThreads(),
-            kernels, new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(), 1e-6f,
-                dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU),
+            kernels, packedVision ? new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(),
+                v.mlpWidth(), (float) v.normEps(), dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU) : null,
             packedText ? new PackedTowers.BlockStack("text.transformer", t.layers(), t.heads(), t.width(),
                 t.mlpWidth(), (float) t.normEps(), dev.clip4j.jni.Clip4jNative.CLIP4J_ACT_GELU) : null);
+      }
+      if (packedVision) {
         visual = prepare(b.vision(true, false, false, "SiglipVisionEmbed"));
         visualHead = prepare(b.vision(false, false, true, "SiglipVisionHead"));
       } else {
@@ -277,7 +282,8 @@ public final class SiglipTowers implements AutoCloseable {
         .append(" tensors expected, ").append(actual.size()).append(" found).");
     if (actual.keySet().stream().anyMatch(k -> k.startsWith("vision_model.") || k.startsWith("text_model."))) {
       sb.append("\n  hint: the keys look like a Hugging Face transformers SiglipModel checkpoint (vision_model.*,"
-          + " text_model.*), not open_clip's names");
+          + " text_model.*), not open_clip's names: load its directory (config.json beside it), which clip4j reads"
+          + " as transformers does");
     }
     for (String p : problems) {
       sb.append("\n  ").append(p);
@@ -400,12 +406,12 @@ public final class SiglipTowers implements AutoCloseable {
         f.append("    o = self.lin(o, ").append(linearArgs(m, a + "proj")).append(")\n");
         f.append("    h = self.lin(self.ln(o, ").append(linearArgs(m, a + "norm")).append("), ")
             .append(linearArgs(m, a + "mlp.fc1")).append(")\n");
-        f.append("    h = torch.gelu(h)\n");
+        f.append("    h = ").append(gelu(v.activation())).append("\n");
         f.append("    o = o + self.lin(h, ").append(linearArgs(m, a + "mlp.fc2")).append(")\n");
         f.append("    x = o[:, 0]\n");
       }
       f.append("    return x\n");
-      m.define(common(v.heads(), 1e-6, gelu(SiglipConfig.Gelu.ERF)) + "\n" + f);
+      m.define(common(v.heads(), v.normEps(), gelu(v.activation())) + "\n" + f);
       return m;
     }
 
@@ -468,6 +474,10 @@ public final class SiglipTowers implements AutoCloseable {
     }
     if (state.packed == null) {
       return "batch-invariant: one GEMM per sample on the CPU BLAS";
+    }
+    if (state.visualHead == null) {
+      return "batch-invariant: text blocks on clip4j's packed CPU kernels (one fixed summation order), image"
+          + " blocks (GELU-tanh) as one GEMM per sample on the CPU BLAS, the towers' ends as per-sample GEMMs";
     }
     return "batch-invariant: image blocks" + (state.textHead != null ? " and text blocks" : "") + " on clip4j's"
         + " packed CPU kernels (one fixed summation order)" + (state.textHead != null ? ""
@@ -555,9 +565,12 @@ public final class SiglipTowers implements AutoCloseable {
     return state.packed == null ? "libtorch" : state.packed.kernelsName();
   }
 
-  /** Which parts run on the packed native kernels: "image and text blocks", "image blocks", or "none". */
+  /** Which parts run on the packed native kernels: "image and text blocks", "image blocks", "text blocks" or "none". */
   public String packedShare() {
-    return state.packed == null ? "none" : state.textHead != null ? "image and text blocks" : "image blocks";
+    if (state.packed == null) {
+      return "none";
+    }
+    return state.visualHead == null ? "text blocks" : state.textHead != null ? "image and text blocks" : "image blocks";
   }
 
   private Tensor run(JitModule m, Tensor input) {
