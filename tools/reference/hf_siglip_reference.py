@@ -19,8 +19,9 @@ Models (seeded, tiny):
   hf-siglip   SigLIP v1 layout: config.json as save_pretrained writes it (hidden_act, layer_norm_eps,
               projection_size left at SiglipTextConfig / SiglipVisionConfig defaults: gelu_pytorch_tanh,
               1e-6), intermediate sizes not a multiple of the width.
-  hf-siglip2  hidden_act "gelu" (erf) and layer_norm_eps 1e-5 stated in both towers (the packed-kernel
-              path in clip4j), projection_size stated.
+  hf-siglip2  hidden_act "gelu" (erf) stated in both towers (the packed-kernel path in clip4j),
+              layer_norm_eps stated and large (2e-2 image, 1e-2 text) so that a wrong eps shows in the
+              embeddings, projection_size stated (text hidden 48 -> 40 = image width).
 Each folder: config.json, model.safetensors, preprocessor_config.json (SiglipImageProcessor),
 tokenizer.json + tokenizer_config.json (the tiny SentencePiece-unigram tokenizer of clip4j's
 siglip test fixture), and the reference as .npy:
@@ -108,10 +109,10 @@ MODELS = {
                            image_size=32, patch_size=8)),
     "hf-siglip2": dict(
         text_config=dict(vocab_size=64, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                         num_attention_heads=4, max_position_embeddings=8, hidden_act="gelu", layer_norm_eps=1e-5,
+                         num_attention_heads=4, max_position_embeddings=8, hidden_act="gelu", layer_norm_eps=1e-2,
                          projection_size=40, pad_token_id=0, eos_token_id=1),
         vision_config=dict(hidden_size=40, intermediate_size=72, num_hidden_layers=3, num_attention_heads=5,
-                           image_size=24, patch_size=6, hidden_act="gelu", layer_norm_eps=1e-5)),
+                           image_size=24, patch_size=6, hidden_act="gelu", layer_norm_eps=2e-2)),
 }
 
 TEXTS = ["a photo of a cat", "A PHOTO of a Dog!", "  two_dogs   playing,\tin the snow...  ",

@@ -39,7 +39,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Hugging Face transformers SiglipModel directories against transformers 4.57.6's own SiglipModel,
  * SiglipImageProcessor and fast tokenizer (tools/reference/hf_siglip_reference.py, on Debian's
  * torch 1.13): hf-siglip as the hub's SigLIP v1 configs are written (hidden_act and layer_norm_eps
- * left at transformers' defaults: GELU tanh, 1e-6), hf-siglip2 with "gelu" (erf), eps 1e-5 and
+ * left at transformers' defaults: GELU tanh, 1e-6), hf-siglip2 with "gelu" (erf), eps 2e-2 / 1e-2 and
  * projection_size stated.
  */
 public class HfSiglipModelTest {
@@ -250,9 +250,36 @@ public class HfSiglipModelTest {
         .contains("MAP head");
     SiglipConfig c2 = ((Architecture.Siglip) ModelDescription.read(fixture("hf-siglip2")).architecture()).config();
     assertThat(c2.vision().activation()).isEqualTo(SiglipConfig.Gelu.ERF);
-    assertThat(c2.text().normEps()).isEqualTo(1e-5);
+    assertThat(c2.text().normEps()).isEqualTo(1e-2);
+    assertThat(c2.vision().normEps()).isEqualTo(2e-2);
     assertThat(c2.activationSource()).contains("vision_config.hidden_act = \"gelu\"");
     assertThat(c2.embedDim()).isEqualTo(40);
+  }
+
+  /** The weights split into two shards with model.safetensors.index.json, as save_pretrained shards them. */
+  @Test
+  void shardedWeightsLoadTheSame(@TempDir Path tmp) throws IOException {
+    Path src = fixture("hf-siglip2");
+    Path dir = copy(src, tmp.resolve("sharded"));
+    Files.delete(dir.resolve("model.safetensors"));
+    try (StateDict sd = CheckpointReader.read(src.resolve("model.safetensors"))) {
+      List<TensorData> all = new ArrayList<>(sd.tensors().values());
+      StringBuilder map = new StringBuilder();
+      for (int s = 0; s < 2; s++) {
+        String shard = String.format("model-%05d-of-00002.safetensors", s + 1);
+        List<LazyTensor> part = new ArrayList<>();
+        for (int i = s; i < all.size(); i += 2) {
+          part.add(LazyTensor.of(all.get(i).name(), all.get(i)));
+          map.append(map.length() == 0 ? "" : ",").append('"').append(all.get(i).name()).append("\":\"")
+              .append(shard).append('"');
+        }
+        SafetensorsWriter.writeTensors(dir.resolve(shard), part, Map.of("format", "pt"));
+      }
+      Files.writeString(dir.resolve("model.safetensors.index.json"), "{\"metadata\":{},\"weight_map\":{" + map + "}}");
+    }
+    assertThat(ModelDescription.read(dir).fileHashes()).containsKeys("model.safetensors.index.json",
+        "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors");
+    checkEmbeddings("hf-siglip2 (sharded)", dir);
   }
 
   // ------------------------------------------------------------------------------ refusals
@@ -308,6 +335,23 @@ public class HfSiglipModelTest {
       r.putArray("architectures").add("SiglipForImageClassification");
     });
     assertThatThrownBy(() -> ModelDescription.read(dir)).hasMessageContaining("SiglipForImageClassification");
+  }
+
+  @Test
+  void siglipImageProcessorDefaults() {
+    dev.clip4j.preprocess.PreprocessConfig p = dev.clip4j.model.hf.HfPreprocessorConfig.parseSiglip(
+        "{\"image_processor_type\": \"SiglipImageProcessor\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8), "t");
+    assertThat(p.imageSize()).isEqualTo(224);
+    assertThat(p.resizeMode()).isEqualTo(dev.clip4j.preprocess.ResizeMode.SQUASH);
+    assertThat(p.interpolation()).isEqualTo(dev.clip4j.preprocess.Interpolation.BICUBIC);
+    assertThat(p.mean()).containsExactly(0.5f, 0.5f, 0.5f);
+    assertThat(p.std()).containsExactly(0.5f, 0.5f, 0.5f);
+    assertThatThrownBy(() -> dev.clip4j.model.hf.HfPreprocessorConfig.parseSiglip(
+        "{\"size\": {\"shortest_edge\": 224}}".getBytes(java.nio.charset.StandardCharsets.UTF_8), "t"))
+        .isInstanceOf(InvalidModelException.class).hasMessageContaining("size must hold exactly height and width");
+    assertThatThrownBy(() -> dev.clip4j.model.hf.HfPreprocessorConfig.parseSiglip(
+        "{\"resample\": 1}".getBytes(java.nio.charset.StandardCharsets.UTF_8), "t"))
+        .hasMessageContaining("LANCZOS");
   }
 
   @Test
