@@ -365,7 +365,8 @@ public record SiglipConfig(int embedDim, Trunk vision, Text text, ObjectNode pre
   public String describe() {
     Trunk v = vision;
     boolean timm = v.normEps() == 1e-6 && v.activation() == Gelu.ERF && !v.name().startsWith("transformers ");
-    String trunk = timm ? "timm " + v.name() + " (" : v.name() + " (" + v.activation().id() + ", eps " + v.normEps() + ", ";
+    String trunk = timm ? "timm " + v.name() + " ("
+        : v.name() + " (" + v.activation().id() + ", eps " + v.normEps() + ", ";
     return String.format(java.util.Locale.ROOT,
         "SigLIP: %spatch %d, width %d, %d blocks, %d heads, MAP head, image %d) + non-causal text"
             + " transformer (width %d, %d blocks, %d heads, context %d, vocab %d, %s, eps %s, pool last),"

@@ -156,8 +156,8 @@ public record HfSiglipConfig(SiglipConfig config, int padTokenId, String dtype, 
 
     SiglipConfig.Trunk trunk = new SiglipConfig.Trunk(TRUNK_NAME, patch, vw, vLayers, vHeads,
         HfClipConfig.mlpRatio(vw, vInter), image, vEps, vAct.gelu());
-    SiglipConfig.Text text = new SiglipConfig.Text(context, vocab, tw, tHeads, tLayers, HfClipConfig.mlpRatio(tw, tInter),
-        tEps, tAct.gelu(), "none", "");
+    SiglipConfig.Text text = new SiglipConfig.Text(context, vocab, tw, tHeads, tLayers,
+        HfClipConfig.mlpRatio(tw, tInter), tEps, tAct.gelu(), "none", "");
     SiglipConfig config = new SiglipConfig(vw, trunk, text, null, source,
         "transformers SigLIP: " + vAct.source() + "; " + tAct.source());
     return new HfSiglipConfig(config, pad, dtype, source);
