@@ -9,7 +9,9 @@ the torch 2.x names imported but not used by SigLIP (torch.distributed.tensor, t
 torch._dynamo, pytree registration, float8 dtypes). The models run with attn_implementation="eager"
 (transformers' own attention code, no sdpa), so what runs is SiglipModel's code unchanged.
 
-  /usr/bin/python3 tools/reference/hf_siglip_reference.py OUT      (OUT: a folder; writes OUT/<model>/...)
+  /usr/bin/python3 tools/reference/hf_siglip_reference.py OUT       (OUT: a folder; writes OUT/<model>/...)
+  /usr/bin/python3 tools/reference/hf_siglip_reference.py full OUT  (google/siglip-base-patch16-224's geometry,
+      random weights, ~800 MB: not a test resource; see hf_siglip_full_check.sh)
 
 Wheels come from the machine's wheel folders (/opt/pypi/files, /opt/pypi-more/files): transformers
 4.57.6, safetensors 0.8.0, tokenizers 0.22.2, huggingface_hub 1.33.0 (+ httpx, httpcore, h11, anyio,
@@ -130,6 +132,59 @@ def images(np, Image):
     return out
 
 
+def full(out_root):
+    """SiglipModel at transformers' default sizes (= google/siglip-base-patch16-224), config.json as the hub's."""
+    prepare()
+    shim()
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+    from transformers.models.siglip import configuration_siglip, modeling_siglip
+    from transformers.models.siglip.image_processing_siglip import SiglipImageProcessor
+
+    torch.manual_seed(2024)
+    cfg = configuration_siglip.SiglipConfig(text_config={}, vision_config={})
+    cfg._attn_implementation = "eager"
+    model = modeling_siglip.SiglipModel(cfg).eval()
+    with torch.no_grad():  # transformers' init, then noise so biases and norms are not 0 / 1
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+        model.logit_scale.fill_(4.7)
+        model.logit_bias.fill_(-16.5)
+    d = os.path.join(out_root, "siglip-base-patch16-224")
+    os.makedirs(d, exist_ok=True)
+    hub = {"architectures": ["SiglipModel"], "initializer_factor": 1.0, "model_type": "siglip",
+           "text_config": {"hidden_size": 768, "intermediate_size": 3072, "model_type": "siglip_text_model",
+                           "num_attention_heads": 12, "vocab_size": 32000},
+           "torch_dtype": "float32", "transformers_version": "4.37.0.dev0",
+           "vision_config": {"model_type": "siglip_vision_model", "num_attention_heads": 12, "num_hidden_layers": 12,
+                             "patch_size": 16}}
+    json.dump(hub, open(os.path.join(d, "config.json"), "w"), indent=2)
+    back = configuration_siglip.SiglipConfig.from_json_file(os.path.join(d, "config.json"))
+    for tower in ("text_config", "vision_config"):
+        a, b = getattr(back, tower).to_dict(), getattr(cfg, tower).to_dict()
+        diff = {k for k in set(a) | set(b) if a.get(k) != b.get(k)} - {
+            "_attn_implementation", "attn_implementation", "_attn_implementation_autoset", "torch_dtype", "dtype"}
+        assert not diff, (tower, diff)
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
+              os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+    SiglipImageProcessor().to_json_file(os.path.join(d, "preprocessor_config.json"))
+    g = torch.Generator().manual_seed(5)
+    pixels = torch.randn(2, 3, 224, 224, generator=g)
+    ids = torch.randint(0, 32000, (3, 64), generator=g)
+    ids[0, 10:] = 1
+    with torch.no_grad():
+        img = model.get_image_features(pixel_values=pixels)
+        txt = model.get_text_features(input_ids=ids)
+    norm = lambda x: (x / x.norm(dim=-1, keepdim=True)).numpy().astype(np.float32)
+    np.save(os.path.join(d, "pixels.npy"), pixels.numpy())
+    np.save(os.path.join(d, "ids.npy"), ids.numpy().astype(np.int64))
+    np.save(os.path.join(d, "image.npy"), norm(img))
+    np.save(os.path.join(d, "text.npy"), norm(txt))
+    np.save(os.path.join(d, "logit_bias.npy"), model.logit_bias.detach().numpy())
+    print("full", d, "image", tuple(img.shape), "text", tuple(txt.shape))
+
+
 def main(out_root):
     prepare()
     shim()
@@ -231,4 +286,7 @@ def main(out_root):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "out")
+    if len(sys.argv) > 1 and sys.argv[1] == "full":
+        full(sys.argv[2] if len(sys.argv) > 2 else "/tmp/hf-siglip-full")
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "out")
