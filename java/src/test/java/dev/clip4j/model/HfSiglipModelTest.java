@@ -248,6 +248,11 @@ public class HfSiglipModelTest {
     assertThat(d.tokenizer().maxLength()).isEqualTo(8);
     assertThat(c.describe()).contains("transformers SiglipVisionTransformer (gelu_tanh, eps 1.0E-6")
         .contains("MAP head");
+    assertThat(d.preprocess().rgbConversion()).isEqualTo(dev.clip4j.preprocess.RgbConversion.AFTER_RESIZE);
+    ModelDescription asTransformers = ModelDescription.read(dir,
+        LoadOptions.builder().preprocessRules(PreprocessRules.TRANSFORMERS).build());
+    assertThat(asTransformers.preprocess().rgbConversion())
+        .isEqualTo(dev.clip4j.preprocess.RgbConversion.BEFORE_RESIZE);
     SiglipConfig c2 = ((Architecture.Siglip) ModelDescription.read(fixture("hf-siglip2")).architecture()).config();
     assertThat(c2.vision().activation()).isEqualTo(SiglipConfig.Gelu.ERF);
     assertThat(c2.text().normEps()).isEqualTo(1e-2);
