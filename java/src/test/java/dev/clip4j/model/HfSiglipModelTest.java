@@ -144,6 +144,45 @@ public class HfSiglipModelTest {
     }
   }
 
+  /**
+   * A GELU-tanh image tower with a GELU (erf) text tower: only the text blocks run packed, and give
+   * what LibTorch gives (no reference for this mix: the same model with the packed kernels off is it).
+   */
+  @Test
+  void onlyTheTextBlocksRunPackedWhenTheImageTowerIsTanh(@TempDir Path tmp) throws IOException {
+    Path dir = copy(fixture("hf-siglip2"), tmp.resolve("mixed"));
+    editConfig(dir, r -> ((ObjectNode) r.get("vision_config")).put("hidden_act", "gelu_pytorch_tanh"));
+    float[] img;
+    float[] txt;
+    String before = System.getProperty(ClipTowers.PACKED_GEMM_PROPERTY);
+    System.setProperty(ClipTowers.PACKED_GEMM_PROPERTY, "false");
+    try (ClipModel model = ClipModel.load(dir); Tensor p = tensor(Npy.read(dir.resolve("pixels.npy")));
+        Tensor i = model.embedImages(p); Tensor ids = tensor(Npy.read(dir.resolve("ids.npy")));
+        Tensor t = model.embedTexts(ids)) {
+      img = floats(i);
+      txt = floats(t);
+      assertThat(maxAbsDiff(img, Npy.read(dir.resolve("image.npy")).floats())).as("tanh vs erf changes the image")
+          .isGreaterThan(1e-5f);
+    } finally {
+      if (before == null) {
+        System.clearProperty(ClipTowers.PACKED_GEMM_PROPERTY);
+      } else {
+        System.setProperty(ClipTowers.PACKED_GEMM_PROPERTY, before);
+      }
+    }
+    try (ClipModel model = ClipModel.load(dir); Tensor p = tensor(Npy.read(dir.resolve("pixels.npy")));
+        Tensor i = model.embedImages(p); Tensor ids = tensor(Npy.read(dir.resolve("ids.npy")));
+        Tensor t = model.embedTexts(ids)) {
+      if (dev.clip4j.internal.GemmPool.supported()) {
+        assertThat(model.info().invariance()).contains("text blocks on clip4j's packed CPU kernels")
+            .contains("image blocks (GELU-tanh) as one GEMM per sample");
+      }
+      assertThat(maxAbsDiff(floats(i), img)).isLessThanOrEqualTo(1e-6f);
+      assertThat(maxAbsDiff(floats(t), txt)).isLessThanOrEqualTo(1e-5f);
+      assertThat(maxAbsDiff(floats(t), Npy.read(dir.resolve("text.npy")).floats())).isLessThanOrEqualTo(1e-5f);
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"hf-siglip", "hf-siglip2"})
   void textsTokenizeAndEmbedAsTheProcessorDoes(String name) throws IOException {
