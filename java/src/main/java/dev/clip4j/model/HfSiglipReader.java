@@ -73,6 +73,7 @@ final class HfSiglipReader implements ModelReader {
     List<Path> files = new ArrayList<>(List.of(cfgFile, preFile));
     TokenizerSpec tokenizer;
     if (Files.isRegularFile(dir.resolve("tokenizer.json"))) {
+      dev.clip4j.model.hf.HfTokenizerConfig.checkSpecialTokens(dir); // Gemma/Llama classes rebuild the post-processor
       tokenizer = new TokenizerSpec.TransformersHf(dir, context);
       files.add(dir.resolve("tokenizer.json"));
       if (Files.isRegularFile(dir.resolve("tokenizer_config.json"))) {

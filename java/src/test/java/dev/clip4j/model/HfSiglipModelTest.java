@@ -381,6 +381,20 @@ public class HfSiglipModelTest {
     assertThatThrownBy(() -> ModelDescription.read(dir)).hasMessageContaining("SiglipForImageClassification");
   }
 
+  /** GemmaTokenizerFast (SigLIP2's) rebuilds the post-processor from add_bos_token / add_eos_token. */
+  @Test
+  void aTokenizerTransformersWouldRebuildMustAgreeWithItsConfig(@TempDir Path tmp) throws IOException {
+    Path dir = copy(fixture("hf-siglip"), tmp.resolve("m"));
+    ObjectNode tc = (ObjectNode) JSON.readTree(dir.resolve("tokenizer_config.json").toFile());
+    tc.put("tokenizer_class", "GemmaTokenizer"); // defaults: <bos> $A; the file makes $A </s>
+    Files.writeString(dir.resolve("tokenizer_config.json"), JSON.writeValueAsString(tc));
+    assertThatThrownBy(() -> ModelDescription.read(dir)).isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("makes $A </s>").hasMessageContaining("as <bos> $A");
+    tc.put("add_bos_token", false).put("add_eos_token", true); // eos_token "</s>": what the file does
+    Files.writeString(dir.resolve("tokenizer_config.json"), JSON.writeValueAsString(tc));
+    assertThat(ModelDescription.read(dir).tokenizer()).isInstanceOf(TokenizerSpec.TransformersHf.class);
+  }
+
   @Test
   void siglipImageProcessorDefaults() {
     dev.clip4j.preprocess.PreprocessConfig p = dev.clip4j.model.hf.HfPreprocessorConfig.parseSiglip(
