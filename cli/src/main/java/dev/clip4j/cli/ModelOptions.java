@@ -30,7 +30,7 @@ final class ModelOptions {
       + "the system property clip4j.cpuKernels, else auto).")
   String cpuKernels;
 
-  @Option(names = "--format", description = "Force the format: open_clip, hf, openai-jit, checkpoint, sentence-transformers,"
+  @Option(names = "--format", description = "Force the format: open_clip, hf, hf-siglip, openai-jit, checkpoint, sentence-transformers,"
       + " torchscript (run the archive as code), clip4j-bundle (default: detected from the contents).")
   String format;
 

@@ -178,9 +178,17 @@ final class Architectures {
         }
       }
       if (model.hasTextTower()) {
-        long[] one = model.tokenizer().ids("");
+        int length;
+        try {
+          length = model.tokenizer().ids("").length;
+        } catch (dev.clip4j.Clip4jException e) {
+          if (e.code() != dev.clip4j.ErrorCode.UNSUPPORTED) {
+            throw e;
+          }
+          length = 1; // a tower that embeds token ids but cannot tokenize texts (yet)
+        }
         try (TensorOptions o = new TensorOptions(ScalarType.Long);
-            Tensor ids = torch.zeros(new long[] {1, one.length}, o);
+            Tensor ids = torch.zeros(new long[] {1, length}, o);
             Tensor txt = model.embedTexts(ids)) {
           checkWidth(txt, info, "text");
         }

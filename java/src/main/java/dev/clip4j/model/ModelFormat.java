@@ -23,6 +23,13 @@ public enum ModelFormat {
    */
   HF_CLIP("hf"),
   /**
+   * A Hugging Face transformers {@code SiglipModel} directory ({@code model_type "siglip"}: SigLIP
+   * and fixed-resolution SigLIP2): {@code config.json}, {@code model.safetensors} (or {@code
+   * pytorch_model.bin}, or shards with an index), {@code preprocessor_config.json}, {@code
+   * tokenizer.json} (or {@code spiece.model}: token ids only, for now).
+   */
+  HF_SIGLIP("hf-siglip"),
+  /**
    * A TorchScript archive whose parameters are a CLIP state dict (OpenAI's {@code clip} package
    * {@code .pt} files, open_clip's {@code torch.jit.script} output): its weights are read from the
    * archive's {@code data.pkl} in Java (no code in it runs) and built like any checkpoint.

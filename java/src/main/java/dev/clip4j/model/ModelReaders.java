@@ -27,6 +27,7 @@ final class ModelReaders {
   static {
     register(new OpenClipHubReader());
     register(new HfClipReader());
+    register(new HfSiglipReader());
     register(new SentenceTransformersReader());
     register(new TorchScriptReader());
     register(new OpenAiJitReader());
@@ -66,7 +67,7 @@ final class ModelReaders {
   /**
    * The format of {@code path}: a directory holding {@code open_clip_config.json} (open_clip hub),
    * {@code modules.json} (sentence-transformers) or a {@code config.json} whose {@code model_type}
-   * is a CLIP (Hugging Face); a file that is a zip with a clip4j manifest (bundle), with TorchScript
+   * is a CLIP or {@code siglip} (Hugging Face); a file that is a zip with a clip4j manifest (bundle), with TorchScript
    * code (an OpenAI-style archive), or a {@code torch.save} / safetensors checkpoint (bare).
    *
    * @throws InvalidModelException naming the path and what was found instead
@@ -85,8 +86,11 @@ final class ModelReaders {
         if (type.equals("clip") || type.equals("clip_vision_model") || type.equals("clip_text_model")) {
           return ModelFormat.HF_CLIP;
         }
+        if (type.equals(dev.clip4j.model.hf.HfSiglipConfig.MODEL_TYPE)) {
+          return ModelFormat.HF_SIGLIP;
+        }
         throw new InvalidModelException(path + ": config.json has model_type '" + type + "', not a CLIP (clip4j reads"
-            + " model_type clip, clip_vision_model and clip_text_model Hugging Face directories)");
+            + " model_type clip, clip_vision_model, clip_text_model and siglip Hugging Face directories)");
       }
       throw new InvalidModelException(path + " is a directory without open_clip_config.json (open_clip),"
           + " config.json (Hugging Face CLIPModel) or modules.json (sentence-transformers): not a model directory");

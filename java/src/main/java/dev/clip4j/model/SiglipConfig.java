@@ -27,20 +27,35 @@ import java.util.TreeMap;
  * @param text the text tower
  * @param preprocessCfg {@code preprocess_cfg} (a copy) or null
  * @param source where the configuration came from, for messages
+ * @param activationSource where the towers' activations were stated (for {@code info()})
  */
-public record SiglipConfig(int embedDim, Trunk vision, Text text, ObjectNode preprocessCfg, String source) {
+public record SiglipConfig(int embedDim, Trunk vision, Text text, ObjectNode preprocessCfg, String source,
+    String activationSource) {
 
   /**
-   * A timm SigLIP ViT trunk ({@code VisionTransformer(class_token=False, global_pool='map')}):
-   * LayerNorm eps 1e-6 everywhere, GELU (erf) MLPs, qkv with bias.
+   * A SigLIP ViT image tower: timm's ({@code VisionTransformer(class_token=False,
+   * global_pool='map')}: LayerNorm eps 1e-6 everywhere, GELU (erf) MLPs, qkv with bias) or
+   * transformers' {@code SiglipVisionTransformer} (the same computation, with {@code
+   * layer_norm_eps} and {@code hidden_act} from its config; its MAP head's MLP uses the same
+   * activation).
+   *
+   * @param normEps LayerNorm eps of the blocks, the final norm and the MAP head
+   * @param activation the MLPs' GELU (blocks and MAP head)
    */
-  public record Trunk(String name, int patchSize, int width, int depth, int heads, double mlpRatio, int imageSize) {
+  public record Trunk(String name, int patchSize, int width, int depth, int heads, double mlpRatio, int imageSize,
+      double normEps, Gelu activation) {
     public Trunk {
       Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(activation, "activation");
       if (patchSize < 1 || width < 1 || depth < 1 || heads < 1 || width % heads != 0 || imageSize < patchSize
-          || !(mlpRatio > 0)) {
+          || !(mlpRatio > 0) || !(normEps > 0 && normEps < 1)) {
         throw new IllegalArgumentException("invalid trunk geometry for " + name);
       }
+    }
+
+    /** A timm trunk: eps 1e-6, GELU (erf). */
+    public Trunk(String name, int patchSize, int width, int depth, int heads, double mlpRatio, int imageSize) {
+      this(name, patchSize, width, depth, heads, mlpRatio, imageSize, 1e-6, Gelu.ERF);
     }
 
     /** timm's {@code Mlp} hidden width: {@code int(width * mlp_ratio)}. */
@@ -93,7 +108,14 @@ public record SiglipConfig(int embedDim, Trunk vision, Text text, ObjectNode pre
   public SiglipConfig {
     Objects.requireNonNull(vision, "vision");
     Objects.requireNonNull(text, "text");
+    Objects.requireNonNull(activationSource, "activationSource");
     preprocessCfg = preprocessCfg == null ? null : preprocessCfg.deepCopy();
+  }
+
+  /** An open_clip configuration: timm trunk (GELU erf), text activation from {@code text_cfg.act_kwargs}. */
+  public SiglipConfig(int embedDim, Trunk vision, Text text, ObjectNode preprocessCfg, String source) {
+    this(embedDim, vision, text, preprocessCfg, source, "SigLIP: GELU (erf) in the image trunk, text "
+        + text.activation().id() + " from text_cfg.act_kwargs");
   }
 
   /**
@@ -341,13 +363,16 @@ public record SiglipConfig(int embedDim, Trunk vision, Text text, ObjectNode pre
 
   /** One line for {@code info()}. */
   public String describe() {
+    Trunk v = vision;
+    boolean timm = v.normEps() == 1e-6 && v.activation() == Gelu.ERF && !v.name().startsWith("transformers ");
+    String trunk = timm ? "timm " + v.name() + " ("
+        : v.name() + " (" + v.activation().id() + ", eps " + v.normEps() + ", ";
     return String.format(java.util.Locale.ROOT,
-        "SigLIP: timm %s (patch %d, width %d, %d blocks, %d heads, MAP head, image %d) + non-causal text"
+        "SigLIP: %spatch %d, width %d, %d blocks, %d heads, MAP head, image %d) + non-causal text"
             + " transformer (width %d, %d blocks, %d heads, context %d, vocab %d, %s, eps %s, pool last),"
             + " embed %d, sigmoid scoring",
-        vision.name(), vision.patchSize(), vision.width(), vision.depth(), vision.heads(), vision.imageSize(),
-        text.width(), text.layers(), text.heads(), text.contextLength(), text.vocabSize(), text.activation().id(),
-        text.normEps(), embedDim);
+        trunk, v.patchSize(), v.width(), v.depth(), v.heads(), v.imageSize(), text.width(), text.layers(),
+        text.heads(), text.contextLength(), text.vocabSize(), text.activation().id(), text.normEps(), embedDim);
   }
 
   /**

@@ -93,7 +93,7 @@ final class SiglipModels {
       long params = StateDictSchema.parameterCount(cfg.schema());
       ModelInfo info = new ModelInfo(d.format(), cfg.describe(), dim, cfg.vision().imageSize(),
           cfg.text().contextLength(), cfg.text().vocabSize(), null,
-          "SigLIP: GELU (erf) in the image trunk, text " + cfg.text().activation().id() + " from text_cfg.act_kwargs",
+          cfg.activationSource(),
           tokenizer.describe(), params, options.precision(), dev.clip4j.internal.Devices.canonical(options.device()),
           towers.cpuKernels(), d.fileHashes(), null,
           towers.invariance() + "; the fused head computes each row alone");

@@ -36,10 +36,11 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Where clip4j's packed CPU kernels run (fp32, x86-64 with AVX2 and FMA, unless {@value
  * ClipTowers#PACKED_GEMM_PROPERTY}=false) the residual blocks run on them ({@link
- * PackedTowers#blocksOnly}: LayerNorm eps 1e-6 or {@code norm_kwargs}, the GELU (erf) epilogue, or
- * the GELU-tanh one for text towers configured with {@code act_kwargs.approximate = 'tanh'}
- * (SigLIP2), non-causal attention); the towers' ends (patch embedding, MAP head, token embedding,
- * pooling), and the blocks where the packed kernels do not run, are TorchScript with one GEMM per
+ * PackedTowers#blocksOnly}: LayerNorm eps from the configuration (1e-6, {@code norm_kwargs} or
+ * transformers' {@code layer_norm_eps}), the GELU (erf) epilogue or the GELU-tanh one where the
+ * tower's configuration says tanh (SigLIP2's text tower, both towers of transformers' SiglipModel),
+ * non-causal attention); the towers' ends (patch embedding, MAP head, token embedding, pooling),
+ * and the blocks where the packed kernels do not run, are TorchScript with one GEMM per
  * sample ({@code baddbmm}). Either way a sample's features are
  * bitwise independent of its batch; on CUDA each sample runs alone (the shapes of a batch of one).
  *
@@ -173,8 +174,8 @@ public final class SiglipTowers implements AutoCloseable {
         SiglipConfig.Text t = config.text();
         int kernels = dev.clip4j.internal.GemmPool.resolveKernels(dev.clip4j.CpuKernels.fromSystemProperty(), false);
         packed = PackedTowers.blocksOnly(name -> b.weight(packedName(name)), Engine.ensureInitialized().blasThreads(),
-            kernels, new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(), 1e-6f,
-                nativeGelu(SiglipConfig.Gelu.ERF)),
+            kernels, new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(),
+                (float) v.normEps(), nativeGelu(v.activation())),
             new PackedTowers.BlockStack("text.transformer", t.layers(), t.heads(), t.width(), t.mlpWidth(),
                 (float) t.normEps(), nativeGelu(t.activation())));
         visual = prepare(b.vision(true, false, false, "SiglipVisionEmbed"));
@@ -284,7 +285,8 @@ public final class SiglipTowers implements AutoCloseable {
         .append(" tensors expected, ").append(actual.size()).append(" found).");
     if (actual.keySet().stream().anyMatch(k -> k.startsWith("vision_model.") || k.startsWith("text_model."))) {
       sb.append("\n  hint: the keys look like a Hugging Face transformers SiglipModel checkpoint (vision_model.*,"
-          + " text_model.*), not open_clip's names");
+          + " text_model.*), not open_clip's names: load its directory (config.json beside it), which clip4j reads"
+          + " as transformers does");
     }
     for (String p : problems) {
       sb.append("\n  ").append(p);
@@ -407,12 +409,12 @@ public final class SiglipTowers implements AutoCloseable {
         f.append("    o = self.lin(o, ").append(linearArgs(m, a + "proj")).append(")\n");
         f.append("    h = self.lin(self.ln(o, ").append(linearArgs(m, a + "norm")).append("), ")
             .append(linearArgs(m, a + "mlp.fc1")).append(")\n");
-        f.append("    h = torch.gelu(h)\n");
+        f.append("    h = ").append(gelu(v.activation())).append("\n");
         f.append("    o = o + self.lin(h, ").append(linearArgs(m, a + "mlp.fc2")).append(")\n");
         f.append("    x = o[:, 0]\n");
       }
       f.append("    return x\n");
-      m.define(common(v.heads(), 1e-6, gelu(SiglipConfig.Gelu.ERF)) + "\n" + f);
+      m.define(common(v.heads(), v.normEps(), gelu(v.activation())) + "\n" + f);
       return m;
     }
 
@@ -476,7 +478,8 @@ public final class SiglipTowers implements AutoCloseable {
     if (state.packed == null) {
       return "batch-invariant: one GEMM per sample on the CPU BLAS";
     }
-    return "batch-invariant: image blocks and text blocks" + (config.text().activation() == SiglipConfig.Gelu.TANH
+    return "batch-invariant: image blocks" + (config.vision().activation() == SiglipConfig.Gelu.TANH
+        ? " (GELU-tanh)" : "") + " and text blocks" + (config.text().activation() == SiglipConfig.Gelu.TANH
         ? " (GELU-tanh)" : "") + " on clip4j's packed CPU kernels (one fixed summation order), the towers' ends as"
         + " per-sample GEMMs";
   }

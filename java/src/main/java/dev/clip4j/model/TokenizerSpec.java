@@ -115,6 +115,68 @@ public sealed interface TokenizerSpec {
   }
 
   /**
+   * A Hugging Face {@code tokenizer.json} as transformers' SigLIP processor applies it ({@code
+   * padding="max_length"}, {@code truncation=True}, {@code max_length} = the text tower's
+   * context): no text cleaning, the tokenizer's special tokens, rows padded with the pad token of
+   * {@code tokenizer_config.json} (by the text tower).
+   */
+  record TransformersHf(Path dir, int contextLength) implements TokenizerSpec {
+    @Override
+    public int maxLength() {
+      return contextLength;
+    }
+
+    @Override
+    public String source() {
+      return dir.resolve("tokenizer.json").toString();
+    }
+
+    @Override
+    public TextTokenizer open() {
+      return new dev.clip4j.tokenize.HfTextTokenizer(dir, contextLength, "none");
+    }
+  }
+
+  /**
+   * A text tower whose tokenizer clip4j cannot run yet (e.g. a SentencePiece {@code spiece.model}
+   * only): token ids are embedded (padded with {@code padId}), texts are refused with {@link
+   * dev.clip4j.ErrorCode#UNSUPPORTED} and {@code reason}.
+   *
+   * @param padId what token-id rows are padded with, and where it was stated (in {@code source})
+   */
+  record TextUnsupported(int maxLength, long padId, String source, String reason) implements TokenizerSpec {
+    public TextUnsupported {
+      Objects.requireNonNull(source, "source");
+      Objects.requireNonNull(reason, "reason");
+    }
+
+    @Override
+    public TextTokenizer open() {
+      return new TextTokenizer() {
+        @Override
+        public int maxLength() {
+          return maxLength;
+        }
+
+        @Override
+        public long[] ids(String text) {
+          throw new dev.clip4j.Clip4jException(dev.clip4j.ErrorCode.UNSUPPORTED, reason);
+        }
+
+        @Override
+        public long padId() {
+          return padId;
+        }
+
+        @Override
+        public String describe() {
+          return "none for texts (" + reason + "); token ids padded with " + padId + " (" + source + ")";
+        }
+      };
+    }
+  }
+
+  /**
    * What {@code info()} says of a vocabulary's origin: a file's name, not where it lies (the
    * content is in the model's file hashes), so a moved model describes itself the same way.
    */

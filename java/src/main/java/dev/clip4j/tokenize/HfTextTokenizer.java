@@ -46,13 +46,15 @@ public final class HfTextTokenizer implements TextTokenizer, AutoCloseable {
   /**
    * Loads {@code dir/tokenizer.json} and the pad token of {@code dir/tokenizer_config.json}.
    *
-   * @param clean "canonicalize", "lower" or "whitespace" (open_clip's {@code get_clean_fn})
+   * @param clean "canonicalize", "lower" or "whitespace" (open_clip's {@code get_clean_fn}), or "none":
+   *     the text as given, as transformers' processors tokenize it
    * @throws InvalidModelException when a file is missing, unreadable, or names no pad token
    */
   public HfTextTokenizer(Path dir, int contextLength, String clean) {
     Objects.requireNonNull(dir, "dir");
-    if (!clean.equals("canonicalize") && !clean.equals("lower") && !clean.equals("whitespace")) {
-      throw new IllegalArgumentException("clean must be canonicalize, lower or whitespace, got " + clean);
+    if (!clean.equals("canonicalize") && !clean.equals("lower") && !clean.equals("whitespace")
+        && !clean.equals("none")) {
+      throw new IllegalArgumentException("clean must be canonicalize, lower, whitespace or none, got " + clean);
     }
     if (contextLength < 2) {
       throw new IllegalArgumentException("context length must be >= 2, got " + contextLength);
@@ -72,8 +74,11 @@ public final class HfTextTokenizer implements TextTokenizer, AutoCloseable {
     }
     this.contextLength = contextLength;
     this.clean = clean;
-    this.label = "Hugging Face tokenizer.json (open_clip HFTokenizer, clean " + clean + ", context " + contextLength
-        + ", pad id " + padId + ")";
+    this.label = clean.equals("none")
+        ? "Hugging Face tokenizer.json (as transformers' processor: no cleaning, context " + contextLength + ", pad id "
+            + padId + ")"
+        : "Hugging Face tokenizer.json (open_clip HFTokenizer, clean " + clean + ", context " + contextLength
+            + ", pad id " + padId + ")";
   }
 
   private static JsonNode readJson(Path file) {
@@ -131,9 +136,10 @@ public final class HfTextTokenizer implements TextTokenizer, AutoCloseable {
     throw new InvalidModelException(cfgFile + ": pad_token '" + p + "' is not in " + dir.resolve("tokenizer.json"));
   }
 
-  /** open_clip's cleaning ({@code get_clean_fn(clean)}) of one text. */
+  /** open_clip's cleaning ({@code get_clean_fn(clean)}) of one text; the text itself for "none". */
   public String cleanText(String text) {
-    return TextCleaner.openClipHfClean(Objects.requireNonNull(text, "text"), clean);
+    Objects.requireNonNull(text, "text");
+    return clean.equals("none") ? text : TextCleaner.openClipHfClean(text, clean);
   }
 
   @Override

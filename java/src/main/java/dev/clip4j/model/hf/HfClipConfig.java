@@ -145,7 +145,7 @@ public record HfClipConfig(Kind kind, int projectionDim, VisionTower vision, Tex
   // ------------------------------------------------------------------------------------ keys
 
   /** PretrainedConfig's keys and other settings that cannot change a CLIP's embeddings. */
-  private static final Set<String> COMMON = Set.of(
+  static final Set<String> COMMON = Set.of(
       "return_dict", "output_hidden_states", "output_attentions", "torchscript", "torch_dtype", "dtype",
       "use_bfloat16", "tf_legacy_loss", "pruned_heads", "tie_word_embeddings", "chunk_size_feed_forward",
       "is_encoder_decoder", "is_decoder", "cross_attention_hidden_size", "add_cross_attention",

@@ -125,28 +125,8 @@ public final class HfClipDirectory implements AutoCloseable {
             + cfgFile + " says vision_config.image_size = " + size + " (transformers' model refuses that size)");
       }
     }
-    Path weightsFile = null;
-    for (String name : WEIGHT_FILES) {
-      if (Files.exists(dir.resolve(name))) {
-        weightsFile = dir.resolve(name);
-        break;
-      }
-    }
-    if (weightsFile == null) {
-      List<String> others = OTHER_FRAMEWORKS.stream().filter(n -> Files.exists(dir.resolve(n))).toList();
-      throw new InvalidModelException(dir + ": no PyTorch weights: looked for " + String.join(", ", WEIGHT_FILES)
-          + (others.isEmpty() ? "" : "; found " + String.join(", ", others) + ", which clip4j does not read"
-          + " (TensorFlow / Flax weights; save the model with PyTorch)"));
-    }
-    String name = weightsFile.getFileName().toString();
-    StateDict sd;
-    if (name.endsWith(".index.json")) {
-      sd = CheckpointReader.readSharded(weightsFile);
-    } else if (name.endsWith(".safetensors")) {
-      sd = CheckpointReader.readSafetensors(weightsFile);
-    } else {
-      sd = CheckpointReader.readTorchZip(weightsFile);
-    }
+    Path weightsFile = findWeights(dir);
+    StateDict sd = readWeights(weightsFile);
     read.add(weightsFile);
     try {
       List<LazyTensor> openClip = HfClipWeights.of(config).toOpenClip(sd.tensors(), weightsFile.toString());
@@ -155,6 +135,36 @@ public final class HfClipDirectory implements AutoCloseable {
       sd.close();
       throw e;
     }
+  }
+
+  /**
+   * The weights file of a transformers directory, looked for as transformers does ({@link
+   * #WEIGHT_FILES} in order); TensorFlow / Flax-only directories are refused naming their files.
+   *
+   * @throws InvalidModelException when there is none
+   */
+  public static Path findWeights(Path dir) {
+    for (String name : WEIGHT_FILES) {
+      if (Files.exists(dir.resolve(name))) {
+        return dir.resolve(name);
+      }
+    }
+    List<String> others = OTHER_FRAMEWORKS.stream().filter(n -> Files.exists(dir.resolve(n))).toList();
+    throw new InvalidModelException(dir + ": no PyTorch weights: looked for " + String.join(", ", WEIGHT_FILES)
+        + (others.isEmpty() ? "" : "; found " + String.join(", ", others) + ", which clip4j does not read"
+        + " (TensorFlow / Flax weights; save the model with PyTorch)"));
+  }
+
+  /** Opens a weights file found by {@link #findWeights}: safetensors, a shard index, or torch.save. */
+  public static StateDict readWeights(Path weightsFile) {
+    String name = weightsFile.getFileName().toString();
+    if (name.endsWith(".index.json")) {
+      return CheckpointReader.readSharded(weightsFile);
+    }
+    if (name.endsWith(".safetensors")) {
+      return CheckpointReader.readSafetensors(weightsFile);
+    }
+    return CheckpointReader.readTorchZip(weightsFile);
   }
 
   /** The directory. */

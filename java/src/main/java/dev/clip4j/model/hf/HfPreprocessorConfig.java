@@ -52,6 +52,9 @@ public final class HfPreprocessorConfig {
       "image_mean", "image_std", "do_convert_rgb", "image_processor_type", "feature_extractor_type",
       "processor_class", "_processor_class", "_valid_processor_keys");
   private static final Set<String> TYPES = Set.of("CLIPImageProcessor", "CLIPFeatureExtractor");
+  private static final Set<String> SIGLIP_KNOWN = Set.of(
+      "do_resize", "size", "resample", "do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std",
+      "do_convert_rgb", "image_processor_type", "processor_class", "_processor_class", "_valid_processor_keys");
 
   private HfPreprocessorConfig() {}
 
@@ -63,6 +66,118 @@ public final class HfPreprocessorConfig {
   public static PreprocessConfig read(Path file) {
     Objects.requireNonNull(file, "file");
     return parse(HfJson.readObject(file), file.toString());
+  }
+
+  /**
+   * Reads the {@code preprocessor_config.json} of a transformers SigLIP ({@code
+   * SiglipImageProcessor}, the PIL one): {@code size {"height", "width"}} (default 224 x 224; a
+   * squash resize, no crop), {@code resample} (default 3, bicubic), {@code rescale_factor} (1/255),
+   * {@code image_mean} / {@code image_std} (default 0.5). Keys the processor does not have ({@code
+   * do_center_crop}, {@code crop_size}, ...) and the Fast processor (torchvision's resize kernels)
+   * are refused by name. Its {@code do_convert_rgb} defaults to no conversion, which changes
+   * nothing for RGB images; clip4j converts other images to RGB first, where transformers' model
+   * would refuse them.
+   *
+   * @throws InvalidModelException naming the file and the key of the first problem
+   */
+  public static PreprocessConfig readSiglip(Path file) {
+    Objects.requireNonNull(file, "file");
+    return parseSiglip(HfJson.readObject(file), file.toString());
+  }
+
+  /** Parses SiglipImageProcessor json bytes; {@code source} names them in messages. */
+  public static PreprocessConfig parseSiglip(byte[] json, String source) {
+    Objects.requireNonNull(json, "json");
+    return parseSiglip(HfJson.parseObject(json, source), source);
+  }
+
+  private static PreprocessConfig parseSiglip(JsonNode root, String source) {
+    HfJson.Obj o = new HfJson.Obj(root, "", source);
+    List<String> unknown = o.unknownKeys(SIGLIP_KNOWN);
+    if (!unknown.isEmpty()) {
+      throw new InvalidModelException(source + ": keys SiglipImageProcessor does not have or clip4j does not know: "
+          + unknown + (unknown.contains("do_center_crop") || unknown.contains("crop_size") ? " (SigLIP's processor"
+          + " squashes the image to size without cropping; a crop would be a different preprocessing)" : "")
+          + "; the model is not loaded (not implemented)");
+    }
+    String type = o.string("image_processor_type", null);
+    if (type != null && !type.equals("SiglipImageProcessor")) {
+      throw o.invalid("image_processor_type", "is '" + HfJson.abbreviate(type) + "': clip4j implements"
+          + " SiglipImageProcessor (the PIL one)" + (type.equals("SiglipImageProcessorFast") ? "; the Fast one resizes"
+          + " with torchvision's tensor kernels, which give other pixels" : ""));
+    }
+    o.string("processor_class", null);
+    if (!o.bool("do_resize", true)) {
+      throw o.invalid("do_resize", "is false: clip4j always resizes to the model's input size (not implemented)");
+    }
+    if (!o.bool("do_rescale", true)) {
+      throw o.invalid("do_rescale", "is false: the model would see pixel values in [0, 255]; clip4j rescales to [0, 1]"
+          + " (not implemented)");
+    }
+    o.bool("do_convert_rgb", false);
+    int side = 224;
+    JsonNode size = o.get("size");
+    if (size != null && !size.isNull()) {
+      if (!size.isObject()) {
+        throw o.invalid("size", "must be {\"height\": n, \"width\": n} for SiglipImageProcessor, got "
+            + HfJson.abbreviate(size.toString()));
+      }
+      HfJson.Obj s = new HfJson.Obj(size, "size", source);
+      if (!s.unknownKeys(Set.of("height", "width")).isEmpty() || !s.present("height") || !s.present("width")) {
+        throw o.invalid("size", "must hold exactly height and width (SiglipImageProcessor resizes to them), got "
+            + HfJson.abbreviate(size.toString()));
+      }
+      int h = s.positiveInt("height", s.get("height"), HfClipConfig.MAX_IMAGE);
+      int w = s.positiveInt("width", s.get("width"), HfClipConfig.MAX_IMAGE);
+      if (h != w) {
+        throw o.invalid("size", "is " + h + "x" + w + ": clip4j produces square inputs (not implemented)");
+      }
+      side = h;
+    }
+    PreprocessConfig.Builder b = PreprocessConfig.builder()
+        .cropRounding(CropRounding.FLOOR)
+        .rgbConversion(RgbConversion.BEFORE_RESIZE)
+        .imageSize(side)
+        .resizeMode(ResizeMode.SQUASH);
+    resample(o, b);
+    double factor = o.number("rescale_factor", 1.0 / 255);
+    if (!rescalesLikeDivisionBy255(factor)) {
+      throw o.invalid("rescale_factor", "is " + factor + ": clip4j computes x / 255, which equals x * rescale_factor"
+          + " (float64, then float32) only for rescale_factor = 1/255");
+    }
+    float[] half = {0.5f, 0.5f, 0.5f};
+    if (o.bool("do_normalize", true)) {
+      b.mean(triple(o, "image_mean", half));
+      b.std(triple(o, "image_std", half));
+    } else {
+      triple(o, "image_mean", half);
+      triple(o, "image_std", half);
+      b.mean(new float[] {0f, 0f, 0f}).std(new float[] {1f, 1f, 1f});
+    }
+    try {
+      return b.build();
+    } catch (IllegalArgumentException e) {
+      throw new InvalidModelException(source + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void resample(HfJson.Obj o, PreprocessConfig.Builder b) {
+    int resample = o.integer("resample", 3);
+    switch (resample) {
+      case 0:
+        b.interpolation(Interpolation.NEAREST);
+        break;
+      case 2:
+        b.interpolation(Interpolation.BILINEAR);
+        break;
+      case 3:
+        b.interpolation(Interpolation.BICUBIC);
+        break;
+      default:
+        throw o.invalid("resample", "is " + resample + (resample == 1 ? " (LANCZOS)" : resample == 4 ? " (BOX)"
+            : resample == 5 ? " (HAMMING)" : "") + ": clip4j resizes with Pillow's NEAREST (0), BILINEAR (2) or"
+            + " BICUBIC (3) only");
+    }
   }
 
   /** Parses preprocessor_config.json bytes; {@code source} names them in messages. */
@@ -171,22 +286,7 @@ public final class HfPreprocessorConfig {
     }
     b.imageSize(side).resizeMode(mode);
 
-    int resample = o.integer("resample", 3);
-    switch (resample) {
-      case 0:
-        b.interpolation(Interpolation.NEAREST);
-        break;
-      case 2:
-        b.interpolation(Interpolation.BILINEAR);
-        break;
-      case 3:
-        b.interpolation(Interpolation.BICUBIC);
-        break;
-      default:
-        throw o.invalid("resample", "is " + resample + (resample == 1 ? " (LANCZOS)" : resample == 4 ? " (BOX)"
-            : resample == 5 ? " (HAMMING)" : "") + ": clip4j resizes with Pillow's NEAREST (0), BILINEAR (2) or"
-            + " BICUBIC (3) only");
-    }
+    resample(o, b);
 
     double factor = o.number("rescale_factor", 1.0 / 255);
     if (!rescalesLikeDivisionBy255(factor)) {
