@@ -64,7 +64,8 @@ final class SiglipModels {
         throw new InvalidModelException(d.path() + ": the tokenizer's context length " + tokenizer.maxLength()
             + " differs from the text tower's " + cfg.text().contextLength());
       }
-      towers = s.weights().buildWith(cfg.source(), weights -> SiglipTowers.build(cfg, weights, device, options.precision()));
+      towers = s.weights().buildWith(cfg.source(), weights -> SiglipTowers.build(cfg, weights, device, options.precision(),
+          options.cpuKernels().orElseGet(dev.clip4j.CpuKernels::fromSystemProperty)));
     } catch (RuntimeException e) {
       if (tokenizer instanceof AutoCloseable c) {
         closeQuietly(c);

@@ -122,6 +122,16 @@ public final class SiglipTowers implements AutoCloseable {
    */
   public static SiglipTowers build(SiglipConfig config, Map<String, Tensor> weights, Device device,
       Precision precision) {
+    return build(config, weights, device, precision, dev.clip4j.CpuKernels.fromSystemProperty());
+  }
+
+  /**
+   * As {@link #build(SiglipConfig, Map, Device, Precision)}, the blocks on the packed kernels of
+   * family {@code kernels} where they run (a family this CPU lacks is refused as UNSUPPORTED).
+   */
+  public static SiglipTowers build(SiglipConfig config, Map<String, Tensor> weights, Device device,
+      Precision precision, dev.clip4j.CpuKernels kernels) {
+    Objects.requireNonNull(kernels, "kernels");
     Objects.requireNonNull(config, "config");
     Objects.requireNonNull(weights, "weights");
     Objects.requireNonNull(device, "device");
@@ -172,9 +182,9 @@ public final class SiglipTowers implements AutoCloseable {
       if (packedBlocks) {
         SiglipConfig.Trunk v = config.vision();
         SiglipConfig.Text t = config.text();
-        int kernels = dev.clip4j.internal.GemmPool.resolveKernels(dev.clip4j.CpuKernels.fromSystemProperty(), false);
+        int family = dev.clip4j.internal.GemmPool.resolveKernels(kernels, false);
         packed = PackedTowers.blocksOnly(name -> b.weight(packedName(name)), Engine.ensureInitialized().blasThreads(),
-            kernels, new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(),
+            family, new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(),
                 (float) v.normEps(), nativeGelu(v.activation())),
             new PackedTowers.BlockStack("text.transformer", t.layers(), t.heads(), t.width(), t.mlpWidth(),
                 (float) t.normEps(), nativeGelu(t.activation())));

@@ -131,6 +131,40 @@ public class HfSiglipModelTest {
     }
   }
 
+  /** LoadOptions.cpuKernels picks the family; AVX2 and AVX-512 give the same bits (or AVX-512 is refused). */
+  @Test
+  void theKernelFamilyIsTheCallersChoice() {
+    Path dir = fixture("hf-siglip");
+    float[][] byFamily = new float[2][];
+    dev.clip4j.CpuKernels[] families = {dev.clip4j.CpuKernels.AVX2, dev.clip4j.CpuKernels.AVX512};
+    for (int f = 0; f < 2; f++) {
+      LoadOptions o = LoadOptions.builder().cpuKernels(families[f]).build();
+      if (f == 1 && !dev.clip4j.internal.CpuFeatures.avx512()) {
+        assertThatThrownBy(() -> ClipModel.load(dir, o)).isInstanceOfSatisfying(Clip4jException.class,
+            e -> assertThat(e.code()).isEqualTo(ErrorCode.UNSUPPORTED));
+        continue;
+      }
+      try (ClipModel model = ClipModel.load(dir, o); Tensor p = tensor(Npy.read(dir.resolve("pixels.npy")));
+          Tensor img = model.embedImages(p); Tensor i = tensor(Npy.read(dir.resolve("ids.npy")));
+          Tensor txt = model.embedTexts(i)) {
+        assertThat(model.info().cpuKernels()).isEqualTo(f == 0 ? "avx2" : "avx512");
+        float[] both = concat(floats(img), floats(txt));
+        assertThat(maxAbsDiff(java.util.Arrays.copyOfRange(both, 0, floats(img).length),
+            Npy.read(dir.resolve("image.npy")).floats())).isLessThanOrEqualTo(1e-5f);
+        byFamily[f] = both;
+      }
+    }
+    if (byFamily[1] != null) {
+      assertThat(byFamily[1]).containsExactly(byFamily[0]);
+    }
+  }
+
+  private static float[] concat(float[] a, float[] b) {
+    float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
   @Test
   void packedKernelsRunBothGeluForms() {
     try (ClipModel v1 = ClipModel.load(fixture("hf-siglip")); ClipModel v2 = ClipModel.load(fixture("hf-siglip2"))) {
