@@ -248,4 +248,30 @@ class ParserFuzzTest {
       // typed: fine
     }
   }
+
+  /**
+   * A SentencePiece model through the whole spiece.model path: parsed and checked, converted to a
+   * tokenizer.json, loaded by the Rust tokenizers library and run over texts (a charsmap the checks
+   * let through must not make Rust read outside its arrays: that would abort the JVM).
+   */
+  @FuzzTest(maxDuration = "10s")
+  void spieceModel(byte[] data) {
+    try {
+      dev.clip4j.tokenize.SentencePieceModel.parse(data, "fuzz.model");
+      Path dir = SCRATCH.resolve("spiece");
+      Files.createDirectories(dir);
+      file("spiece/spiece.model", data);
+      file("spiece/tokenizer_config.json", "{\"pad_token\": \"</s>\"}".getBytes(StandardCharsets.UTF_8));
+      try (dev.clip4j.tokenize.HfTextTokenizer tok = new dev.clip4j.tokenize.HfTextTokenizer(dir, 16, "whitespace")) {
+        for (String t : TEXTS) {
+          tok.ids(t);
+        }
+        tok.ids("\uff21\ufb01 \u2460\u00a0\u3000 \ud83d\udc31 <0x41> </s> <unk>");
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
 }
