@@ -67,6 +67,10 @@ public final class HfTextTokenizer implements TextTokenizer, AutoCloseable {
     Path json = dir.resolve(TOKENIZER_JSON);
     Path spiece = dir.resolve(SPIECE_MODEL);
     boolean fromJson = Files.isRegularFile(json) || !Files.isRegularFile(spiece);
+    if (fromJson && !Files.exists(json)) {
+      throw new InvalidModelException(dir + ": no tokenizer: expected a Hugging Face tokenizer.json or a SentencePiece"
+          + " spiece.model");
+    }
     JsonNode tok = fromJson ? readJson(json) : sentencePieceJson(spiece, readJson(configFile(dir)));
     this.padId = padId(dir, tok);
     Map<String, String> opts = new HashMap<>();

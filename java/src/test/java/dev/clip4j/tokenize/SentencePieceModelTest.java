@@ -352,6 +352,8 @@ class SentencePieceModelTest {
   void hfTextTokenizerRefusesBadSentencePieceDirectories(@TempDir Path tmp) throws IOException {
     Path dir = tmp.resolve("t");
     Files.createDirectories(dir);
+    assertThatThrownBy(() -> new HfTextTokenizer(dir, 16, "canonicalize")).isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("no tokenizer").hasMessageContaining("spiece.model");
     Files.write(dir.resolve("spiece.model"), fixtureBytes("nfkc"));
     assertThatThrownBy(() -> new HfTextTokenizer(dir, 16, "canonicalize")).isInstanceOf(InvalidModelException.class)
         .hasMessageContaining("tokenizer_config.json");
