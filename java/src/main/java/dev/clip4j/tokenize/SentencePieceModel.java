@@ -40,7 +40,16 @@ import java.util.Objects;
  * one unknown id per run of unknown characters; {@code </s>} appended. Control pieces ({@code
  * </s>}, {@code <pad>}, ...), the unknown piece and user-defined pieces are added tokens, as in a
  * converted T5 fast tokenizer; so a literal {@code </s>} in a text is the control token (as in
- * open_clip's HF tokenizer), where sentencepiece alone would spell it out.
+ * open_clip's HF tokenizer), where sentencepiece alone would spell it out. With T5's {@code legacy:
+ * false} the prefix comes from the Metaspace pre-tokenizer on the first run of text only, as in
+ * T5's converted fast tokenizer (which then adds none before a text starting with a literal
+ * {@code ▁}, unlike sentencepiece).
+ *
+ * <p>Where this differs from transformers' {@code T5Converter} output (which open_clip's HF
+ * tokenizer runs): in legacy mode it follows sentencepiece where the converter does not, for texts
+ * starting or ending with a literal {@code ▁} the charsmap leaves alone, for models without {@code
+ * add_dummy_prefix}, and for runs of spaces in models without {@code remove_extra_whitespaces};
+ * none of these survive open_clip's cleaning of a text with an nmt_nfkc model (T5's, SigLIP's).
  *
  * <p>Immutable, thread-safe.
  */
@@ -235,11 +244,19 @@ public final class SentencePieceModel {
     if (charsmap.length > 0) {
       norm.addObject().put("type", "Precompiled").put("precompiled_charsmap", Base64.getEncoder().encodeToString(charsmap));
     }
+    // Legacy (every T5 tokenizer unless its config says legacy: false): sentencepiece's own rules,
+    // the dummy prefix added by the normalizer, so to every run of text between added tokens.
+    // Non-legacy: the prefix comes from the pre-tokenizer, on the text's first run only, which is
+    // what tokenizers' Metaspace "first" does when that run starts at offset 0: so leading spaces
+    // are collapsed, not removed (one leading space then is the prefix, as in T5's converter).
+    boolean prefixInNormalizer = addDummyPrefix && legacy;
     if (removeExtraWhitespaces) {
-      norm.add(replace(f, true, "\\A +", ""));
+      if (prefixInNormalizer || !addDummyPrefix) {
+        norm.add(replace(f, true, "\\A +", ""));
+      }
       norm.add(replace(f, true, " {2,}", " "));
     }
-    if (addDummyPrefix && legacy) {
+    if (prefixInNormalizer) {
       norm.addObject().put("type", "Prepend").put("prepend", SPACE);
     }
     norm.add(replace(f, false, " ", SPACE));

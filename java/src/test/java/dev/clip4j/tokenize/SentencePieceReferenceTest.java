@@ -53,17 +53,40 @@ class SentencePieceReferenceTest {
 
   @TestFactory
   Stream<DynamicTest> rawIdsMatchSentencepiece() {
-    return Arrays.stream(MODELS).map(name -> DynamicTest.dynamicTest(name, () -> {
+    return Arrays.stream(MODELS).map(name -> DynamicTest.dynamicTest(name, () -> rawIds(name, true)));
+  }
+
+  /**
+   * T5's non-legacy mode (tokenizer_config.json {@code "legacy": false}: the {@code ▁} prefix only
+   * before the first run of text) is the same as sentencepiece on a text without added tokens,
+   * except, as in T5's converted fast tokenizer, for a text that starts with a literal {@code ▁}
+   * (not mapped to a space by the charsmap), or with a space where the model keeps extra whitespace
+   * (remove_extra_whitespaces off: the identity fixture): the pre-tokenizer then adds no prefix.
+   */
+  @TestFactory
+  Stream<DynamicTest> rawIdsMatchSentencepieceNonLegacy() {
+    return Arrays.stream(MODELS).map(name -> DynamicTest.dynamicTest(name, () -> rawIds(name, false)));
+  }
+
+  private static void rawIds(String name, boolean legacy) throws IOException {
+    {
       Path dir = fixture(name);
-      JsonNode cfg = new ObjectMapper().readTree(Files.readAllBytes(dir.resolve("tokenizer_config.json")));
+      com.fasterxml.jackson.databind.node.ObjectNode cfg = (com.fasterxml.jackson.databind.node.ObjectNode)
+          new ObjectMapper().readTree(Files.readAllBytes(dir.resolve("tokenizer_config.json")));
+      cfg.put("legacy", legacy);
       String json = new ObjectMapper().writeValueAsString(
           HfTextTokenizer.sentencePieceJson(dir.resolve("spiece.model"), cfg));
+      assertThat(json).contains(legacy ? "\"Prepend\"" : "\"first\"");
       List<String> wrong = new ArrayList<>();
       JsonNode cases = tokens(name).get("cases");
       try (HuggingFaceTokenizer tok = HuggingFaceTokenizer.newInstance(
           new ByteArrayInputStream(json.getBytes(StandardCharsets.UTF_8)),
           Map.of("addSpecialTokens", "true", "truncation", "false", "padding", "false"))) {
         for (JsonNode c : cases) {
+          String text = c.get("text").asText();
+          if (!legacy && !text.isEmpty() && (text.charAt(0) == '\u2581' || name.equals("ident") && text.charAt(0) == ' ')) {
+            continue;
+          }
           long[] want = longs(c.get("raw"));
           long[] got = tok.encode(c.get("text").asText()).getIds();
           if (!Arrays.equals(want, got)) {
@@ -74,7 +97,7 @@ class SentencePieceReferenceTest {
       }
       assertThat(cases.size()).isGreaterThanOrEqualTo(20);
       assertThat(wrong).isEmpty();
-    }));
+    }
   }
 
   @TestFactory
