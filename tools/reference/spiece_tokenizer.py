@@ -91,24 +91,26 @@ PAD_TOKEN = {"nfkc": "<pad>", "ident": "</s>", "bytes": "<pad>"}
 
 
 def train(workdir, name, kw):
-    corpus = os.path.join(workdir, "corpus.txt")
+    # Relative names (the process runs in workdir): the trainer records them in trainer_spec, so the
+    # written models are the same bytes on every run.
+    os.chdir(workdir)
+    corpus = "corpus.txt"
     with open(corpus, "w") as f:
         for _ in range(20):
             f.write("\n".join(CORPUS) + "\n")
     if "normalization_rule_tsv" in kw:
-        tsv = os.path.join(workdir, "rules.tsv")
+        tsv = "rules.tsv"
         with open(tsv, "w") as f:
             f.write("".join(f"{a}\t{b}\n" for a, b in RULES))
         kw = dict(kw, normalization_rule_tsv=tsv)
-    prefix = os.path.join(workdir, name)
+    prefix = name
     spm.SentencePieceTrainer.train(
         input=corpus, model_prefix=prefix, model_type="unigram", split_by_whitespace=True, hard_vocab_limit=False,
         num_threads=1, seed_sentencepiece_size=2000, shuffle_input_sentence=False, **kw)
     return prefix + ".model"
 
 
-def main():
-    out = sys.argv[1]
+def main(out):
     with tempfile.TemporaryDirectory() as work:
         for name, kw in MODELS.items():
             model = train(work, name, kw)
@@ -139,6 +141,7 @@ def main():
             byte = sum(1 for c in cases for i in c["raw"] if sp.is_byte(i))
             print(name, "pieces", sp.get_piece_size(), "unk ids in raw", unk, "byte ids in raw", byte,
                   "model bytes", os.path.getsize(model))
+        os.chdir(out)  # leave the work directory before it is removed
 
 
 def tiny_siglip(out, fixture):
@@ -151,11 +154,12 @@ def tiny_siglip(out, fixture):
         "a small bird sitting on a branch", "1 2 3 4 5 6 7 8 9 0",
     ]
     with tempfile.TemporaryDirectory() as work:
-        corpus = os.path.join(work, "corpus.txt")
+        os.chdir(work)  # relative names in trainer_spec: the same bytes on every run
+        corpus = "corpus.txt"
         with open(corpus, "w") as f:
             for _ in range(20):
                 f.write("\n".join(corpus_lines) + "\n")
-        prefix = os.path.join(work, "spm")
+        prefix = "spm"
         spm.SentencePieceTrainer.train(
             input=corpus, model_prefix=prefix, vocab_size=64, model_type="unigram", character_coverage=1.0,
             normalization_rule_name="identity", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, add_dummy_prefix=True,
@@ -171,9 +175,11 @@ def tiny_siglip(out, fixture):
         with open(prefix + ".model", "rb") as f, open(os.path.join(d, "spiece.model"), "wb") as g:
             g.write(f.read())
         print("tiny-siglip pieces", sp.get_piece_size(), "same as", fixture)
+        os.chdir(out)
 
 
 if __name__ == "__main__":
-    main()
-    if len(sys.argv) > 2:
-        tiny_siglip(sys.argv[1], sys.argv[2])
+    args = [os.path.abspath(a) for a in sys.argv[1:]]  # before the trainer's chdir
+    main(args[0])
+    if len(args) > 1:
+        tiny_siglip(args[0], args[1])

@@ -206,6 +206,11 @@ public final class SentencePieceModel {
     return charsmap.length > 0;
   }
 
+  /** The normalizer's precompiled character map (a copy; empty when it has none). */
+  public byte[] precompiledCharsmap() {
+    return charsmap.clone();
+  }
+
   /** Where the model came from (a path, or the name given to {@link #parse}). */
   public String source() {
     return source;

@@ -51,6 +51,8 @@ public final class SeedCorpus {
       put(p.resolve("spieceModel"), "seed-" + m,
           Files.readAllBytes(res.resolve("dev/clip4j/tokenize/spiece/" + m + "/spiece.model")));
     }
+    put(p.resolve("spieceCharsmap"), "seed-custom-rules", dev.clip4j.tokenize.SentencePieceModel.read(
+        res.resolve("dev/clip4j/tokenize/spiece/bytes/spiece.model")).precompiledCharsmap());
     for (Map.Entry<String, byte[]> e : Seeds.images().entrySet()) {
       put(res.resolve("dev/clip4j/hardening/ImageFuzzTestInputs/image"), "seed-" + e.getKey().replace('.', '-'), e.getValue());
     }
