@@ -39,6 +39,8 @@ targets=(
   "java dev.clip4j.hardening.ParserFuzzTest shardIndex"
   "java dev.clip4j.hardening.ParserFuzzTest bpeVocab"
   "java dev.clip4j.hardening.ParserFuzzTest vocabAndMerges"
+  "java dev.clip4j.hardening.ParserFuzzTest spieceModel"
+  "java dev.clip4j.hardening.ParserFuzzTest spieceCharsmap"
   "java dev.clip4j.hardening.ImageFuzzTest image"
   "cli dev.clip4j.cli.TextInputsFuzzTest jsonl"
   "java dev.clip4j.tokenize.TextCleaningFuzzTest fixText"

@@ -146,12 +146,10 @@ final class OpenClipHubReader implements ModelReader {
       throw new InvalidModelException(dir + ": no weights: expected " + OpenClipModels.SAFETENSORS + " or "
           + OpenClipModels.TORCH_BIN);
     };
-    if (!Files.isRegularFile(dir.resolve("tokenizer.json"))) {
-      String what = Files.isRegularFile(dir.resolve("spiece.model"))
-          ? "it has a SentencePiece spiece.model, which clip4j does not read yet"
-          : "it has none";
-      throw new InvalidModelException(dir + ": a SigLIP directory needs its Hugging Face tokenizer.json (+"
-          + " tokenizer_config.json) for open_clip's HFTokenizer (" + config.text().hfTokenizerName() + "); " + what);
+    if (!Files.isRegularFile(dir.resolve("tokenizer.json")) && !Files.isRegularFile(dir.resolve("spiece.model"))) {
+      throw new InvalidModelException(dir + ": a SigLIP directory needs its Hugging Face tokenizer.json or SentencePiece"
+          + " spiece.model (+ tokenizer_config.json) for open_clip's HFTokenizer (" + config.text().hfTokenizerName()
+          + "); it has neither");
     }
     if (config.preprocessCfg() == null) {
       // open_clip's CLIP defaults (OpenAI mean/std, shortest-side resize) are not SigLIP's; never guessed.
@@ -170,7 +168,7 @@ final class OpenClipHubReader implements ModelReader {
       h.put(OpenClipModels.CONFIG, Hashing.sha256(cfgFile));
       Path w = weightsFile.get();
       h.put(w.getFileName().toString(), Hashing.sha256(w));
-      for (String t : new String[] {"tokenizer.json", "tokenizer_config.json"}) {
+      for (String t : new String[] {"tokenizer.json", "spiece.model", "tokenizer_config.json"}) {
         if (Files.isRegularFile(dir.resolve(t))) {
           h.put(t, Hashing.sha256(dir.resolve(t)));
         }

@@ -93,9 +93,11 @@ public sealed interface TokenizerSpec {
   }
 
   /**
-   * open_clip's {@code HFTokenizer} over a Hugging Face {@code tokenizer.json} (SigLIP, SigLIP2):
-   * {@code tokenizer_kwargs.clean} text cleaning, truncation to the context length, rows padded
-   * with the tokenizer's pad token.
+   * open_clip's {@code HFTokenizer} over a Hugging Face {@code tokenizer.json} (SigLIP, SigLIP2), or
+   * over a SentencePiece {@code spiece.model} when the directory has no tokenizer.json (SigLIP v1
+   * hub directories: converted as transformers converts T5's tokenizer): {@code
+   * tokenizer_kwargs.clean} text cleaning, truncation to the context length, rows padded with the
+   * tokenizer's pad token.
    */
   record OpenClipHf(Path dir, int contextLength, String clean) implements TokenizerSpec {
     @Override
@@ -105,7 +107,7 @@ public sealed interface TokenizerSpec {
 
     @Override
     public String source() {
-      return dir.resolve("tokenizer.json").toString();
+      return dev.clip4j.tokenize.HfTextTokenizer.tokenizerFile(dir).toString();
     }
 
     @Override

@@ -248,4 +248,102 @@ class ParserFuzzTest {
       // typed: fine
     }
   }
+
+  /**
+   * A SentencePiece model through the whole spiece.model path: parsed and checked, converted to a
+   * tokenizer.json, loaded by the Rust tokenizers library and run over texts (a charsmap the checks
+   * let through must not make Rust read outside its arrays: that would abort the JVM).
+   */
+  @FuzzTest(maxDuration = "10s")
+  void spieceModel(byte[] data) {
+    try {
+      dev.clip4j.tokenize.SentencePieceModel.parse(data, "fuzz.model");
+      spieceTokenize(data);
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  /**
+   * The normalizer's precompiled charsmap alone (the input), inside a small valid model: most inputs
+   * reach the trie check, and what it lets through reaches Rust's normalizer.
+   */
+  @FuzzTest(maxDuration = "10s")
+  void spieceCharsmap(byte[] charsmap) {
+    try {
+      spieceTokenize(spieceWithCharsmap(charsmap));
+    } catch (Clip4jException expected) {
+      // typed: fine
+    }
+  }
+
+  /** The harness of {@link #spieceCharsmap} makes a valid model around a valid charsmap (its seed). */
+  @org.junit.jupiter.api.Test
+  void spieceCharsmapHarnessWrapsAValidModel() throws IOException {
+    byte[] seed;
+    try (java.io.InputStream in = ParserFuzzTest.class.getResourceAsStream("ParserFuzzTestInputs/spieceCharsmap/"
+        + "seed-custom-rules")) {
+      seed = in.readAllBytes();
+    }
+    dev.clip4j.tokenize.SentencePieceModel m = dev.clip4j.tokenize.SentencePieceModel.parse(spieceWithCharsmap(seed), "h");
+    org.assertj.core.api.Assertions.assertThat(m.hasCharsmap()).isTrue();
+    org.assertj.core.api.Assertions.assertThat(m.pieces()).hasSize(7);
+    spieceTokenize(spieceWithCharsmap(seed));
+  }
+
+  /** A T5-style model (pad, eos, unk, four pieces) whose normalizer_spec carries {@code charsmap}. */
+  static byte[] spieceWithCharsmap(byte[] charsmap) {
+    java.io.ByteArrayOutputStream m = new java.io.ByteArrayOutputStream();
+    String[][] pieces = {{"<pad>", "3"}, {"</s>", "3"}, {"<unk>", "2"}, {"\u2581a", "1"}, {"a", "1"}, {"b", "1"},
+        {"\u2581", "1"}};
+    for (String[] p : pieces) {
+      byte[] text = p[0].getBytes(StandardCharsets.UTF_8);
+      java.io.ByteArrayOutputStream pc = new java.io.ByteArrayOutputStream();
+      pc.write(0x0a);
+      pc.write(text.length);
+      pc.writeBytes(text);
+      pc.writeBytes(new byte[] {0x15, 0, 0, (byte) 0x80, (byte) 0xbf, 0x18, (byte) Integer.parseInt(p[1])});
+      m.write(0x0a);
+      m.write(pc.size());
+      m.writeBytes(pc.toByteArray());
+    }
+    m.writeBytes(new byte[] {0x12, 0x03, (byte) 0xc0, 0x02, 0x02}); // trainer_spec { unk_id: 2 }
+    java.io.ByteArrayOutputStream n = new java.io.ByteArrayOutputStream();
+    n.write(0x12);
+    for (int len = charsmap.length; ; len >>>= 7) { // varint length
+      if (len < 0x80) {
+        n.write(len);
+        break;
+      }
+      n.write(len & 0x7f | 0x80);
+    }
+    n.writeBytes(charsmap);
+    m.write(0x1a);
+    for (int len = n.size(); ; len >>>= 7) {
+      if (len < 0x80) {
+        m.write(len);
+        break;
+      }
+      m.write(len & 0x7f | 0x80);
+    }
+    m.writeBytes(n.toByteArray());
+    return m.toByteArray();
+  }
+
+  private static void spieceTokenize(byte[] model) {
+    try {
+      Path dir = SCRATCH.resolve("spiece");
+      Files.createDirectories(dir);
+      file("spiece/spiece.model", model);
+      file("spiece/tokenizer_config.json", "{\"pad_token\": \"</s>\"}".getBytes(StandardCharsets.UTF_8));
+      try (dev.clip4j.tokenize.HfTextTokenizer tok = new dev.clip4j.tokenize.HfTextTokenizer(dir, 16, "whitespace")) {
+        for (String t : TEXTS) {
+          tok.ids(t);
+        }
+        tok.ids("\uff21\ufb01 \u2460\u00a0\u3000 A\u030a \ud83d\udc31 <0x41> </s> <unk> \u00ff\u0100\u07ff\u0800");
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
 }

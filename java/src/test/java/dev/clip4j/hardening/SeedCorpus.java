@@ -46,6 +46,13 @@ public final class SeedCorpus {
     both[both.length - 2] = (byte) (n >>> 8);
     both[both.length - 1] = (byte) n;
     put(p.resolve("vocabAndMerges"), "seed-hf", both);
+    // SentencePiece: the small trained fixtures (tools/reference/spiece_tokenizer.py), not nmt_nfkc's 240 KB one.
+    for (String m : new String[] {"ident", "bytes", "tiny-siglip"}) {
+      put(p.resolve("spieceModel"), "seed-" + m,
+          Files.readAllBytes(res.resolve("dev/clip4j/tokenize/spiece/" + m + "/spiece.model")));
+    }
+    put(p.resolve("spieceCharsmap"), "seed-custom-rules", dev.clip4j.tokenize.SentencePieceModel.read(
+        res.resolve("dev/clip4j/tokenize/spiece/bytes/spiece.model")).precompiledCharsmap());
     for (Map.Entry<String, byte[]> e : Seeds.images().entrySet()) {
       put(res.resolve("dev/clip4j/hardening/ImageFuzzTestInputs/image"), "seed-" + e.getKey().replace('.', '-'), e.getValue());
     }

@@ -197,6 +197,64 @@ public class SiglipModelTest {
     }
   }
 
+  /**
+   * The tiny SigLIP as a SigLIP v1 hub directory ships it: spiece.model (siglip_tokenizer.py's model,
+   * retrained by tools/reference/spiece_tokenizer.py, which checks that its pieces are those of the
+   * fixture's tokenizer.json) and no tokenizer.json. Same ids and text embeddings as open_clip's.
+   */
+  @Test
+  void hubDirectoryWithSpieceModelOnlyMatchesOpenClip(@org.junit.jupiter.api.io.TempDir Path tmp) throws IOException {
+    Path dir = fixture("tiny-siglip");
+    Path copy = tmp.resolve("m");
+    Files.createDirectories(copy);
+    for (String f : new String[] {"open_clip_config.json", "open_clip_pytorch_model.bin", "tokenizer_config.json",
+        "trunk.json"}) {
+      Files.copy(dir.resolve(f), copy.resolve(f));
+    }
+    Path spiece;
+    try {
+      spiece = Path.of(SiglipModelTest.class.getResource("/dev/clip4j/tokenize/spiece/tiny-siglip/spiece.model").toURI());
+    } catch (java.net.URISyntaxException e) {
+      throw new IllegalStateException(e);
+    }
+    Files.copy(spiece, copy.resolve("spiece.model"));
+    JsonNode cases = JSON.readTree(dir.resolve("tokens.json").toFile());
+    List<String> texts = new ArrayList<>();
+    ModelDescription d = new OpenClipHubReader().read(copy, LoadOptions.defaults(), trunk(copy));
+    assertThat(d.tokenizer().source()).endsWith("spiece.model");
+    try (ClipModel model = load(copy)) {
+      TextTokenizer tok = model.tokenizer();
+      assertThat(tok.describe()).contains("spiece.model");
+      assertThat(tok.padId()).isZero();
+      int ctx = model.info().contextLength();
+      for (JsonNode c : cases) {
+        String text = c.get("text").asText();
+        texts.add(text);
+        long[] want = new long[ctx];
+        for (int i = 0; i < ctx; i++) {
+          want[i] = c.get("ids").get(i).asLong();
+        }
+        assertThat(tok.rows(List.of(text), ctx)[0]).as("ids of '%s'", text).containsExactly(want);
+      }
+      float[][] emb = model.embedTexts(texts);
+      float[] want = Npy.read(dir.resolve("texts.npy")).floats();
+      float[] got = new float[want.length];
+      for (int i = 0; i < emb.length; i++) {
+        System.arraycopy(emb[i], 0, got, i * emb[i].length, emb[i].length);
+      }
+      assertThat(maxAbsDiff(got, want)).isLessThanOrEqualTo(1e-5f);
+    }
+    // tokenizer.json wins when both are there: a broken spiece.model beside it is never read.
+    Files.copy(dir.resolve("tokenizer.json"), copy.resolve("tokenizer.json"));
+    Files.write(copy.resolve("spiece.model"), new byte[] {0x0a, 0x7f});
+    try (ClipModel model = load(copy)) {
+      assertThat(model.tokenizer().describe()).contains("tokenizer.json");
+    }
+    Files.delete(copy.resolve("tokenizer.json"));
+    assertThatThrownBy(() -> load(copy)).isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("spiece.model").hasMessageContaining("runs past the end");
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"tiny-siglip", "tiny-siglip2"})
   void batchInvariant(String name) throws IOException {
@@ -345,7 +403,8 @@ public class SiglipModelTest {
         java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     Files.delete(copy.resolve("tokenizer.json"));
     assertThatThrownBy(() -> new OpenClipHubReader().read(copy, LoadOptions.defaults(), trunk(dir)))
-        .isInstanceOf(InvalidModelException.class).hasMessageContaining("tokenizer.json");
+        .isInstanceOf(InvalidModelException.class).hasMessageContaining("tokenizer.json")
+        .hasMessageContaining("spiece.model");
   }
 
   /**
