@@ -24,7 +24,6 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -525,23 +524,68 @@ public final class EmbeddingServer implements AutoCloseable {
     }
   }
 
+  /**
+   * The body, read chunk by chunk from Jetty (a small body usually arrived with the headers: no
+   * wait, no stream adapter); 413 past {@link ServerConfig#maxBodyBytes()}. The array is sized
+   * from Content-Length when there is one.
+   */
+  private Body readBody(Request request, long declared) {
+    long max = config.maxBodyBytes();
+    byte[] buf = new byte[(int) Math.min(Integer.MAX_VALUE - 16, declared >= 0 ? declared : 8192)];
+    int n = 0;
+    while (true) {
+      Content.Chunk chunk = request.read();
+      if (chunk == null) {
+        CompletableFuture<Void> more = new CompletableFuture<>();
+        request.demand(() -> more.complete(null));
+        try {
+          more.get();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw ApiException.unavailable("interrupted");
+        } catch (ExecutionException e) {
+          throw ApiException.badRequest("invalid_body", "could not read the request body");
+        }
+        continue;
+      }
+      if (Content.Chunk.isFailure(chunk)) {
+        Throwable f = chunk.getFailure();
+        throw ApiException.badRequest("invalid_body", "could not read the request body: "
+            + (f == null ? "failed" : f.getClass().getSimpleName()));
+      }
+      try {
+        ByteBuffer b = chunk.getByteBuffer();
+        int r = b.remaining();
+        if ((long) n + r > max) {
+          throw ApiException.tooLarge("the request body is larger than the limit of " + max + " bytes");
+        }
+        if (n + r > buf.length) {
+          buf = java.util.Arrays.copyOf(buf, (int) Math.min(Integer.MAX_VALUE - 16, Math.max((long) buf.length * 2,
+              (long) n + r)));
+        }
+        b.get(buf, n, r);
+        n += r;
+      } finally {
+        chunk.release();
+      }
+      if (chunk.isLast()) {
+        return new Body(buf, n);
+      }
+    }
+  }
+
+  /** A request body: the first {@code length} bytes of {@code bytes}. */
+  private record Body(byte[] bytes, int length) {}
+
   private JsonNode readJson(Request request) {
     long declared = request.getLength();
     if (declared > config.maxBodyBytes()) {
       throw ApiException.tooLarge("the request body is " + declared + " bytes; the limit is " + config.maxBodyBytes());
     }
-    byte[] bytes;
-    try (InputStream in = Content.Source.asInputStream(request)) {
-      bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, config.maxBodyBytes() + 1));
-    } catch (IOException e) {
-      throw ApiException.badRequest("invalid_body", "could not read the request body: " + e.getMessage());
-    }
-    if (bytes.length > config.maxBodyBytes()) {
-      throw ApiException.tooLarge("the request body is larger than the limit of " + config.maxBodyBytes() + " bytes");
-    }
+    Body body = readBody(request, declared);
     JsonNode node;
     try {
-      node = json.readTree(bytes);
+      node = json.readTree(body.bytes(), 0, body.length());
     } catch (IOException e) {
       throw ApiException.badRequest("invalid_json", "the body is not valid JSON");
     }
