@@ -34,7 +34,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * with the same model and batching settings, measured in one run; request latency p50/p99; and,
  * for busy machines, CPU time: the server's per text (process CPU less the load generator's
  * threads) against the in-process path's, and the load generator's per request. Properties:
- * {@code bench.client} (jetty | jdk), {@code bench.perRequest} (1,16), {@code bench.rounds} (2), {@code bench.maxDelayMs} (5). Not
+ * {@code bench.client} (jetty | jdk), {@code bench.perRequest} (1,16), {@code bench.rounds} (2), {@code bench.maxDelayMs} (5), {@code bench.clients} (16). Not
  * a test. Usage: {@code ServerBench WORK_DIR OUT.json [spec: vit-b-32|small] [texts]}.
  */
 public final class ServerBench {
@@ -47,7 +47,7 @@ public final class ServerBench {
     Path out = Path.of(args[1]);
     String spec = args.length > 2 ? args[2] : "vit-b-32";
     int n = args.length > 3 ? Integer.parseInt(args[3]) : 2000;
-    int clients = 16;
+    int clients = Integer.getInteger("bench.clients", 16);
     Engine.ensureInitialized();
     Path dir = work.resolve("server-model-" + spec);
     if (!Files.isRegularFile(dir.resolve("open_clip_config.json"))) {
@@ -136,19 +136,20 @@ public final class ServerBench {
         result.get("model"), n, clients, result.get("client"), maxBatch, delay.toMillis(),
         Runtime.getRuntime().availableProcessors()));
     s.append("| path | texts/s | ratio to in-process | request p50 ms | request p99 ms | server CPU us/text"
-        + " (in process) | CPU ratio | client CPU us/request | load average |\n|---|---|---|---|---|---|---|---|---|\n");
-    s.append(String.format(Locale.ROOT, "| in-process bulk (ClipEmbedder.embedTexts), best round | %.1f | 1.00 | | | | | | |%n",
+        + " (in process) | CPU ratio | client CPU us/request | server mean batch | load average |\n"
+        + "|---|---|---|---|---|---|---|---|---|---|\n");
+    s.append(String.format(Locale.ROOT, "| in-process bulk (ClipEmbedder.embedTexts), best round | %.1f | 1.00 | | | | | | | |%n",
         bulk));
     @SuppressWarnings("unchecked")
     Map<String, Map<String, Object>> http = (Map<String, Map<String, Object>>) result.get("http");
     for (Map.Entry<String, Map<String, Object>> e : http.entrySet()) {
       Map<String, Object> r = e.getValue();
       s.append(String.format(Locale.ROOT, "| HTTP, %s (in process that round: %.1f) | %.1f | %.2f | %.1f | %.1f |"
-          + " %.1f (%.1f) | %.2f | %.1f | %.2f |%n",
+          + " %.1f (%.1f) | %.2f | %.1f | %.1f | %.2f |%n",
           e.getKey().replace('_', ' '), r.get("in_process_same_round_texts_per_s"), r.get("texts_per_s"),
           r.get("ratio_to_in_process"), r.get("p50_ms"), r.get("p99_ms"), r.get("server_cpu_us_per_text"),
           r.get("in_process_cpu_us_per_text"), r.get("cpu_ratio_to_in_process"), r.get("client_cpu_us_per_request"),
-          r.get("load_average")));
+          r.get("server_mean_batch"), r.get("load_average")));
     }
     Files.writeString(md, s.toString());
     System.out.print(s);
