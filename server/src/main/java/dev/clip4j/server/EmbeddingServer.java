@@ -169,6 +169,9 @@ public final class EmbeddingServer implements AutoCloseable {
       } catch (Exception ignored) {
         // already failing
       }
+      if (s.fetcher != null) {
+        s.fetcher.close();
+      }
       throw new UncheckedIOException(new IOException("cannot serve on " + config.host() + ":" + config.port() + ": "
           + e.getMessage(), e));
     }

@@ -32,6 +32,7 @@ import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 
 /**
  * Fetches image URLs for {@code --allow-url-fetch}: http and https only; every hop (the URL and
@@ -81,6 +82,7 @@ final class UrlFetcher implements AutoCloseable {
     connector.setExecutor(threads);
     HttpClient c = new HttpClient(new HttpClientTransportOverHTTP(connector));
     c.setExecutor(threads);
+    c.setScheduler(new ScheduledExecutorScheduler("clip4j-url-fetch-timer", true)); // daemon, as the pool
     c.setFollowRedirects(false); // each hop is checked here
     c.setConnectTimeout(timeout.toMillis());
     c.setSocketAddressResolver(this::resolve);

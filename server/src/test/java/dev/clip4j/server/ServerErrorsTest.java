@@ -88,7 +88,8 @@ class ServerErrorsTest {
 
   @Test
   void aMalformedRequestIs400InOpenAisShape() throws IOException {
-    for (String bad : new String[] {"GARBAGE\r\n\r\n", "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",
+    for (String bad : new String[] {"GARBAGE\r\n\r\n",
+        "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",
         "POST /v1/embeddings HTTP/1.1\r\nBad Header\r\n\r\n"}) {
       Raw r = send(bad);
       assertThat(r.status()).as(bad).isEqualTo(400);
@@ -116,8 +117,8 @@ class ServerErrorsTest {
 
   @Test
   void aChunkedBodyOverTheLimitIs413() throws IOException {
-    StringBuilder req = new StringBuilder("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    StringBuilder req = new StringBuilder("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n"
+        + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
     String chunk = "x".repeat(16 << 10);
     for (int i = 0; i < 5; i++) { // 80 KiB against a 64 KiB limit, no Content-Length to refuse it by
       req.append(Integer.toHexString(chunk.length())).append("\r\n").append(chunk).append("\r\n");
