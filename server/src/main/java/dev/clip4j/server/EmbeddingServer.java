@@ -681,19 +681,11 @@ public final class EmbeddingServer implements AutoCloseable {
       throw ApiException.badRequest("unsupported_modality", "the model '" + m.name + "' has no text tower");
     }
     List<ImageSource> images = null;
-    List<ClipEmbedder.TokenizedText> texts = null;
     long tokens = 0;
     if (modality.equals("image")) {
       images = new ArrayList<>(inputs.size());
       for (int i = 0; i < inputs.size(); i++) {
         images.add(ImageSource.of(ImageInputs.bytes(inputs.get(i), "input[" + i + "]", fetcher), "input[" + i + "]"));
-      }
-    } else {
-      texts = new ArrayList<>(inputs.size());
-      for (String t : inputs) {
-        ClipEmbedder.TokenizedText tt = m.embedder.tokenize(t);
-        tokens += tt.tokenCount(); // special tokens included, after truncation to the context
-        texts.add(tt);
       }
     }
     int n = inputs.size();
@@ -710,7 +702,15 @@ public final class EmbeddingServer implements AutoCloseable {
         Duration left = Duration.ofNanos(Math.max(1, deadline - System.nanoTime()));
         CompletableFuture<float[]> f;
         try {
-          f = images != null ? m.embedder.embedImage(images.get(i)) : m.embedder.embedText(texts.get(i), left);
+          if (images != null) {
+            f = m.embedder.embedImage(images.get(i));
+          } else {
+            // Tokenized once, after admission (a refused request costs none): the ids go to the
+            // embedder, their count (special tokens included, after truncation) to usage.
+            ClipEmbedder.TokenizedText tt = m.embedder.tokenize(inputs.get(i));
+            tokens += tt.tokenCount();
+            f = m.embedder.embedText(tt, left);
+          }
         } catch (RuntimeException e) {
           budget.release(n - i); // this item and the ones never submitted
           throw e;
