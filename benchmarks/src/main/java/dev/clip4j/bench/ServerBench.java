@@ -48,6 +48,7 @@ public final class ServerBench {
     String spec = args.length > 2 ? args[2] : "vit-b-32";
     int n = args.length > 3 ? Integer.parseInt(args[3]) : 2000;
     int clients = Integer.getInteger("bench.clients", 16);
+    dev.clip4j.server.LogLineFormatter.install(); // the log lines clip4j serve writes (access log on, to stderr)
     Engine.ensureInitialized();
     Path dir = work.resolve("server-model-" + spec);
     if (!Files.isRegularFile(dir.resolve("open_clip_config.json"))) {
