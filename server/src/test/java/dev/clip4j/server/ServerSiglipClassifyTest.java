@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * /v1/classify with a SigLIP model (the tiny open_clip SigLIP fixture): a sigmoid per label with
@@ -26,9 +27,34 @@ import org.junit.jupiter.api.Test;
  */
 class ServerSiglipClassifyTest {
 
+  @TempDir static Path tmp;
+
+  /**
+   * The tiny-siglip fixture of the library's tests as a directory: copied out of the test jar
+   * (a reactor build past package puts it in one), or the directory itself.
+   */
+  static Path fixture() throws Exception {
+    String base = "/dev/clip4j/model/siglip/tiny-siglip/";
+    java.net.URL url = SiglipModelTest.class.getResource(base + "open_clip_config.json");
+    assertThat(url).as("the tiny-siglip fixture on the test classpath").isNotNull();
+    if (url.getProtocol().equals("file")) {
+      return Path.of(url.toURI()).getParent();
+    }
+    Path dir = tmp.resolve("tiny-siglip");
+    java.nio.file.Files.createDirectories(dir);
+    for (String f : List.of("open_clip_config.json", "open_clip_pytorch_model.bin", "tokenizer.json",
+        "tokenizer_config.json", "trunk.json", "logit_bias.npy", "logit_scale.npy")) {
+      try (java.io.InputStream in = SiglipModelTest.class.getResourceAsStream(base + f)) {
+        assertThat(in).as(f).isNotNull();
+        java.nio.file.Files.copy(in, dir.resolve(f));
+      }
+    }
+    return dir;
+  }
+
   @Test
   void siglipClassifyIsTheLibrarysSigmoidWithLogitBias() throws Exception {
-    Path dir = SiglipModelTest.fixture("tiny-siglip");
+    Path dir = fixture();
     float scaleRef = Npy.read(dir.resolve("logit_scale.npy")).floats()[0]; // open_clip's, from the generator
     float biasRef = Npy.read(dir.resolve("logit_bias.npy")).floats()[0];
     List<String> labels = List.of("cat", "dog", "red car", "two dogs playing in the snow");
