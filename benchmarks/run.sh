@@ -63,8 +63,10 @@ if [[ "${1:-}" == soak ]]; then
 fi
 if [[ "${1:-}" == server ]]; then
   # Not a test: texts/s through clip4j serve's HTTP API (16 keep-alive clients) vs the in-process
-  # bulk path, one JVM, one run, the same model and batching; p50/p99 per request.
-  # BENCH_SERVER_SPEC=small for the small random model (HTTP overhead weighs most there).
+  # bulk path, one JVM, one run, the same model and batching; p50/p99 per request; CPU time per
+  # text (server) and per request (load generator), and the server's mean batch, for busy machines.
+  # BENCH_SERVER_SPEC=small for the small random model (HTTP overhead weighs most there);
+  # BENCH_SERVER_CLIENT=jdk to drive it with java.net.http instead of Jetty's asynchronous client.
   ci/setup.sh
   mvn -B -q -o -pl benchmarks -am -DskipTests package || mvn -B -q -pl benchmarks -am -DskipTests package
   DEPS="$(tr ':' '\n' < benchmarks/target/classpath.txt | grep -v '/dev/clip4j/' | grep -v '/org/bytedeco/mkl/' | paste -sd: -)"
@@ -75,7 +77,8 @@ if [[ "${1:-}" == server ]]; then
   NAME=server
   [[ "$SPEC" != vit-b-32 ]] && NAME="server-$SPEC"
   # The access log stays on (it is part of what a request costs); it goes to a file, not the terminal.
-  java -cp "$CP" dev.clip4j.bench.ServerBench "$WORK" "$RESULTS/$NAME.json" "$SPEC" "$N" 2> "$WORK/$NAME.log"
+  java -Dbench.client="${BENCH_SERVER_CLIENT:-jetty}" -cp "$CP" dev.clip4j.bench.ServerBench "$WORK" \
+    "$RESULTS/$NAME.json" "$SPEC" "$N" 2> "$WORK/$NAME.log"
   exit 0
 fi
 if [[ "${1:-}" == load-memory ]]; then

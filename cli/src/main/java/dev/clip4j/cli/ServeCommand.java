@@ -119,9 +119,9 @@ final class ServeCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
-      System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tLZ %4$s %3$s: %5$s%6$s%n");
-    }
+    // One line per record, "%1$tFT%1$tT.%1$tLZ %4$s %3$s: %5$s%6$s%n", made without a Formatter (the
+    // access log writes one per request); a logging configuration of the user's own is kept.
+    dev.clip4j.server.LogLineFormatter.install();
     Map<String, Path> named = parseModels();
     ServerConfig cfg = config();
     Engine.ensureInitialized();

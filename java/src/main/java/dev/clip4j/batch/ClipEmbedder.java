@@ -255,22 +255,68 @@ public final class ClipEmbedder implements AutoCloseable {
    * none). Tokenizing happens here, on the caller's thread, to pick the length bucket.
    */
   public CompletableFuture<float[]> embedText(String text, Duration deadline) {
-    long[] ids = tokenize(text);
-    String lane = laneFor(ids);
-    return deadline == null ? embedder.submit(lane, ids) : embedder.submit(lane, ids, deadline);
+    return embedText(tokenize(text), deadline);
   }
 
   /**
-   * A text's ids as its lane takes them (tokenized on the caller's thread): for causal towers cut
-   * to the smallest bucket that holds them and padded to it; otherwise the real ids.
+   * A text tokenized by this embedder's tokenizer, ready for its lanes: {@link #tokenCount()} ids
+   * (special tokens included, after truncation), embedded by {@link #embedText(TokenizedText,
+   * Duration)}. For callers that need the count too (an HTTP server's {@code usage}) without
+   * tokenizing twice. Immutable; only the embedder that made it takes it.
    */
-  private long[] tokenize(String text) {
+  public static final class TokenizedText {
+    private final ClipEmbedder owner;
+    private final long[] row; // as its lane takes it: cut and padded to its bucket, or the real ids
+    private final int tokens;
+
+    private TokenizedText(ClipEmbedder owner, long[] row, int tokens) {
+      this.owner = owner;
+      this.row = row;
+      this.tokens = tokens;
+    }
+
+    /** The ids the text became, special tokens included, after truncation (padding not counted). */
+    public int tokenCount() {
+      return tokens;
+    }
+  }
+
+  /**
+   * Tokenizes {@code text} (on the caller's thread) for {@link #embedText(TokenizedText, Duration)}.
+   *
+   * @throws dev.clip4j.Clip4jException UNSUPPORTED when the model has no text tower
+   */
+  public TokenizedText tokenize(String text) {
     Objects.requireNonNull(text, "text");
     if (tokenizer == null) {
       throw new dev.clip4j.Clip4jException(dev.clip4j.ErrorCode.UNSUPPORTED, model.info().architecture()
           + " has no text tower: it embeds images only");
     }
     long[] ids = tokenizer.ids(text);
+    return new TokenizedText(this, fit(ids), ids.length);
+  }
+
+  /**
+   * Embeds a text this embedder tokenized, failing with a TimeoutException if not run within
+   * {@code deadline} (null = none); the same result as {@link #embedText(String, Duration)}.
+   *
+   * @throws IllegalArgumentException if another embedder made {@code text}
+   */
+  public CompletableFuture<float[]> embedText(TokenizedText text, Duration deadline) {
+    Objects.requireNonNull(text, "text");
+    if (text.owner != this) {
+      throw new IllegalArgumentException("the text was tokenized by another embedder");
+    }
+    String lane = laneFor(text.row);
+    // Shared, not copied: the lanes' slot writers only read a row (it may be submitted again).
+    return deadline == null ? embedder.submit(lane, text.row) : embedder.submit(lane, text.row, deadline);
+  }
+
+  /**
+   * A text's ids as its lane takes them (tokenized on the caller's thread): for causal towers cut
+   * to the smallest bucket that holds them and padded to it; otherwise the real ids.
+   */
+  private long[] fit(long[] ids) {
     if (buckets == null) {
       return ids;
     }
@@ -322,14 +368,14 @@ public final class ClipEmbedder implements AutoCloseable {
   /** {@link #embedTextInto(String, FloatBuffer)} with a deadline (null = none). */
   public CompletableFuture<Void> embedTextInto(String text, FloatBuffer dst, Duration deadline) {
     ResultBuffers.target(dst, embedDim()); // checked before tokenizing
-    long[] ids = tokenize(text);
+    long[] ids = tokenize(text).row;
     return embedder.submitInto(laneFor(ids), ids, dst, deadline);
   }
 
   /** {@link #embedTextInto(String, FloatBuffer)} into native-order bytes (4 D bytes). */
   public CompletableFuture<Void> embedTextInto(String text, ByteBuffer dst) {
     ResultBuffers.target(dst, embedDim());
-    long[] ids = tokenize(text);
+    long[] ids = tokenize(text).row;
     return embedder.submitInto(laneFor(ids), ids, dst);
   }
 
@@ -368,7 +414,7 @@ public final class ClipEmbedder implements AutoCloseable {
     int d = embedDim();
     List<long[]> ids = new ArrayList<>(texts.size());
     for (String t : texts) {
-      ids.add(tokenize(t));
+      ids.add(tokenize(t).row);
     }
     List<CompletableFuture<Void>> out = new ArrayList<>(texts.size());
     for (int i = 0; i < texts.size(); i++) {

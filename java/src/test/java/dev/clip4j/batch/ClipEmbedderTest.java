@@ -47,6 +47,30 @@ class ClipEmbedderTest {
   }
 
   @Test
+  void aTextTokenizedOnceEmbedsBitwiseAsTheTextAndCountsItsIds() throws Exception {
+    Path dir = Conformance.dir().resolve("models/tiny-gelu");
+    // Short, bucket-long, and longer than the context (truncated to 77 ids, EOT last).
+    List<String> texts = List.of("a cat", "a photo of a dog on a sofa", "", "word ".repeat(120));
+    try (ClipModel model = ClipModel.load(dir); ClipEmbedder e = ClipEmbedder.create(model);
+        ClipEmbedder other = ClipEmbedder.create(model)) {
+      for (String t : texts) {
+        ClipEmbedder.TokenizedText tt = e.tokenize(t);
+        assertThat(tt.tokenCount()).as(t).isEqualTo(model.tokenizer().ids(t).length);
+        float[] want = e.embedText(t).get(30, TimeUnit.SECONDS);
+        float[] got = e.embedText(tt, Duration.ofSeconds(30)).get(30, TimeUnit.SECONDS);
+        float[] again = e.embedText(tt, null).get(30, TimeUnit.SECONDS); // a handle may be submitted again
+        for (int j = 0; j < want.length; j++) {
+          assertThat(Float.floatToRawIntBits(got[j])).isEqualTo(Float.floatToRawIntBits(want[j]));
+          assertThat(Float.floatToRawIntBits(again[j])).isEqualTo(Float.floatToRawIntBits(want[j]));
+        }
+      }
+      assertThat(e.tokenize("word ".repeat(120)).tokenCount()).isEqualTo(77);
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> other.embedText(e.tokenize("a cat"), null))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("another embedder");
+    }
+  }
+
+  @Test
   void manyThreadsGetTheSingleCallEmbeddingsBitwise() throws Exception {
     Path c = Conformance.dir();
     Path dir = c.resolve("models/tiny-gelu");

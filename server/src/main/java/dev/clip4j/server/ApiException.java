@@ -58,6 +58,27 @@ final class ApiException extends RuntimeException {
     return new ApiException(503, "unavailable_error", "unavailable", message, 1);
   }
 
+  /**
+   * A refusal the HTTP layer made (Jetty: a malformed request, a URI or headers over its limits,
+   * an unsupported HTTP version, ...) with its status, in the same shape as the API's own.
+   */
+  static ApiException forStatus(int status, String message) {
+    return switch (status) {
+      case 400 -> badRequest("bad_request", message);
+      case 404 -> notFound("not_found", message);
+      case 405 -> new ApiException(405, "invalid_request_error", "method_not_allowed", message);
+      case 408 -> new ApiException(408, "timeout_error", "request_timeout", message);
+      case 413 -> tooLarge(message);
+      case 414 -> new ApiException(414, "invalid_request_error", "uri_too_long", message);
+      case 429 -> overloaded(message);
+      case 431 -> new ApiException(431, "invalid_request_error", "headers_too_large", message);
+      case 503 -> unavailable(message);
+      case 505 -> new ApiException(505, "invalid_request_error", "http_version_not_supported", message);
+      default -> status >= 500 ? new ApiException(status, "server_error", "http_" + status, message)
+          : new ApiException(status, "invalid_request_error", "http_" + status, message);
+    };
+  }
+
   static ApiException internal(String message) {
     return new ApiException(500, "server_error", "internal_error", message);
   }

@@ -10,6 +10,7 @@ import dev.clip4j.Clip4jException;
 import dev.clip4j.ErrorCode;
 import dev.clip4j.InvalidInputException;
 import dev.clip4j.OverloadedException;
+import dev.clip4j.batch.ClipEmbedder;
 import dev.clip4j.batch.EmbedderConfig;
 import dev.clip4j.batch.ImageSource;
 import dev.clip4j.io.EmbeddingIndex;
@@ -23,7 +24,6 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -46,7 +46,9 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
+import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpStatus;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
@@ -55,6 +57,7 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ErrorHandler;
 import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
@@ -105,6 +108,12 @@ public final class EmbeddingServer implements AutoCloseable {
   private final ServerConnector connector;
   private volatile EmbeddingIndex index;
   private volatile ExactSearch search;
+  // Meters by route, method and status (bounded: 7 routes x 8 methods x the statuses we answer),
+  // made once: building and registering one per request was a tenth of a request's CPU.
+  private final java.util.concurrent.ConcurrentHashMap<String, Timer> requestTimers =
+      new java.util.concurrent.ConcurrentHashMap<>();
+  private final java.util.concurrent.ConcurrentHashMap<String, Counter> itemCounters =
+      new java.util.concurrent.ConcurrentHashMap<>();
 
   private EmbeddingServer(ServerConfig config) {
     this.config = config;
@@ -132,8 +141,15 @@ public final class EmbeddingServer implements AutoCloseable {
     connector.setPort(config.port());
     connector.setIdleTimeout(Math.max(30_000, config.requestTimeout().toMillis() + 5_000));
     jetty.addConnector(connector);
-    // GracefulHandler: on stop, requests in flight finish (up to the stop timeout), new ones get 503.
-    jetty.setHandler(new GracefulHandler(new Routes()));
+    // GracefulHandler: on stop, requests in flight finish (up to the stop timeout), new ones get 503
+    // (in OpenAI's error shape, as every refusal Jetty itself makes: JsonErrors).
+    jetty.setHandler(new GracefulHandler(new Routes()) {
+      @Override
+      protected void handleShutdownRejection(Request request, Response response, Callback callback) {
+        writeApiError(request, response, callback, ApiException.unavailable("the server is shutting down"));
+      }
+    });
+    jetty.setErrorHandler(new JsonErrors());
     jetty.setStopTimeout(config.drainTimeout().toMillis());
     jetty.setStopAtShutdown(false); // the owner decides (clip4j serve: SIGTERM drains, then exits 0)
   }
@@ -152,6 +168,9 @@ public final class EmbeddingServer implements AutoCloseable {
         s.jetty.stop();
       } catch (Exception ignored) {
         // already failing
+      }
+      if (s.fetcher != null) {
+        s.fetcher.close();
       }
       throw new UncheckedIOException(new IOException("cannot serve on " + config.host() + ":" + config.port() + ": "
           + e.getMessage(), e));
@@ -291,6 +310,9 @@ public final class EmbeddingServer implements AutoCloseable {
         }
       }
       models.clear();
+      if (fetcher != null) {
+        fetcher.close();
+      }
       if (index != null) {
         index.close();
         index = null;
@@ -310,7 +332,22 @@ public final class EmbeddingServer implements AutoCloseable {
   // Routing
 
   /** What a route answers: a status, a body and its type. */
-  private record Reply(int status, byte[] body, String contentType, int items) {}
+  private record Reply(int status, ByteBuffer body, String contentType, int items) {
+    Reply(int status, byte[] body, String contentType, int items) {
+      this(status, ByteBuffer.wrap(body), contentType, items);
+    }
+  }
+
+  /** A growable buffer whose bytes are answered in place (no copy into a new array). */
+  private static final class Bytes extends ByteArrayOutputStream {
+    Bytes(int size) {
+      super(size);
+    }
+
+    ByteBuffer buffer() {
+      return ByteBuffer.wrap(buf, 0, count);
+    }
+  }
 
   private final class Routes extends Handler.Abstract {
     @Override
@@ -335,22 +372,84 @@ public final class EmbeddingServer implements AutoCloseable {
       if (retryAfter >= 0) {
         response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(retryAfter));
       }
-      double ms = (System.nanoTime() - t0) / 1e6;
+      long nanos = System.nanoTime() - t0;
       String method = METHODS.contains(request.getMethod()) ? request.getMethod() : "other"; // bounded tags
-      Timer.builder("clip4j.http.requests").tag("route", route).tag("method", method)
-          .tag("status", Integer.toString(reply.status)).publishPercentileHistogram()
-          .description("HTTP requests by route and status").register(registry)
-          .record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+      requestTimer(route, method, reply.status).record(nanos, TimeUnit.NANOSECONDS);
       if (reply.items > 0) {
-        Counter.builder("clip4j.http.items").tag("route", route).description("items answered (texts, images)")
-            .register(registry).increment(reply.items);
+        itemCounters.computeIfAbsent(route, r -> Counter.builder("clip4j.http.items").tag("route", r)
+            .description("items answered (texts, images)").register(registry)).increment(reply.items);
       }
-      ACCESS.log(System.Logger.Level.INFO, String.format(Locale.ROOT, "%s %s %d items=%d %.1fms",
-          request.getMethod(), route, reply.status, reply.items, ms));
+      if (ACCESS.isLoggable(System.Logger.Level.INFO)) {
+        ACCESS.log(System.Logger.Level.INFO, accessLine(request.getMethod(), route, reply.status, reply.items, nanos));
+      }
       // Recorded before the answer leaves, so a client that has its answer sees it counted.
-      response.write(true, ByteBuffer.wrap(reply.body), callback);
+      response.write(true, reply.body, callback);
       return true;
     }
+  }
+
+  /**
+   * Jetty's own refusals (a malformed request line or header, a URI or headers over its limits, an
+   * unsupported version, ...), which never reach {@link Routes}: OpenAI's error body with Jetty's
+   * status, whatever the method or Accept header (Jetty's default is an HTML page, or nothing).
+   */
+  private final class JsonErrors extends ErrorHandler {
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) {
+      int status = response.getStatus();
+      String message = (String) request.getAttribute(ERROR_MESSAGE);
+      if (request.getAttribute(ERROR_EXCEPTION) instanceof HttpException he) {
+        status = he.getCode();
+        message = message != null ? message : he.getReason();
+      }
+      if (status < 400) {
+        status = 500; // an error without an error status: say so rather than answer 200
+      }
+      String reason = HttpStatus.getMessage(status);
+      String detail = message == null || message.equalsIgnoreCase(reason) ? "" : ": " + printable(message);
+      writeApiError(request, response, callback, ApiException.forStatus(status, "the HTTP server refused the request ("
+          + status + " " + reason + ")" + detail));
+      return true;
+    }
+  }
+
+  /** Writes {@code e} as OpenAI's error body (no body for HEAD); Retry-After where it has one. */
+  private void writeApiError(Request request, Response response, Callback callback, ApiException e) {
+    response.setStatus(e.status);
+    response.getHeaders().put(ErrorHandler.ERROR_CACHE_CONTROL);
+    if (e.retryAfterSeconds >= 0) {
+      response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(e.retryAfterSeconds));
+    }
+    if (HttpStatus.hasNoBody(e.status) || "HEAD".equals(request.getMethod())) {
+      callback.succeeded();
+      return;
+    }
+    response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+    response.write(true, ByteBuffer.wrap(errorBody(e)), callback);
+  }
+
+  /** At most 100 characters, control characters dropped (Jetty's messages may quote a bad byte). */
+  private static String printable(String s) {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < s.length() && b.length() < 100; i++) {
+      char c = s.charAt(i);
+      b.append(c < 0x20 || c == 0x7f ? '?' : c);
+    }
+    return b.toString();
+  }
+
+  private Timer requestTimer(String route, String method, int status) {
+    return requestTimers.computeIfAbsent(route + ' ' + method + ' ' + status, k -> Timer.builder("clip4j.http.requests")
+        .tag("route", route).tag("method", method).tag("status", Integer.toString(status))
+        .publishPercentileHistogram().description("HTTP requests by route and status").register(registry));
+  }
+
+  /** {@code METHOD ROUTE STATUS items=N 12.3ms}, without a Formatter (a per-request cost). */
+  static String accessLine(String method, String route, int status, int items, long nanos) {
+    long tenths = Math.round(nanos / 1e5);
+    return new StringBuilder(64).append(method).append(' ').append(route).append(' ').append(status)
+        .append(" items=").append(items).append(' ').append(tenths / 10).append('.').append(tenths % 10).append("ms")
+        .toString();
   }
 
   private Reply dispatch(String route, Request request) {
@@ -428,23 +527,68 @@ public final class EmbeddingServer implements AutoCloseable {
     }
   }
 
+  /**
+   * The body, read chunk by chunk from Jetty (a small body usually arrived with the headers: no
+   * wait, no stream adapter); 413 past {@link ServerConfig#maxBodyBytes()}. The array is sized
+   * from Content-Length when there is one.
+   */
+  private Body readBody(Request request, long declared) {
+    long max = config.maxBodyBytes();
+    byte[] buf = new byte[(int) Math.min(Integer.MAX_VALUE - 16, declared >= 0 ? declared : 8192)];
+    int n = 0;
+    while (true) {
+      Content.Chunk chunk = request.read();
+      if (chunk == null) {
+        CompletableFuture<Void> more = new CompletableFuture<>();
+        request.demand(() -> more.complete(null));
+        try {
+          more.get();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw ApiException.unavailable("interrupted");
+        } catch (ExecutionException e) {
+          throw ApiException.badRequest("invalid_body", "could not read the request body");
+        }
+        continue;
+      }
+      if (Content.Chunk.isFailure(chunk)) {
+        Throwable f = chunk.getFailure();
+        throw ApiException.badRequest("invalid_body", "could not read the request body: "
+            + (f == null ? "failed" : f.getClass().getSimpleName()));
+      }
+      try {
+        ByteBuffer b = chunk.getByteBuffer();
+        int r = b.remaining();
+        if ((long) n + r > max) {
+          throw ApiException.tooLarge("the request body is larger than the limit of " + max + " bytes");
+        }
+        if (n + r > buf.length) {
+          buf = java.util.Arrays.copyOf(buf, (int) Math.min(Integer.MAX_VALUE - 16, Math.max((long) buf.length * 2,
+              (long) n + r)));
+        }
+        b.get(buf, n, r);
+        n += r;
+      } finally {
+        chunk.release();
+      }
+      if (chunk.isLast()) {
+        return new Body(buf, n);
+      }
+    }
+  }
+
+  /** A request body: the first {@code length} bytes of {@code bytes}. */
+  private record Body(byte[] bytes, int length) {}
+
   private JsonNode readJson(Request request) {
     long declared = request.getLength();
     if (declared > config.maxBodyBytes()) {
       throw ApiException.tooLarge("the request body is " + declared + " bytes; the limit is " + config.maxBodyBytes());
     }
-    byte[] bytes;
-    try (InputStream in = Content.Source.asInputStream(request)) {
-      bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, config.maxBodyBytes() + 1));
-    } catch (IOException e) {
-      throw ApiException.badRequest("invalid_body", "could not read the request body: " + e.getMessage());
-    }
-    if (bytes.length > config.maxBodyBytes()) {
-      throw ApiException.tooLarge("the request body is larger than the limit of " + config.maxBodyBytes() + " bytes");
-    }
+    Body body = readBody(request, declared);
     JsonNode node;
     try {
-      node = json.readTree(bytes);
+      node = json.readTree(body.bytes(), 0, body.length());
     } catch (IOException e) {
       throw ApiException.badRequest("invalid_json", "the body is not valid JSON");
     }
@@ -522,8 +666,14 @@ public final class EmbeddingServer implements AutoCloseable {
     return s;
   }
 
-  /** Embeds {@code inputs} through the model's embedder: admitted all at once or refused (429). */
-  private float[][] embed(ServedModel m, String modality, List<String> inputs, long deadline) {
+  /** Rows in input order, and the token ids the texts became (0 for images). */
+  private record Embedded(float[][] rows, long tokens) {}
+
+  /**
+   * Embeds {@code inputs} through the model's embedder: admitted all at once or refused (429).
+   * Texts are tokenized once, here: the ids both go to the embedder and are counted for usage.
+   */
+  private Embedded embed(ServedModel m, String modality, List<String> inputs, long deadline) {
     if (modality.equals("image") && !m.model.hasImageTower()) {
       throw ApiException.badRequest("unsupported_modality", "the model '" + m.name + "' has no image tower");
     }
@@ -531,6 +681,7 @@ public final class EmbeddingServer implements AutoCloseable {
       throw ApiException.badRequest("unsupported_modality", "the model '" + m.name + "' has no text tower");
     }
     List<ImageSource> images = null;
+    long tokens = 0;
     if (modality.equals("image")) {
       images = new ArrayList<>(inputs.size());
       for (int i = 0; i < inputs.size(); i++) {
@@ -551,7 +702,15 @@ public final class EmbeddingServer implements AutoCloseable {
         Duration left = Duration.ofNanos(Math.max(1, deadline - System.nanoTime()));
         CompletableFuture<float[]> f;
         try {
-          f = images != null ? m.embedder.embedImage(images.get(i)) : m.embedder.embedText(inputs.get(i), left);
+          if (images != null) {
+            f = m.embedder.embedImage(images.get(i));
+          } else {
+            // Tokenized once, after admission (a refused request costs none): the ids go to the
+            // embedder, their count (special tokens included, after truncation) to usage.
+            ClipEmbedder.TokenizedText tt = m.embedder.tokenize(inputs.get(i));
+            tokens += tt.tokenCount();
+            f = m.embedder.embedText(tt, left);
+          }
         } catch (RuntimeException e) {
           budget.release(n - i); // this item and the ones never submitted
           throw e;
@@ -563,7 +722,7 @@ public final class EmbeddingServer implements AutoCloseable {
       futures.forEach(f -> f.cancel(false));
       throw mapFailure(e, -1);
     }
-    return await(futures, deadline);
+    return new Embedded(await(futures, deadline), tokens);
   }
 
   private float[][] await(List<CompletableFuture<float[]>> futures, long deadline) {
@@ -635,9 +794,9 @@ public final class EmbeddingServer implements AutoCloseable {
           + " dimensions; 'dimensions' can only be that");
     }
     List<String> inputs = inputs(body, "input");
-    float[][] rows = embed(m, modality, inputs, deadline);
-    long tokens = modality.equals("text") ? tokens(m, inputs) : 0;
-    ByteArrayOutputStream out = new ByteArrayOutputStream(rows.length * (base64 ? m.dim() * 6 : m.dim() * 12) + 256);
+    Embedded e = embed(m, modality, inputs, deadline);
+    float[][] rows = e.rows();
+    Bytes out = new Bytes(rows.length * (base64 ? m.dim() * 6 : m.dim() * 12) + 256);
     try (JsonGenerator g = json.getFactory().createGenerator(out)) {
       g.writeStartObject();
       g.writeStringField("object", "list");
@@ -648,7 +807,8 @@ public final class EmbeddingServer implements AutoCloseable {
         g.writeNumberField("index", i);
         g.writeFieldName("embedding");
         if (base64) {
-          g.writeString(base64(rows[i]));
+          byte[] b64 = base64Bytes(rows[i]); // ASCII: nothing to escape
+          g.writeRawUTF8String(b64, 0, b64.length);
         } else {
           g.writeStartArray();
           for (float v : rows[i]) {
@@ -660,28 +820,19 @@ public final class EmbeddingServer implements AutoCloseable {
       }
       g.writeEndArray();
       g.writeStringField("model", echoedModel(body, m));
-      writeUsage(g, tokens);
+      writeUsage(g, e.tokens());
       g.writeEndObject();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    } catch (IOException x) {
+      throw new UncheckedIOException(x);
     }
-    return new Reply(200, out.toByteArray(), "application/json", rows.length);
+    return new Reply(200, out.buffer(), "application/json", rows.length);
   }
 
-  /** Little-endian float32, as OpenAI's clients decode {@code encoding_format: "base64"}. */
-  static String base64(float[] row) {
+  /** Little-endian float32 in base64, as OpenAI's clients decode {@code encoding_format: "base64"}. */
+  static byte[] base64Bytes(float[] row) {
     ByteBuffer b = ByteBuffer.allocate(row.length * 4).order(ByteOrder.LITTLE_ENDIAN);
     b.asFloatBuffer().put(row);
-    return Base64.getEncoder().encodeToString(b.array());
-  }
-
-  /** Token ids each text becomes (special tokens included, after truncation to the context). */
-  private static long tokens(ServedModel m, List<String> texts) {
-    long n = 0;
-    for (String t : texts) {
-      n += m.model.tokenizer().ids(t).length;
-    }
-    return n;
+    return Base64.getEncoder().encode(b.array());
   }
 
   private static void writeUsage(JsonGenerator g, long tokens) throws IOException {
@@ -728,13 +879,13 @@ public final class EmbeddingServer implements AutoCloseable {
           prompts.add(t.replace("{}", l));
         }
       }
-      tokens = tokens(m, prompts);
       float[][] promptRows = new float[prompts.size()][];
       int chunk = Math.min(config.maxQueue(), 256);
       for (int s = 0; s < prompts.size(); s += chunk) {
         List<String> part = prompts.subList(s, Math.min(prompts.size(), s + chunk));
-        float[][] r = embed(m, "text", part, deadline);
-        System.arraycopy(r, 0, promptRows, s, r.length);
+        Embedded r = embed(m, "text", part, deadline);
+        tokens += r.tokens();
+        System.arraycopy(r.rows(), 0, promptRows, s, r.rows().length);
       }
       // SigLIP scores each label on its own (sigmoid with the model's logit_bias); CLIPs use softmax.
       zs = m.model.sigmoidScoring()
@@ -742,8 +893,8 @@ public final class EmbeddingServer implements AutoCloseable {
           : ZeroShotClassifier.build(labels, tl, texts -> promptRows, m.model.logitScale());
       m.cacheClassifier(labels, templates, zs);
     }
-    float[][] rows = embed(m, "image", images, deadline);
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    float[][] rows = embed(m, "image", images, deadline).rows();
+    Bytes out = new Bytes(1024);
     try (JsonGenerator g = json.getFactory().createGenerator(out)) {
       g.writeStartObject();
       g.writeStringField("object", "list");
@@ -771,7 +922,7 @@ public final class EmbeddingServer implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return new Reply(200, out.toByteArray(), "application/json", rows.length);
+    return new Reply(200, out.buffer(), "application/json", rows.length);
   }
 
   private Reply search(JsonNode body, long deadline) {
@@ -784,10 +935,11 @@ public final class EmbeddingServer implements AutoCloseable {
     String modality = modality(body);
     List<String> inputs = inputs(body, "input");
     int k = intField(body, "top_k", 10);
-    float[][] q = embed(m, modality, inputs, deadline);
-    long tokens = modality.equals("text") ? tokens(m, inputs) : 0;
+    Embedded emb = embed(m, modality, inputs, deadline);
+    float[][] q = emb.rows();
+    long tokens = emb.tokens();
     List<List<ExactSearch.Hit>> hits = s.search(q, k);
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    Bytes out = new Bytes(1024);
     boolean images = idx.kind() == EmbeddingIndex.Kind.IMAGES;
     try (JsonGenerator g = json.getFactory().createGenerator(out)) {
       g.writeStartObject();
@@ -827,7 +979,7 @@ public final class EmbeddingServer implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return new Reply(200, out.toByteArray(), "application/json", q.length);
+    return new Reply(200, out.buffer(), "application/json", q.length);
   }
 
   private static List<String> stringList(JsonNode body, String field, boolean required) {

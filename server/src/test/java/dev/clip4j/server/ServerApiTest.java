@@ -390,6 +390,7 @@ class ServerApiTest {
       Http.Reply r = http.post("/v1/classify", body);
       assertThat(r.status()).as(r.body()).isEqualTo(200);
       assertThat(r.json().at("/usage/prompt_tokens").asLong()).isEqualTo(round == 0 ? promptTokens : 0);
+      assertThat(r.json().get("scoring").asText()).isEqualTo("softmax");
       for (int i = 0; i < inputs.size(); i++) {
         JsonNode top = r.json().get("data").get(i).get("labels");
         assertThat(top).hasSize(labels.size());
