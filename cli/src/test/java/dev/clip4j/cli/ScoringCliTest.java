@@ -463,4 +463,62 @@ class ScoringCliTest {
     assertThat(run("search", "--model", model.toString(), "--text-model", ml.toString(), "--index", texts.toString(),
         "--query", mlt.get(3), "--allow-model-mismatch").code()).isZero();
   }
+
+  /**
+   * {@code classify} with a SigLIP model (the library's tiny transformers SiglipModel fixture, loaded
+   * through the public reader): sigmoid per label with the model's logit_bias, against scores made
+   * here from transformers' own image and text embeddings of the same files and strings.
+   */
+  @Test
+  void classifyWithASiglipModelScoresEachLabelWithASigmoid(@TempDir Path tmp) throws Exception {
+    String base = "/dev/clip4j/model/hf-siglip/hf-siglip2/";
+    Path dir = Files.createDirectories(tmp.resolve("hf-siglip2"));
+    for (String f : new String[] {"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json",
+        "tokenizer_config.json", "texts.json", "texts.npy", "image_png.npy", "logit_scale.npy", "logit_bias.npy",
+        "img_gradient_53x37.png", "img_noise_19x41.png"}) {
+      try (java.io.InputStream in = ClipModel.class.getResourceAsStream(base + f)) {
+        assertThat(in).as(base + f + " on the test class path").isNotNull();
+        Files.copy(in, dir.resolve(f));
+      }
+    }
+    JsonNode cases = JSON.readTree(dir.resolve("texts.json").toFile());
+    int[] rows = {0, 1, 3}; // labels without leading blanks or tabs (a labels file is read a line at a time)
+    List<String> labels = new ArrayList<>();
+    for (int r : rows) {
+      labels.add(cases.get(r).get("text").asText());
+    }
+    Path labelsFile = tmp.resolve("labels.txt");
+    Files.write(labelsFile, labels, StandardCharsets.UTF_8);
+    float[] txt = Npy.read(dir.resolve("texts.npy")).floats();
+    float[] img = Npy.read(dir.resolve("image_png.npy")).floats();
+    int d = 40;
+    double sigScale = Math.exp(Npy.read(dir.resolve("logit_scale.npy")).floats()[0]);
+    double bias = Npy.read(dir.resolve("logit_bias.npy")).floats()[0];
+    String[] files = {"img_gradient_53x37.png", "img_noise_19x41.png"};
+    Run r = run("classify", "--model", dir.toString(), "--labels-file", labelsFile.toString(), "--template", "{}",
+        "-k", "3", dir.resolve(files[0]).toString(), dir.resolve(files[1]).toString());
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.err()).contains("scoring: sigmoid per label with the model's logit_bias");
+    List<JsonNode> out = r.lines();
+    assertThat(out).hasSize(2);
+    for (int i = 0; i < 2; i++) {
+      assertThat(out.get(i).get("path").asText()).endsWith(files[i]);
+      JsonNode top = out.get(i).get("top");
+      assertThat(top).hasSize(3);
+      double sum = 0;
+      for (JsonNode t : top) {
+        int l = labels.indexOf(t.get("label").asText());
+        assertThat(l).isNotNegative();
+        double dot = 0;
+        for (int j = 0; j < d; j++) {
+          dot += (double) img[i * d + j] * txt[rows[l] * d + j];
+        }
+        double logit = sigScale * dot + bias;
+        assertThat(t.get("logit").asDouble()).as("logit of %s", t.get("label")).isCloseTo(logit, offset(5e-4));
+        assertThat(t.get("probability").asDouble()).isCloseTo(1 / (1 + Math.exp(-logit)), offset(1e-4));
+        sum += t.get("probability").asDouble();
+      }
+      assertThat(Math.abs(sum - 1)).as("independent sigmoids, not a softmax").isGreaterThan(1e-3);
+    }
+  }
 }
