@@ -31,6 +31,28 @@ final class Hashing {
     return () -> java.util.Map.of(name, sha256(file));
   }
 
+  /**
+   * The provenance of a directory model: {@code files} (paths in {@code dir}) and, for a sharded
+   * checkpoint's index among them, every shard it names, hashed when first asked, by relative path.
+   */
+  static java.util.function.Supplier<java.util.Map<String, String>> directory(Path dir, java.util.List<Path> files) {
+    java.util.List<Path> all = new java.util.ArrayList<>();
+    for (Path f : files) {
+      all.add(f);
+      if (dev.clip4j.model.io.ShardedCheckpoint.formatOf(f) != null) {
+        dev.clip4j.model.io.ShardedCheckpoint.Index index = dev.clip4j.model.io.ShardedCheckpoint.readIndex(f);
+        index.shards().forEach(s -> all.add(index.shardPath(s)));
+      }
+    }
+    return () -> {
+      java.util.Map<String, String> h = new java.util.LinkedHashMap<>();
+      for (Path f : all) {
+        h.put(dir.relativize(f).toString(), sha256(f));
+      }
+      return h;
+    };
+  }
+
   /** Refuses a file whose SHA-256 is not the pinned one; returns the file's SHA-256. */
   static String checkPinned(Path file, LoadOptions options) {
     String sha = sha256(file);

@@ -6,7 +6,6 @@ import dev.clip4j.InvalidModelException;
 import dev.clip4j.model.hf.HfClipConfig;
 import dev.clip4j.model.hf.HfClipDirectory;
 import dev.clip4j.model.io.LazyTensor;
-import dev.clip4j.model.io.ShardedCheckpoint;
 import dev.clip4j.model.io.StateDictTensors;
 import dev.clip4j.preprocess.CropRounding;
 import dev.clip4j.preprocess.PreprocessConfig;
@@ -51,20 +50,9 @@ final class HfClipReader implements ModelReader {
       TokenizerSpec tokenizer = new TokenizerSpec.ClipVocabFiles(dir.resolve("vocab.json"), dir.resolve("merges.txt"),
           config.text().contextLength());
       java.util.List<Path> files = new java.util.ArrayList<>(hf.filesRead());
-      Path weightsFile = hf.weightsFile();
-      if (ShardedCheckpoint.formatOf(weightsFile) != null) {
-        ShardedCheckpoint.Index index = ShardedCheckpoint.readIndex(weightsFile);
-        index.shards().forEach(s -> files.add(index.shardPath(s)));
-      }
       files.add(dir.resolve("vocab.json"));
       files.add(dir.resolve("merges.txt"));
-      java.util.function.Supplier<Map<String, String>> hashes = () -> {
-        Map<String, String> h = new LinkedHashMap<>();
-        for (Path f : files) {
-          h.put(dir.relativize(f).toString(), Hashing.sha256(f));
-        }
-        return h;
-      };
+      java.util.function.Supplier<Map<String, String>> hashes = Hashing.directory(dir, files);
       WeightSource weights = WeightSource.streaming(() -> streamWeights(dir));
       return new ModelDescription(format(), dir, new Architecture.ClipVit(config, activation, weights), preprocess,
           tokenizer, hashes);

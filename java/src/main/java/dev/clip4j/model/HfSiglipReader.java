@@ -6,7 +6,6 @@ import dev.clip4j.model.hf.HfPreprocessorConfig;
 import dev.clip4j.model.hf.HfSiglipConfig;
 import dev.clip4j.model.hf.HfSiglipWeights;
 import dev.clip4j.model.io.LazyTensor;
-import dev.clip4j.model.io.ShardedCheckpoint;
 import dev.clip4j.model.io.StateDict;
 import dev.clip4j.model.io.StateDictTensors;
 import dev.clip4j.preprocess.PreprocessConfig;
@@ -94,17 +93,7 @@ final class HfSiglipReader implements ModelReader {
       HfSiglipWeights.of(config).validate(sd.tensors(), weightsFile.toString()); // from the header: no data read
     }
     files.add(weightsFile);
-    if (ShardedCheckpoint.formatOf(weightsFile) != null) {
-      ShardedCheckpoint.Index index = ShardedCheckpoint.readIndex(weightsFile);
-      index.shards().forEach(s -> files.add(index.shardPath(s)));
-    }
-    java.util.function.Supplier<Map<String, String>> hashes = () -> {
-      Map<String, String> h = new LinkedHashMap<>();
-      for (Path f : files) {
-        h.put(dir.relativize(f).toString(), Hashing.sha256(f));
-      }
-      return h;
-    };
+    java.util.function.Supplier<Map<String, String>> hashes = Hashing.directory(dir, files);
     WeightSource weights = WeightSource.streaming(() -> stream(dir, config));
     return new ModelDescription(format(), dir, new Architecture.Siglip(config, weights), preprocess, tokenizer, hashes);
   }
