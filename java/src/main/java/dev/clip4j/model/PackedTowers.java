@@ -143,16 +143,18 @@ final class PackedTowers implements AutoCloseable {
 
   /**
    * Residual blocks only (for towers whose ends run elsewhere, e.g. SigLIP's timm trunk): {@code
-   * vision} and/or {@code text} (either may be null), run by {@link #runBlocks}.
+   * vision} and/or {@code text} (either may be null), run by {@link #runBlocks}; {@code bf16}:
+   * the GEMMs on bf16-rounded weights (LayerNorm, attention and the residual stream stay fp32).
    */
-  static PackedTowers blocksOnly(Function<String, Tensor> weights, int threads, int kernels, BlockStack vision,
-      BlockStack text) {
-    return new PackedTowers(weights, threads, kernels, vision, text);
+  static PackedTowers blocksOnly(Function<String, Tensor> weights, int threads, int kernels, boolean bf16,
+      BlockStack vision, BlockStack text) {
+    return new PackedTowers(weights, threads, kernels, bf16, vision, text);
   }
 
-  private PackedTowers(Function<String, Tensor> weights, int threads, int kernels, BlockStack v, BlockStack t) {
-    this.kernels = kernels; // fp32 only
-    this.bf16 = false;
+  private PackedTowers(Function<String, Tensor> weights, int threads, int kernels, boolean bf16, BlockStack v,
+      BlockStack t) {
+    this.kernels = kernels;
+    this.bf16 = bf16;
     this.mlpActivation = Clip4jNative.CLIP4J_ACT_GELU;
     boolean ok = false;
     try {

@@ -113,7 +113,8 @@ final class SiglipModels {
         @Override
         public void close() {}
       };
-      ClipModel.ImageTower imageTower = new ClipModel.ImageTower(image, imageHead, d.preprocess(), options.precision());
+      // The towers take float32 pixels in every precision (bf16 is the packed blocks' weights only).
+      ClipModel.ImageTower imageTower = new ClipModel.ImageTower(image, imageHead, d.preprocess(), Precision.FP32);
       ClipModel.TextTower textTower = new SiglipTextTower(t, textHead, tokenizer, cfg.text().vocabSize());
       ClipModel model = new ClipModel(info, imageTower, textTower, towers.logitScale(), towers.logitBias(), d, owned);
       imageHead = null;

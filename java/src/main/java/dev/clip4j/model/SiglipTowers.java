@@ -136,9 +136,11 @@ public final class SiglipTowers implements AutoCloseable {
     Objects.requireNonNull(weights, "weights");
     Objects.requireNonNull(device, "device");
     Engine.ensureInitialized();
-    if (precision != Precision.FP32) {
-      throw new Clip4jException(ErrorCode.UNSUPPORTED, config.source() + ": SigLIP towers run in fp32 only in this"
-          + " version, not " + precision);
+    boolean bf16 = precision == Precision.BF16;
+    if (precision != Precision.FP32 && !(bf16 && packedRuns(device))) {
+      throw new Clip4jException(ErrorCode.UNSUPPORTED, config.source() + ": SigLIP towers run in fp32, or bf16 on"
+          + " clip4j's packed CPU kernels (x86-64 with AVX-512 and AVX512_BF16), not " + precision + " on "
+          + device.str().getString());
     }
     Map<String, long[]> actual = new LinkedHashMap<>();
     List<String> badTypes = new ArrayList<>();
@@ -182,9 +184,9 @@ public final class SiglipTowers implements AutoCloseable {
       if (packedBlocks) {
         SiglipConfig.Trunk v = config.vision();
         SiglipConfig.Text t = config.text();
-        int family = dev.clip4j.internal.GemmPool.resolveKernels(kernels, false);
+        int family = dev.clip4j.internal.GemmPool.resolveKernels(kernels, bf16);
         packed = PackedTowers.blocksOnly(name -> b.weight(packedName(name)), Engine.ensureInitialized().blasThreads(),
-            family, new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(),
+            family, bf16, new PackedTowers.BlockStack("visual.trunk", v.depth(), v.heads(), v.width(), v.mlpWidth(),
                 (float) v.normEps(), nativeGelu(v.activation())),
             new PackedTowers.BlockStack("text.transformer", t.layers(), t.heads(), t.width(), t.mlpWidth(),
                 (float) t.normEps(), nativeGelu(t.activation())));
@@ -351,7 +353,18 @@ public final class SiglipTowers implements AutoCloseable {
     /** The block, LayerNorm, linear and attention methods shared by both towers. */
     String common(int heads, double eps, String gelu) {
       String e = java.math.BigDecimal.valueOf(eps).toPlainString();
+      // GELU one sample at a time: ATen's element-wise loops run vectors from the tensor's start and
+      // the remainder in scalar code, whose tanh/erf may differ in the last bit, so over a whole batch a
+      // sample's elements would fall on either side depending on its position (when a sample's size is
+      // not a multiple of the vector width, e.g. the MAP head's [1, F] rows with F = 52).
       return ""
+          + "def act(self, h: Tensor) -> Tensor:\n"
+          + "    rows: List[Tensor] = []\n"
+          + "    for i in range(h.size(0)):\n"
+          + "        s = h[i]\n"
+          + "        rows.append(" + gelu + ")\n"
+          + "    return torch.stack(rows)\n"
+          + "\n"
           + "def lin(self, x: Tensor, w: Tensor, b: Tensor) -> Tensor:\n"
           + "    return torch.baddbmm(b, x, w.t().expand([x.size(0), w.size(1), w.size(0)]))\n"
           + "\n"
@@ -372,12 +385,12 @@ public final class SiglipTowers implements AutoCloseable {
           + " o_b: Tensor, n2w: Tensor, n2b: Tensor, f1w: Tensor, f1b: Tensor, f2w: Tensor, f2b: Tensor) -> Tensor:\n"
           + "    x = x + self.attn(self.ln(x, n1w, n1b), qkv_w, qkv_b, o_w, o_b)\n"
           + "    h = self.lin(self.ln(x, n2w, n2b), f1w, f1b)\n"
-          + "    h = " + gelu + "\n"
+          + "    h = self.act(h)\n"
           + "    return x + self.lin(h, f2w, f2b)\n";
     }
 
     private static String gelu(SiglipConfig.Gelu g) {
-      return g == SiglipConfig.Gelu.TANH ? "torch.gelu(h, approximate='tanh')" : "torch.gelu(h)";
+      return g == SiglipConfig.Gelu.TANH ? "torch.gelu(s, approximate='tanh')" : "torch.gelu(s)";
     }
 
     /** The image tower, or its part: embedding (pixels to tokens), blocks, head (final norm + MAP). */
@@ -387,11 +400,23 @@ public final class SiglipTowers implements AutoCloseable {
       String p = "visual.trunk.";
       StringBuilder f = new StringBuilder("def forward(self, x: Tensor) -> Tensor:\n");
       if (embed) {
-        String pe = linearArgs(m, p + "patch_embed.proj");
         String pos = param(m, p + "pos_embed");
-        f.append("    x = torch.conv2d(x, ").append(pe).append(", [").append(v.patchSize()).append(", ")
-            .append(v.patchSize()).append("])\n");
-        f.append("    x = x.flatten(2).transpose(1, 2)\n");
+        // The patch embedding (a conv2d with kernel = stride = patch) as one GEMM per sample over the
+        // flattened patches, (channel, row, column) like the kernel: LibTorch's convolutions choose
+        // their blocking by the batch size, so a conv2d would make a sample's bits depend on its batch.
+        int ps = v.patchSize();
+        int g = v.imageSize() / ps;
+        String pw = param(m, p + "patch_embed.proj.weight");
+        String pb = param(m, p + "patch_embed.proj.bias");
+        f.append("    n = x.size(0)\n");
+        if (g * ps != v.imageSize()) { // e.g. 384 px at patch 14: the convolution leaves the last 6 rows and columns out
+          f.append("    x = x[:, :, 0:").append(g * ps).append(", 0:").append(g * ps).append("].contiguous()\n");
+        }
+        f.append("    x = x.reshape([n, 3, ").append(g).append(", ").append(ps).append(", ").append(g).append(", ")
+            .append(ps).append("]).permute([0, 2, 4, 1, 3, 5]).reshape([n, ").append(g * g).append(", ")
+            .append(3 * ps * ps).append("])\n");
+        f.append("    x = self.lin(x, ").append(pw).append(".reshape([").append(v.width()).append(", ")
+            .append(3 * ps * ps).append("]), ").append(pb).append(")\n");
         f.append("    x = x + ").append(pos).append("\n");
       }
       if (blocks) {
@@ -419,7 +444,7 @@ public final class SiglipTowers implements AutoCloseable {
         f.append("    o = self.lin(o, ").append(linearArgs(m, a + "proj")).append(")\n");
         f.append("    h = self.lin(self.ln(o, ").append(linearArgs(m, a + "norm")).append("), ")
             .append(linearArgs(m, a + "mlp.fc1")).append(")\n");
-        f.append("    h = ").append(gelu(v.activation())).append("\n");
+        f.append("    h = self.act(h)\n");
         f.append("    o = o + self.lin(h, ").append(linearArgs(m, a + "mlp.fc2")).append(")\n");
         f.append("    x = o[:, 0]\n");
       }
@@ -490,8 +515,9 @@ public final class SiglipTowers implements AutoCloseable {
     }
     return "batch-invariant: image blocks" + (config.vision().activation() == SiglipConfig.Gelu.TANH
         ? " (GELU-tanh)" : "") + " and text blocks" + (config.text().activation() == SiglipConfig.Gelu.TANH
-        ? " (GELU-tanh)" : "") + " on clip4j's packed CPU kernels (one fixed summation order), the towers' ends as"
-        + " per-sample GEMMs";
+        ? " (GELU-tanh)" : "") + " on clip4j's packed CPU kernels (one fixed summation order"
+        + (state.packed.kernelsName().endsWith("_bf16") ? ", bf16 weights, fp32 accumulation" : "")
+        + "), the towers' ends as per-sample fp32 GEMMs";
   }
 
   /** A copy of {@code text.text_projection.weight}, float32 [embed, width] (nn.Linear layout). */

@@ -159,6 +159,99 @@ public class HfSiglipModelTest {
     }
   }
 
+  /**
+   * bf16 on a CPU with AVX512_BF16: the blocks' GEMMs on bf16-rounded weights (far from 1e-5, within
+   * what bf16 promises), a sample's bits independent of its batch; elsewhere refused by name.
+   */
+  /**
+   * A sample's bits do not depend on its batch, on the packed kernels and on LibTorch (the patch
+   * embedding is a per-sample GEMM: a conv2d's blocking follows the batch size and moved the last bit).
+   */
+  @Test
+  void everySampleIsBitwiseIndependentOfItsBatch() {
+    for (String name : new String[] {"hf-siglip", "hf-siglip2"}) {
+      for (boolean packed : new boolean[] {true, false}) {
+        String before = System.getProperty(ClipTowers.PACKED_GEMM_PROPERTY);
+        System.setProperty(ClipTowers.PACKED_GEMM_PROPERTY, Boolean.toString(packed));
+        Path dir = fixture(name);
+        try (ClipModel model = ClipModel.load(dir); Tensor p = tensor(Npy.read(dir.resolve("pixels.npy")));
+            Tensor img = model.embedImages(p); Tensor ids = tensor(Npy.read(dir.resolve("ids.npy")));
+            Tensor txt = model.embedTexts(ids)) {
+          int d = (int) model.embedDim();
+          float[] gi = floats(img);
+          float[] gt = floats(txt);
+          for (int i = 0; i < p.size(0); i++) {
+            try (Tensor one = p.narrow(0, i, 1); Tensor own = one.clone(); Tensor e = model.embedImages(own)) {
+              assertThat(floats(e)).as("%s image %d, packed %s", name, i, packed)
+                  .containsExactly(java.util.Arrays.copyOfRange(gi, i * d, (i + 1) * d));
+            }
+          }
+          for (int i = 0; i < ids.size(0); i++) {
+            try (Tensor one = ids.narrow(0, i, 1); Tensor own = one.clone(); Tensor e = model.embedTexts(own)) {
+              assertThat(floats(e)).as("%s text %d, packed %s", name, i, packed)
+                  .containsExactly(java.util.Arrays.copyOfRange(gt, i * d, (i + 1) * d));
+            }
+          }
+        } finally {
+          if (before == null) {
+            System.clearProperty(ClipTowers.PACKED_GEMM_PROPERTY);
+          } else {
+            System.setProperty(ClipTowers.PACKED_GEMM_PROPERTY, before);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void bf16RunsThePackedBlocksOnBf16WeightsOrIsRefused() {
+    Path dir = fixture("hf-siglip");
+    LoadOptions o = LoadOptions.builder().precision(Precision.BF16).build();
+    if (!dev.clip4j.internal.CpuFeatures.nativeBf16()) {
+      assertThatThrownBy(() -> ClipModel.load(dir, o)).isInstanceOfSatisfying(Clip4jException.class,
+          e -> assertThat(e.code()).isEqualTo(ErrorCode.UNSUPPORTED));
+      return;
+    }
+    try (ClipModel model = ClipModel.load(dir, o); Tensor p = tensor(Npy.read(dir.resolve("pixels.npy")));
+        Tensor img = model.embedImages(p); Tensor i = tensor(Npy.read(dir.resolve("ids.npy")));
+        Tensor txt = model.embedTexts(i)) {
+      assertThat(model.info().precision()).isEqualTo(Precision.BF16);
+      assertThat(model.info().cpuKernels()).isEqualTo("avx512_bf16");
+      assertThat(model.info().invariance()).contains("bf16 weights, fp32 accumulation");
+      float[] gi = floats(img);
+      float[] gt = floats(txt);
+      float[] wi = Npy.read(dir.resolve("image.npy")).floats();
+      float[] wt = Npy.read(dir.resolve("text.npy")).floats();
+      float di = maxAbsDiff(gi, wi);
+      float dt = maxAbsDiff(gt, wt);
+      double minCos = Math.min(minCosine(gi, wi, (int) model.embedDim()), minCosine(gt, wt, (int) model.embedDim()));
+      System.out.printf("hf-siglip bf16 vs transformers fp32: max abs image %.3g text %.3g, min cosine %.6f%n", di, dt,
+          minCos);
+      assertThat(minCos).isGreaterThanOrEqualTo(0.999);
+      assertThat(Math.max(di, dt)).isGreaterThan(1e-5f).isLessThanOrEqualTo(2e-2f);
+      try (Tensor one = p.narrow(0, 1, 1); Tensor own = one.clone(); Tensor e = model.embedImages(own)) {
+        int d = (int) model.embedDim();
+        assertThat(floats(e)).containsExactly(java.util.Arrays.copyOfRange(gi, d, 2 * d));
+      }
+    }
+  }
+
+  private static double minCosine(float[] a, float[] b, int d) {
+    double min = 1;
+    for (int r = 0; r < a.length / d; r++) {
+      double dot = 0;
+      double na = 0;
+      double nb = 0;
+      for (int j = 0; j < d; j++) {
+        dot += (double) a[r * d + j] * b[r * d + j];
+        na += (double) a[r * d + j] * a[r * d + j];
+        nb += (double) b[r * d + j] * b[r * d + j];
+      }
+      min = Math.min(min, dot / Math.sqrt(na * nb));
+    }
+    return min;
+  }
+
   private static float[] concat(float[] a, float[] b) {
     float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
     System.arraycopy(b, 0, out, a.length, b.length);
@@ -360,6 +453,41 @@ public class HfSiglipModelTest {
     assertThat(ModelDescription.read(dir).fileHashes()).containsKeys("model.safetensors.index.json",
         "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors");
     checkEmbeddings("hf-siglip2 (sharded)", dir);
+  }
+
+  /**
+   * An image size that is not a multiple of the patch (SO400M/14 at 384 px): the patch convolution
+   * leaves the last rows and columns out, so 35 px images whose top-left 32 x 32 are the fixture's
+   * pixels give transformers' embeddings of those 32 px pixels, whatever the border holds.
+   */
+  @Test
+  void anImageSizeThatIsNotAMultipleOfThePatchDropsTheRemainderAsTheConvolutionDoes(@TempDir Path tmp)
+      throws IOException {
+    Path dir = copy(fixture("hf-siglip"), tmp.resolve("m35"));
+    editConfig(dir, r -> ((ObjectNode) r.get("vision_config")).put("image_size", 35));
+    ObjectNode pre = (ObjectNode) JSON.readTree(dir.resolve("preprocessor_config.json").toFile());
+    ((ObjectNode) pre.get("size")).put("height", 35).put("width", 35);
+    Files.writeString(dir.resolve("preprocessor_config.json"), JSON.writeValueAsString(pre));
+    Npy.Array px = Npy.read(dir.resolve("pixels.npy"));
+    int n = (int) px.shape()[0];
+    float[] small = px.floats();
+    float[] big = new float[n * 3 * 35 * 35];
+    java.util.Random r = new java.util.Random(7);
+    for (int i = 0; i < big.length; i++) {
+      big[i] = r.nextFloat() * 2 - 1;
+    }
+    for (int b = 0; b < n * 3; b++) {
+      for (int y = 0; y < 32; y++) {
+        System.arraycopy(small, (b * 32 + y) * 32, big, (b * 35 + y) * 35, 32);
+      }
+    }
+    try (ClipModel model = ClipModel.load(dir);
+        org.bytedeco.javacpp.FloatPointer fp = new org.bytedeco.javacpp.FloatPointer(big);
+        Tensor view = torch.from_blob(fp, new long[] {n, 3, 35, 35}); Tensor p = view.clone();
+        Tensor img = model.embedImages(p)) {
+      assertThat(model.info().imageSize()).isEqualTo(35);
+      assertThat(maxAbsDiff(floats(img), Npy.read(dir.resolve("image.npy")).floats())).isLessThanOrEqualTo(1e-5f);
+    }
   }
 
   // ------------------------------------------------------------------------------ refusals
