@@ -27,8 +27,8 @@ import java.util.Map;
  * HfPreprocessorConfig#readSiglip}. Texts are tokenized with {@code tokenizer.json} as
  * transformers' {@code SiglipProcessor(padding="max_length")} does (rows padded to {@code
  * max_position_embeddings} with the pad token); a directory with only a SentencePiece {@code
- * spiece.model} embeds images and token ids, and refuses texts (UNSUPPORTED) until clip4j reads
- * that file.
+ * spiece.model} (SigLIP v1 hub repositories) tokenizes as transformers' slow {@code SiglipTokenizer}
+ * (see {@link dev.clip4j.tokenize.SiglipSlowTokenizer}), its tokenizer_config.json checked at load.
  */
 final class HfSiglipReader implements ModelReader {
   static final String SPIECE = "spiece.model";
@@ -79,9 +79,9 @@ final class HfSiglipReader implements ModelReader {
         files.add(dir.resolve("tokenizer_config.json"));
       }
     } else if (Files.isRegularFile(dir.resolve(SPIECE))) {
-      tokenizer = new TokenizerSpec.TextUnsupported(context, hf.padTokenId(), cfgFile + ": text_config.pad_token_id",
-          dir.resolve(SPIECE) + ": this SigLIP tokenizes texts with a SentencePiece spiece.model, which clip4j does not"
-              + " read yet (UNSUPPORTED); embed token ids instead, or add the model's tokenizer.json");
+      dev.clip4j.tokenize.SiglipSlowTokenizer.checkConfig(dir); // what clip4j cannot reproduce is refused now
+      tokenizer = new TokenizerSpec.TransformersSiglipSpiece(dir, context);
+      files.add(dir.resolve("tokenizer_config.json"));
       files.add(dir.resolve(SPIECE));
     } else {
       throw new InvalidModelException(dir + ": no tokenizer: a transformers SigLIP directory holds tokenizer.json (+"

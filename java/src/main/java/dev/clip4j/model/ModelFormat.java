@@ -26,7 +26,7 @@ public enum ModelFormat {
    * A Hugging Face transformers {@code SiglipModel} directory ({@code model_type "siglip"}: SigLIP
    * and fixed-resolution SigLIP2): {@code config.json}, {@code model.safetensors} (or {@code
    * pytorch_model.bin}, or shards with an index), {@code preprocessor_config.json}, {@code
-   * tokenizer.json} (or {@code spiece.model}: token ids only, for now).
+   * tokenizer.json} (or {@code spiece.model}, tokenized as transformers' slow SiglipTokenizer).
    */
   HF_SIGLIP("hf-siglip"),
   /**

@@ -140,6 +140,29 @@ public sealed interface TokenizerSpec {
   }
 
   /**
+   * A SentencePiece {@code spiece.model} (no tokenizer.json) as transformers' slow {@code
+   * SiglipTokenizer} and {@code SiglipProcessor(padding="max_length", truncation=True)} apply it
+   * (see {@link dev.clip4j.tokenize.SiglipSlowTokenizer}); rows padded with the pad token of {@code
+   * tokenizer_config.json} (by the text tower).
+   */
+  record TransformersSiglipSpiece(Path dir, int contextLength) implements TokenizerSpec {
+    @Override
+    public int maxLength() {
+      return contextLength;
+    }
+
+    @Override
+    public String source() {
+      return dir.resolve("spiece.model").toString();
+    }
+
+    @Override
+    public TextTokenizer open() {
+      return new dev.clip4j.tokenize.SiglipSlowTokenizer(dir, contextLength);
+    }
+  }
+
+  /**
    * A text tower whose tokenizer clip4j cannot run yet (e.g. a SentencePiece {@code spiece.model}
    * only): token ids are embedded (padded with {@code padId}), texts are refused with {@link
    * dev.clip4j.ErrorCode#UNSUPPORTED} and {@code reason}.

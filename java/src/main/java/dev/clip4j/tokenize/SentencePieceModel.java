@@ -229,13 +229,30 @@ public final class SentencePieceModel {
     if (extraIds < 0 || extraIds > MAX_EXTRA_IDS) {
       throw new IllegalArgumentException("extraIds must be in [0, " + MAX_EXTRA_IDS + "], got " + extraIds);
     }
+    return json(extraIds, legacy, addDummyPrefix, false);
+  }
+
+  /**
+   * A Hugging Face {@code tokenizer.json} whose encoding (without special tokens) is sentencepiece's
+   * own {@code encode} of this model with {@code add_dummy_prefix} switched off, as transformers'
+   * slow {@code SiglipTokenizer} loads it: no added tokens (sentencepiece never matches a control or
+   * unknown piece in a text, so their vocabulary entries get a name with an ASCII space, which the
+   * normalizer has escaped out of every text), no post-processor, the model's normalizer and
+   * whitespace rules otherwise as in {@link #tokenizerJson}. User-defined pieces, which
+   * sentencepiece matches before its search, are not modelled: the caller refuses such models.
+   */
+  public ObjectNode encoderJsonWithoutDummyPrefix() {
+    return json(0, true, false, true);
+  }
+
+  private ObjectNode json(int extraIds, boolean legacy, boolean dummyPrefix, boolean plainEncoder) {
     JsonNodeFactory f = JsonNodeFactory.instance;
     ObjectNode root = f.objectNode();
     root.put("version", "1.0");
     root.putNull("truncation");
     root.putNull("padding");
     ArrayNode added = root.putArray("added_tokens");
-    for (int i = 0; i < pieces.size(); i++) {
+    for (int i = 0; i < pieces.size() && !plainEncoder; i++) {
       PieceType t = pieces.get(i).type();
       if (t == PieceType.CONTROL || t == PieceType.UNKNOWN || t == PieceType.USER_DEFINED) {
         added.add(addedToken(f, i, pieces.get(i).piece(), t != PieceType.USER_DEFINED));
@@ -254,9 +271,9 @@ public final class SentencePieceModel {
     // Non-legacy: the prefix comes from the pre-tokenizer, on the text's first run only, which is
     // what tokenizers' Metaspace "first" does when that run starts at offset 0: so leading spaces
     // are collapsed, not removed (one leading space then is the prefix, as in T5's converter).
-    boolean prefixInNormalizer = addDummyPrefix && legacy;
+    boolean prefixInNormalizer = dummyPrefix && legacy;
     if (removeExtraWhitespaces) {
-      if (prefixInNormalizer || !addDummyPrefix) {
+      if (prefixInNormalizer || !dummyPrefix) {
         norm.add(replace(f, true, "\\A +", ""));
       }
       norm.add(replace(f, true, " {2,}", " "));
@@ -272,10 +289,25 @@ public final class SentencePieceModel {
 
     // Spaces are already escaped; the pre-tokenizer only adds the first-run prefix of non-legacy T5
     // and never splits, so the unigram search sees the whole text as sentencepiece's does.
-    String prepend = addDummyPrefix && !legacy ? "first" : "never";
+    String prepend = dummyPrefix && !legacy ? "first" : "never";
     root.putObject("pre_tokenizer").put("type", "Metaspace").put("replacement", SPACE)
         .put("prepend_scheme", prepend).put("split", false);
 
+    if (plainEncoder) {
+      root.putNull("post_processor");
+      root.putNull("decoder");
+      ObjectNode model = root.putObject("model");
+      model.put("type", "Unigram");
+      model.put("unk_id", unkId);
+      ArrayNode vocab = model.putArray("vocab");
+      for (int i = 0; i < pieces.size(); i++) {
+        Piece p = pieces.get(i);
+        boolean unmatchable = p.type() == PieceType.CONTROL || p.type() == PieceType.UNKNOWN;
+        vocab.addArray().add(unmatchable ? "<never matched " + i + ">" : p.piece()).add(p.score());
+      }
+      model.put("byte_fallback", byteFallback);
+      return root;
+    }
     ObjectNode post = root.putObject("post_processor");
     post.put("type", "TemplateProcessing");
     ArrayNode single = post.putArray("single");
@@ -298,11 +330,11 @@ public final class SentencePieceModel {
       ds.addObject().put("type", "Replace").put("content", " ").putObject("pattern").put("String", SPACE);
       ds.addObject().put("type", "ByteFallback");
       ds.addObject().put("type", "Fuse");
-      if (addDummyPrefix) {
+      if (dummyPrefix) {
         ds.addObject().put("type", "Strip").put("content", " ").put("start", 1).put("stop", 0);
       }
     } else {
-      dec.put("type", "Metaspace").put("replacement", SPACE).put("prepend_scheme", addDummyPrefix ? "always" : "never")
+      dec.put("type", "Metaspace").put("replacement", SPACE).put("prepend_scheme", dummyPrefix ? "always" : "never")
           .put("split", false);
     }
 

@@ -342,6 +342,13 @@ class ParserFuzzTest {
         }
         tok.ids("\uff21\ufb01 \u2460\u00a0\u3000 A\u030a \ud83d\udc31 <0x41> </s> <unk> \u00ff\u0100\u07ff\u0800");
       }
+      // the same model as transformers' slow SiglipTokenizer (HF SigLIP directories with spiece.model only)
+      try (dev.clip4j.tokenize.SiglipSlowTokenizer tok = new dev.clip4j.tokenize.SiglipSlowTokenizer(dir, 16)) {
+        for (String t : TEXTS) {
+          tok.ids(t);
+        }
+        tok.ids("\uff21\ufb01 \u2460\u00a0\u3000 A\u030a \ud83d\udc31 <0x41> </s> <unk> \u2581 \u00ff\u0100\u07ff");
+      }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

@@ -633,26 +633,138 @@ public class HfSiglipModelTest {
     assertThatThrownBy(() -> ModelDescription.read(dir)).hasMessageContaining("look like open_clip names");
   }
 
-  @Test
-  void aSentencePieceOnlyDirectoryEmbedsImagesAndIdsButRefusesTexts(@TempDir Path tmp) throws IOException {
-    Path dir = copy(fixture("hf-siglip"), tmp.resolve("m"));
-    Files.delete(dir.resolve("tokenizer.json"));
-    Files.delete(dir.resolve("tokenizer_config.json"));
-    Files.write(dir.resolve("spiece.model"), new byte[] {1, 2, 3});
-    ModelDescription d = ModelDescription.read(dir);
-    assertThat(d.tokenizer()).isInstanceOf(TokenizerSpec.TextUnsupported.class);
-    assertThat(d.fileHashes()).containsKey("spiece.model");
-    try (ClipModel model = ClipModel.load(dir)) {
-      assertThat(model.tokenizer().padId()).isZero(); // text_config.pad_token_id
-      try (Tensor i = tensor(Npy.read(dir.resolve("ids.npy"))); Tensor txt = model.embedTexts(i);
-          Tensor p = tensor(Npy.read(dir.resolve("pixels.npy"))); Tensor img = model.embedImages(p)) {
-        assertThat(maxAbsDiff(floats(txt), Npy.read(dir.resolve("text.npy")).floats())).isLessThanOrEqualTo(1e-5f);
-        assertThat(maxAbsDiff(floats(img), Npy.read(dir.resolve("image.npy")).floats())).isLessThanOrEqualTo(1e-5f);
-      }
-      assertThatThrownBy(() -> model.embedTexts(List.of("a cat"))).isInstanceOf(Clip4jException.class)
-          .hasMessageContaining("spiece.model")
-          .satisfies(e -> assertThat(((Clip4jException) e).code()).isEqualTo(ErrorCode.UNSUPPORTED));
+  /** The SigLIP v1 layout: spiece.model (the SentencePiece tests' nfkc model) + a SiglipTokenizer config. */
+  private static Path spieceDir(Path tmp) throws IOException {
+    Path dir = copy(fixture("hf-siglip-spiece"), tmp.resolve("m"));
+    Path nfkc;
+    try {
+      nfkc = Path.of(HfSiglipModelTest.class.getResource("/dev/clip4j/tokenize/spiece/nfkc/spiece.model").toURI());
+    } catch (java.net.URISyntaxException e) {
+      throw new IllegalStateException(e);
     }
+    Files.copy(nfkc, dir.resolve("spiece.model"));
+    return dir;
+  }
+
+  private static void editTokenizerConfig(Path dir, java.util.function.Consumer<ObjectNode> edit) throws IOException {
+    Path f = dir.resolve("tokenizer_config.json");
+    ObjectNode cfg = (ObjectNode) new ObjectMapper().readTree(Files.readAllBytes(f));
+    edit.accept(cfg);
+    Files.write(f, new ObjectMapper().writeValueAsBytes(cfg));
+  }
+
+  /** Rows of ids the tokenizer gives every text of texts.json, compared with transformers' field {@code key}. */
+  private static int assertIds(TextTokenizer tok, JsonNode texts, String key, int length) {
+    int n = 0;
+    for (JsonNode c : texts) {
+      String text = c.get("text").asText();
+      long[] expected = new long[length];
+      for (int i = 0; i < length; i++) {
+        expected[i] = c.get(key).get(i).asLong();
+      }
+      assertThat(tok.rows(List.of(text), length)[0]).as("%s of %s", key, text).containsExactly(expected);
+      n++;
+    }
+    return n;
+  }
+
+  @Test
+  void aSentencePieceOnlyDirectoryTokenizesAsTransformersSlowSiglipTokenizer(@TempDir Path tmp) throws IOException {
+    Path dir = spieceDir(tmp);
+    ModelDescription d = ModelDescription.read(dir);
+    assertThat(d.tokenizer()).isInstanceOf(TokenizerSpec.TransformersSiglipSpiece.class);
+    assertThat(d.tokenizer().source()).endsWith("spiece.model");
+    assertThat(d.fileHashes()).containsKeys("spiece.model", "tokenizer_config.json");
+    JsonNode texts = new ObjectMapper().readTree(Files.readAllBytes(dir.resolve("texts.json")));
+    assertThat(texts.size()).isEqualTo(50);
+    List<String> strings = new ArrayList<>();
+    texts.forEach(c -> strings.add(c.get("text").asText()));
+    try (ClipModel model = ClipModel.load(dir)) {
+      assertThat(model.tokenizer().padId()).isEqualTo(1); // pad_token "</s>"
+      assertThat(model.tokenizer().maxLength()).isEqualTo(64);
+      assertThat(assertIds(model.tokenizer(), texts, "ids", 64)).isEqualTo(50);
+      float[][] txt = model.embedTexts(strings);
+      float[] flat = new float[txt.length * txt[0].length];
+      for (int i = 0; i < txt.length; i++) {
+        System.arraycopy(txt[i], 0, flat, i * txt[i].length, txt[i].length);
+      }
+      float diff = maxAbsDiff(flat, Npy.read(dir.resolve("texts.npy")).floats());
+      System.out.printf("hf-siglip-spiece: 50 texts' ids as SiglipTokenizer's, text embeddings %.2e%n", diff);
+      assertThat(diff).isLessThanOrEqualTo(1e-5f);
+    }
+    try (dev.clip4j.tokenize.SiglipSlowTokenizer t8 = new dev.clip4j.tokenize.SiglipSlowTokenizer(dir, 8)) {
+      assertThat(assertIds(t8, texts, "ids_8", 8)).isEqualTo(50); // truncation, '</s>' kept last
+    }
+    editTokenizerConfig(dir, c -> c.put("pad_token", "<pad>")); // a pad id apart from '</s>': where eos ends shows
+    try (dev.clip4j.tokenize.SiglipSlowTokenizer pad = new dev.clip4j.tokenize.SiglipSlowTokenizer(dir, 64)) {
+      assertThat(pad.padId()).isZero();
+      assertThat(assertIds(pad, texts, "ids_pad", 64)).isEqualTo(50);
+    }
+    editTokenizerConfig(dir, c -> c.put("pad_token", "</s>"));
+    editTokenizerConfig(dir, c -> c.put("do_lower_case", false));
+    try (dev.clip4j.tokenize.SiglipSlowTokenizer cased = new dev.clip4j.tokenize.SiglipSlowTokenizer(dir, 64)) {
+      assertThat(assertIds(cased, texts, "ids_cased", 64)).isEqualTo(50);
+    }
+    editTokenizerConfig(dir, c -> {
+      c.remove("do_lower_case"); // SiglipTokenizer's default: true
+      c.remove("added_tokens_decoder"); // the tokens' defaults: lstrip and rstrip
+      c.remove("tokenizer_class"); // AutoTokenizer picks SiglipTokenizer for a siglip config
+    });
+    try (dev.clip4j.tokenize.SiglipSlowTokenizer dflt = new dev.clip4j.tokenize.SiglipSlowTokenizer(dir, 64)) {
+      assertThat(assertIds(dflt, texts, "ids", 64)).isEqualTo(50);
+    }
+  }
+
+  /**
+   * The SentencePiece tests' identity model (remove_extra_whitespaces off, eos 2, unk 0): a trailing
+   * '▁' piece survives there, so SiglipTokenizer's dropping of a leading '▁' before a special token shows.
+   */
+  @Test
+  void anIdentityNormalisedSentencePieceModelTokenizesAsSiglipTokenizer(@TempDir Path tmp) throws Exception {
+    Path dir = copy(fixture("hf-siglip-spiece"), tmp.resolve("m"));
+    Files.copy(Path.of(HfSiglipModelTest.class.getResource("/dev/clip4j/tokenize/spiece/ident/spiece.model").toURI()),
+        dir.resolve("spiece.model"));
+    editTokenizerConfig(dir, c -> c.remove("added_tokens_decoder"));
+    JsonNode texts = new ObjectMapper().readTree(Files.readAllBytes(dir.resolve("ident_texts.json")));
+    try (dev.clip4j.tokenize.SiglipSlowTokenizer tok = new dev.clip4j.tokenize.SiglipSlowTokenizer(dir, 64)) {
+      assertThat(tok.padId()).isEqualTo(2);
+      assertThat(assertIds(tok, texts, "ids", 64)).isEqualTo(50);
+    }
+  }
+
+  @Test
+  void aSentencePieceConfigThatClip4jCannotReproduceIsRefusedByName(@TempDir Path tmp) throws IOException {
+    Path dir = spieceDir(tmp);
+    editTokenizerConfig(dir, c -> {
+      c.put("tokenizer_class", "T5Tokenizer");
+      c.put("do_lower_case", "yes");
+      c.putArray("additional_special_tokens").add("<extra>");
+      c.putObject("sp_model_kwargs").put("enable_sampling", true);
+      c.put("split_special_tokens", true);
+    });
+    assertThatThrownBy(() -> ModelDescription.read(dir)).isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("tokenizer_class \"T5Tokenizer\"")
+        .hasMessageContaining("do_lower_case must be true or false")
+        .hasMessageContaining("additional_special_tokens")
+        .hasMessageContaining("sp_model_kwargs")
+        .hasMessageContaining("split_special_tokens");
+    Path dir2 = spieceDir(tmp.resolve("b"));
+    editTokenizerConfig(dir2, c -> c.put("pad_token", "<nope>"));
+    assertThatThrownBy(() -> new dev.clip4j.tokenize.SiglipSlowTokenizer(dir2, 64))
+        .isInstanceOf(InvalidModelException.class).hasMessageContaining("'<nope>' is not a piece");
+    Files.delete(dir2.resolve("tokenizer_config.json"));
+    assertThatThrownBy(() -> ModelDescription.read(dir2)).isInstanceOf(InvalidModelException.class)
+        .hasMessageContaining("tokenizer_config.json");
+  }
+
+  @Test
+  void aTokenizerJsonWinsOverSpieceModel(@TempDir Path tmp) throws IOException {
+    Path dir = copy(fixture("hf-siglip"), tmp.resolve("m"));
+    Files.copy(spieceDir(tmp.resolve("s")).resolve("spiece.model"), dir.resolve("spiece.model"));
+    ModelDescription d = ModelDescription.read(dir);
+    assertThat(d.tokenizer()).isInstanceOf(TokenizerSpec.TransformersHf.class);
+    assertThat(d.fileHashes()).containsKey("tokenizer.json").doesNotContainKey("spiece.model");
+    Files.delete(dir.resolve("tokenizer.json"));
     Files.delete(dir.resolve("spiece.model"));
     assertThatThrownBy(() -> ModelDescription.read(dir)).hasMessageContaining("no tokenizer");
   }
