@@ -19,8 +19,15 @@ rm -rf "$out" && mkdir -p "$out"
 # One class path per Maven module holding fuzz targets (the library, the CLI), resolved in one reactor
 # run (so the CLI's names the library's classes), then each module's classes are snapshotted, so a
 # rebuild meanwhile cannot pull them from under the fuzzers.
-mvn -B -q ${MVN_OFFLINE:-} -pl presets,java,cli test-compile dependency:build-classpath \
-  -Dmdep.outputFile=target/fuzz-classpath.txt -Dmdep.includeScope=test >/dev/null
+# -am: the CLI's dependencies (the library, the server module) come from this reactor, never from a
+# stale or missing copy in ~/.m2. Maven's output is kept and shown if the build fails.
+mkdir -p "$ROOT/java/target"
+if ! mvn -B -q ${MVN_OFFLINE:-} -pl java,cli -am test-compile dependency:build-classpath \
+  -Dmdep.outputFile=target/fuzz-classpath.txt -Dmdep.includeScope=test >"$ROOT/java/target/fuzz-build.log" 2>&1; then
+  echo "fuzz: building the fuzz targets failed:" >&2
+  tail -40 "$ROOT/java/target/fuzz-build.log" >&2
+  exit 1
+fi
 for module in java cli; do
   mkdir -p "$out/$module"
   cp "$module/target/fuzz-classpath.txt" "$out/$module-classpath.txt"

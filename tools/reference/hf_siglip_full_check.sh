@@ -15,6 +15,6 @@ fi
 for f in tokenizer.json tokenizer_config.json; do
   cp java/src/test/resources/dev/clip4j/model/siglip/tiny-siglip/$f "$DIR/"
 done
-CLIP4J_HF_SIGLIP_FULL_DIR="$DIR" mvn -B -o -q -pl java test -Dtest=HfSiglipFullSizeCheck \
+CLIP4J_HF_SIGLIP_FULL_DIR="$DIR" mvn -B -o -q -pl java -am test -Dtest=HfSiglipFullSizeCheck \
   -Dsurefire.failIfNoSpecifiedTests=false
 grep -h "max |clip4j\|loaded in" java/target/surefire-reports/*HfSiglipFullSizeCheck*-output.txt 2>/dev/null || true
