@@ -81,7 +81,9 @@ final class HfSiglipReader implements ModelReader {
     } else if (Files.isRegularFile(dir.resolve(SPIECE))) {
       dev.clip4j.tokenize.SiglipSlowTokenizer.checkConfig(dir); // what clip4j cannot reproduce is refused now
       tokenizer = new TokenizerSpec.TransformersSiglipSpiece(dir, context);
-      files.add(dir.resolve("tokenizer_config.json"));
+      if (Files.isRegularFile(dir.resolve("tokenizer_config.json"))) {
+        files.add(dir.resolve("tokenizer_config.json"));
+      }
       files.add(dir.resolve(SPIECE));
     } else {
       throw new InvalidModelException(dir + ": no tokenizer: a transformers SigLIP directory holds tokenizer.json (+"

@@ -68,7 +68,8 @@ public final class SiglipSlowTokenizer implements TextTokenizer, AutoCloseable {
   private final String label;
 
   /**
-   * Reads {@code dir/spiece.model} and {@code dir/tokenizer_config.json}.
+   * Reads {@code dir/spiece.model} and {@code dir/tokenizer_config.json} (absent: SiglipTokenizer's
+   * defaults, as transformers' AutoTokenizer uses them for a {@code siglip} config.json).
    *
    * @throws InvalidModelException when a file is missing or malformed, or the config asks for what
    *     clip4j cannot reproduce (see {@link #checkConfig})
@@ -132,7 +133,9 @@ public final class SiglipSlowTokenizer implements TextTokenizer, AutoCloseable {
     this.unk = cfg.unk();
     this.unkLength = encoder.encode(cfg.unk(), false, false).getIds().length;
     this.label = "SentencePiece spiece.model as transformers' slow SiglipTokenizer (do_lower_case " + lowerCase
-        + ", context " + contextLength + ", pad id " + padId + ")";
+        + ", context " + contextLength + ", pad id " + padId
+        + (Files.exists(dir.resolve("tokenizer_config.json")) ? "" : "; no tokenizer_config.json: SiglipTokenizer's defaults")
+        + ")";
   }
 
   /**
@@ -142,13 +145,16 @@ public final class SiglipSlowTokenizer implements TextTokenizer, AutoCloseable {
    * unk_token}, {@code pad_token} strings or {@code {"content": ...}} or absent ({@code </s>},
    * {@code <unk>}, {@code </s>}); {@code added_tokens_decoder} entries only for those tokens, not
    * {@code single_word}; no {@code additional_special_tokens}, {@code sp_model_kwargs} (sampling)
-   * or {@code split_special_tokens}. Keys that only decoding reads are ignored.
+   * or {@code split_special_tokens}. Keys that only decoding reads are ignored. No file at all: every
+   * default (AutoTokenizer picks SiglipTokenizer for a {@code siglip} config.json and constructs it
+   * with its defaults; the description says so).
    *
    * @throws InvalidModelException listing every problem
    */
   public static Config checkConfig(Path dir) {
     Path cfgFile = dir.resolve("tokenizer_config.json");
-    JsonNode cfg = readJson(cfgFile);
+    boolean present = Files.exists(cfgFile, java.nio.file.LinkOption.NOFOLLOW_LINKS) || Files.exists(cfgFile);
+    JsonNode cfg = present ? readJson(cfgFile) : new ObjectMapper().createObjectNode();
     List<String> problems = new ArrayList<>();
     JsonNode cls = cfg.get("tokenizer_class");
     if (cls != null && !cls.isNull() && !"SiglipTokenizer".equals(cls.asText(null))) {

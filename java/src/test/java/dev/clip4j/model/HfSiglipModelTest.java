@@ -752,9 +752,26 @@ public class HfSiglipModelTest {
     editTokenizerConfig(dir2, c -> c.put("pad_token", "<nope>"));
     assertThatThrownBy(() -> new dev.clip4j.tokenize.SiglipSlowTokenizer(dir2, 64))
         .isInstanceOf(InvalidModelException.class).hasMessageContaining("'<nope>' is not a piece");
-    Files.delete(dir2.resolve("tokenizer_config.json"));
-    assertThatThrownBy(() -> ModelDescription.read(dir2)).isInstanceOf(InvalidModelException.class)
-        .hasMessageContaining("tokenizer_config.json");
+  }
+
+  /**
+   * No tokenizer_config.json: transformers' AutoTokenizer picks SiglipTokenizer for the siglip
+   * config.json and builds it with its defaults (lower case, '</s>' / '<unk>' / '</s>', both strips),
+   * which are this fixture's settings: the same ids as transformers', and the description says so.
+   */
+  @Test
+  void aSentencePieceOnlyDirectoryWithoutTokenizerConfigUsesSiglipTokenizersDefaults(@TempDir Path tmp)
+      throws IOException {
+    Path dir = spieceDir(tmp);
+    Files.delete(dir.resolve("tokenizer_config.json"));
+    JsonNode texts = new ObjectMapper().readTree(Files.readAllBytes(dir.resolve("texts.json")));
+    ModelDescription d = ModelDescription.read(dir);
+    assertThat(d.fileHashes()).containsKey("spiece.model").doesNotContainKey("tokenizer_config.json");
+    try (dev.clip4j.tokenize.SiglipSlowTokenizer t = new dev.clip4j.tokenize.SiglipSlowTokenizer(dir, 64)) {
+      assertThat(t.describe()).contains("no tokenizer_config.json: SiglipTokenizer's defaults");
+      assertThat(t.padId()).isEqualTo(1);
+      assertThat(assertIds(t, texts, "ids", 64)).isEqualTo(50);
+    }
   }
 
   @Test
