@@ -20,4 +20,14 @@ public final class Messages {
     return String.join(separator, items.subList(0, MAX_LISTED)) + separator + "... and "
         + (items.size() - MAX_LISTED) + " more";
   }
+
+  /**
+   * Adds "N {@code what}: item, item, ..." ({@link #capped}) to {@code problems} when {@code items}
+   * is not empty: one line of a message that lists every problem at once.
+   */
+  public static void addCounted(List<String> problems, List<String> items, String what, String separator) {
+    if (!items.isEmpty()) {
+      problems.add(items.size() + " " + what + ": " + capped(items, separator));
+    }
+  }
 }

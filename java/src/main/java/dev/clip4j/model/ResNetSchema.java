@@ -224,18 +224,10 @@ final class ResNetSchema {
       }
     }
     List<String> problems = new ArrayList<>();
-    if (!missing.isEmpty()) {
-      problems.add(missing.size() + " missing: " + Messages.capped(blocksLast(missing), ", "));
-    }
-    if (!unexpected.isEmpty()) {
-      problems.add(unexpected.size() + " unexpected: " + Messages.capped(blocksLast(unexpected), ", "));
-    }
-    if (!wrong.isEmpty()) {
-      problems.add(wrong.size() + " with the wrong shape: " + Messages.capped(blocksLast(wrong), "; "));
-    }
-    if (!badKinds.isEmpty()) {
-      problems.add(badKinds.size() + " with the wrong element type: " + Messages.capped(blocksLast(badKinds), "; "));
-    }
+    Messages.addCounted(problems, blocksLast(missing), "missing", ", ");
+    Messages.addCounted(problems, blocksLast(unexpected), "unexpected", ", ");
+    Messages.addCounted(problems, blocksLast(wrong), "with the wrong shape", "; ");
+    Messages.addCounted(problems, blocksLast(badKinds), "with the wrong element type", "; ");
     if (problems.isEmpty()) {
       return;
     }

@@ -277,18 +277,10 @@ public final class SiglipTowers implements AutoCloseable {
       }
     });
     List<String> problems = new ArrayList<>();
-    if (!missing.isEmpty()) {
-      problems.add(missing.size() + " missing: " + Messages.capped(missing, ", "));
-    }
-    if (!unexpected.isEmpty()) {
-      problems.add(unexpected.size() + " unexpected: " + Messages.capped(unexpected, ", "));
-    }
-    if (!wrong.isEmpty()) {
-      problems.add(wrong.size() + " with the wrong shape: " + Messages.capped(wrong, "; "));
-    }
-    if (!badTypes.isEmpty()) {
-      problems.add(badTypes.size() + " not floating point: " + Messages.capped(badTypes, ", "));
-    }
+    Messages.addCounted(problems, missing, "missing", ", ");
+    Messages.addCounted(problems, unexpected, "unexpected", ", ");
+    Messages.addCounted(problems, wrong, "with the wrong shape", "; ");
+    Messages.addCounted(problems, badTypes, "not floating point", ", ");
     if (problems.isEmpty()) {
       return;
     }

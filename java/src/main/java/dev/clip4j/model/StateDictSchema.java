@@ -159,9 +159,7 @@ public final class StateDictSchema {
       }
     });
     List<String> problems = problems(actual);
-    if (!badTypes.isEmpty()) {
-      problems.add(badTypes.size() + " not floating point: " + Messages.capped(badTypes, ", "));
-    }
+    Messages.addCounted(problems, badTypes, "not floating point", ", ");
     fail(problems, actual, source);
   }
 
@@ -194,15 +192,9 @@ public final class StateDictSchema {
       }
     }
     List<String> problems = new ArrayList<>();
-    if (!missing.isEmpty()) {
-      problems.add(missing.size() + " missing: " + Messages.capped(blocksLast(missing), ", "));
-    }
-    if (!unexpected.isEmpty()) {
-      problems.add(unexpected.size() + " unexpected: " + Messages.capped(blocksLast(unexpected), ", "));
-    }
-    if (!wrong.isEmpty()) {
-      problems.add(wrong.size() + " with the wrong shape: " + Messages.capped(blocksLast(wrong), "; "));
-    }
+    Messages.addCounted(problems, blocksLast(missing), "missing", ", ");
+    Messages.addCounted(problems, blocksLast(unexpected), "unexpected", ", ");
+    Messages.addCounted(problems, blocksLast(wrong), "with the wrong shape", "; ");
     return problems;
   }
 

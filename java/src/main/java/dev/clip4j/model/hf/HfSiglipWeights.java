@@ -214,22 +214,11 @@ public final class HfSiglipWeights {
       }
     }
     List<String> problems = new ArrayList<>();
-    if (!missing.isEmpty()) {
-      problems.add(missing.size() + " missing: " + Messages.capped(missing, ", "));
-    }
-    if (!unexpected.isEmpty()) {
-      problems.add(unexpected.size() + " unexpected: " + Messages.capped(unexpected, ", "));
-    }
-    if (!wrong.isEmpty()) {
-      problems.add(wrong.size() + " with the wrong shape: " + Messages.capped(wrong, "; "));
-    }
-    if (!notFloat.isEmpty()) {
-      problems.add(notFloat.size() + " not floating point: " + Messages.capped(notFloat, ", "));
-    }
-    if (!mixed.isEmpty()) {
-      problems.add(mixed.size() + " attention projection(s) whose q, k and v differ in dtype: "
-          + Messages.capped(mixed, "; "));
-    }
+    Messages.addCounted(problems, missing, "missing", ", ");
+    Messages.addCounted(problems, unexpected, "unexpected", ", ");
+    Messages.addCounted(problems, wrong, "with the wrong shape", "; ");
+    Messages.addCounted(problems, notFloat, "not floating point", ", ");
+    Messages.addCounted(problems, mixed, "attention projection(s) whose q, k and v differ in dtype", "; ");
     if (problems.isEmpty()) {
       return;
     }
