@@ -146,10 +146,15 @@ public final class HfTextTokenizer implements TextTokenizer, AutoCloseable {
   }
 
   private static JsonNode readJson(Path file) {
+    return readJsonObject(file, MAX_JSON_BYTES);
+  }
+
+  /** A tokenizer directory's JSON file as an object, refused past {@code maxBytes} before it is read. */
+  static JsonNode readJsonObject(Path file, long maxBytes) {
     dev.clip4j.internal.UserFiles.requireRegularFile(file, InvalidModelException::new);
     try {
-      if (Files.size(file) > MAX_JSON_BYTES) {
-        throw new InvalidModelException(file + ": larger than " + MAX_JSON_BYTES + " bytes");
+      if (Files.size(file) > maxBytes) {
+        throw new InvalidModelException(file + ": larger than " + maxBytes + " bytes");
       }
       JsonNode n = new ObjectMapper().readTree(Files.readAllBytes(file));
       if (n == null || !n.isObject()) {

@@ -153,7 +153,7 @@ public final class SiglipSlowTokenizer implements TextTokenizer, AutoCloseable {
    */
   public static Config checkConfig(Path dir) {
     Path cfgFile = dir.resolve("tokenizer_config.json");
-    boolean present = Files.exists(cfgFile, java.nio.file.LinkOption.NOFOLLOW_LINKS) || Files.exists(cfgFile);
+    boolean present = Files.exists(cfgFile, java.nio.file.LinkOption.NOFOLLOW_LINKS); // a broken link is read, and refused
     JsonNode cfg = present ? readJson(cfgFile) : new ObjectMapper().createObjectNode();
     List<String> problems = new ArrayList<>();
     JsonNode cls = cfg.get("tokenizer_class");
@@ -235,19 +235,7 @@ public final class SiglipSlowTokenizer implements TextTokenizer, AutoCloseable {
   }
 
   private static JsonNode readJson(Path file) {
-    dev.clip4j.internal.UserFiles.requireRegularFile(file, InvalidModelException::new);
-    try {
-      if (Files.size(file) > (16L << 20)) {
-        throw new InvalidModelException(file + ": larger than 16 MiB");
-      }
-      JsonNode n = new ObjectMapper().readTree(Files.readAllBytes(file));
-      if (n == null || !n.isObject()) {
-        throw new InvalidModelException(file + ": expected a JSON object");
-      }
-      return n;
-    } catch (IOException e) {
-      throw new InvalidModelException(file + ": cannot read: " + e.getMessage(), e);
-    }
+    return HfTextTokenizer.readJsonObject(file, 16L << 20);
   }
 
   /** Python's {@code str.isspace} (the characters {@code \s}, {@code strip()} and friends use). */

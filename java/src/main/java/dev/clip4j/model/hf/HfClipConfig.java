@@ -13,7 +13,6 @@ import dev.clip4j.model.TextConfig;
 import dev.clip4j.model.VisionConfig;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
@@ -163,20 +162,13 @@ public record HfClipConfig(Kind kind, int projectionDim, VisionTower vision, Tex
   private static final Set<String> TOWER = Set.of(
       "hidden_size", "intermediate_size", "projection_dim", "num_hidden_layers", "num_attention_heads", "hidden_act",
       "layer_norm_eps");
-  private static final Set<String> TEXT_KEYS = union(COMMON, TOWER, Set.of("vocab_size", "max_position_embeddings"));
-  private static final Set<String> VISION_KEYS = union(COMMON, TOWER, Set.of("num_channels", "image_size", "patch_size"));
-  private static final Set<String> CLIP_KEYS = union(COMMON, Set.of(
+  private static final Set<String> TEXT_KEYS =
+      HfJson.union(COMMON, TOWER, Set.of("vocab_size", "max_position_embeddings"));
+  private static final Set<String> VISION_KEYS =
+      HfJson.union(COMMON, TOWER, Set.of("num_channels", "image_size", "patch_size"));
+  private static final Set<String> CLIP_KEYS = HfJson.union(COMMON, Set.of(
       "text_config", "vision_config", "text_config_dict", "vision_config_dict", "projection_dim",
       "logit_scale_init_value"));
-
-  @SafeVarargs
-  private static Set<String> union(Set<String>... sets) {
-    Set<String> u = new HashSet<>();
-    for (Set<String> s : sets) {
-      u.addAll(s);
-    }
-    return Set.copyOf(u);
-  }
 
   // ------------------------------------------------------------------------------------ parsing
 

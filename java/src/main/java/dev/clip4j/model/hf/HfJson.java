@@ -58,6 +58,16 @@ final class HfJson {
     return root;
   }
 
+  /** The union of key sets, as an immutable set. */
+  @SafeVarargs
+  static java.util.Set<String> union(java.util.Set<String>... sets) {
+    java.util.Set<String> u = new java.util.HashSet<>();
+    for (java.util.Set<String> s : sets) {
+      u.addAll(s);
+    }
+    return java.util.Set.copyOf(u);
+  }
+
   static String abbreviate(String s) {
     return s.length() <= 80 ? s : s.substring(0, 77) + "...";
   }

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.clip4j.InvalidModelException;
 import dev.clip4j.model.SiglipConfig;
 import java.nio.file.Path;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
@@ -46,24 +45,15 @@ public record HfSiglipConfig(SiglipConfig config, int padTokenId, String dtype, 
 
   private static final Set<String> TOWER = Set.of(
       "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "hidden_act", "layer_norm_eps");
-  private static final Set<String> TEXT_KEYS = union(HfClipConfig.COMMON, TOWER,
+  private static final Set<String> TEXT_KEYS = HfJson.union(HfClipConfig.COMMON, TOWER,
       Set.of("vocab_size", "max_position_embeddings", "projection_size"));
-  private static final Set<String> VISION_KEYS = union(HfClipConfig.COMMON, TOWER,
+  private static final Set<String> VISION_KEYS = HfJson.union(HfClipConfig.COMMON, TOWER,
       Set.of("num_channels", "image_size", "patch_size", "vision_use_head"));
-  private static final Set<String> TOP_KEYS = union(HfClipConfig.COMMON, Set.of("text_config", "vision_config"));
+  private static final Set<String> TOP_KEYS = HfJson.union(HfClipConfig.COMMON, Set.of("text_config", "vision_config"));
 
   public HfSiglipConfig {
     Objects.requireNonNull(config, "config");
     Objects.requireNonNull(source, "source");
-  }
-
-  @SafeVarargs
-  private static Set<String> union(Set<String>... sets) {
-    Set<String> u = new HashSet<>();
-    for (Set<String> s : sets) {
-      u.addAll(s);
-    }
-    return Set.copyOf(u);
   }
 
   /**
