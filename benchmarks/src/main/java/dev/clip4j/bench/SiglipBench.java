@@ -51,11 +51,7 @@ public final class SiglipBench {
             + "\"text_cfg\":{\"context_length\":64,\"vocab_size\":32000,\"width\":768,\"heads\":12,\"layers\":12,"
             + "\"no_causal_mask\":true,\"proj_bias\":true,\"pool_type\":\"last\",\"norm_kwargs\":{\"eps\":1e-6}}}"),
         null, "ViT-B-16-SigLIP");
-    Map<String, Tensor> w = new LinkedHashMap<>();
-    torch.manual_seed(0);
-    cfg.schema().forEach((k, s) -> w.put(k, k.endsWith("norm1.weight") || k.endsWith("norm2.weight")
-        || k.endsWith("norm.weight") || k.contains("ln_") ? torch.ones(s) : torch.randn(s).mul_(
-            new org.bytedeco.pytorch.Scalar(0.02))));
+    Map<String, Tensor> w = randomWeights(cfg);
     double sRate;
     String share;
     try (SiglipTowers towers = SiglipTowers.build(cfg, w, new Device("cpu"), Precision.FP32);
@@ -73,8 +69,18 @@ public final class SiglipBench {
         (sRate * SIGLIP_B16_GFLOP) / (b32Rate * B32_GFLOP));
   }
 
-  /** Images/s: one warm-up call, then calls for at least {@code seconds} (at least 3). */
-  private static double rate(java.util.function.Supplier<Tensor> call, int batch, double seconds) {
+  /** Seeded random weights for {@code cfg}'s schema (LayerNorm weights 1, the rest N(0, 0.02)); close them. */
+  static Map<String, Tensor> randomWeights(SiglipConfig cfg) {
+    Map<String, Tensor> w = new LinkedHashMap<>();
+    torch.manual_seed(0);
+    cfg.schema().forEach((k, s) -> w.put(k, k.endsWith("norm1.weight") || k.endsWith("norm2.weight")
+        || k.endsWith("norm.weight") || k.contains("ln_") ? torch.ones(s) : torch.randn(s).mul_(
+            new org.bytedeco.pytorch.Scalar(0.02))));
+    return w;
+  }
+
+  /** Items/s: one warm-up call, then calls for at least {@code seconds} (at least 3). */
+  static double rate(java.util.function.Supplier<Tensor> call, int batch, double seconds) {
     call.get().close();
     long t0 = System.nanoTime();
     int n = 0;

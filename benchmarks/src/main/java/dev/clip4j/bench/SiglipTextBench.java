@@ -5,16 +5,11 @@ import dev.clip4j.Engine;
 import dev.clip4j.model.Precision;
 import dev.clip4j.model.SiglipConfig;
 import dev.clip4j.model.SiglipTowers;
-import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.global.torch;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * SigLIP2's text tower (ViT-B-16-SigLIP2's: width 768, 12 blocks, MLP 3072 with GELU-tanh,
@@ -38,11 +33,7 @@ public final class SiglipTextBench {
             + "\"no_causal_mask\":true,\"proj_bias\":true,\"pool_type\":\"last\",\"norm_kwargs\":{\"eps\":1e-6},"
             + "\"act_kwargs\":{\"approximate\":\"tanh\"}}}"),
         null, "ViT-B-16-SigLIP2 (vocab 32000)");
-    Map<String, Tensor> w = new LinkedHashMap<>();
-    torch.manual_seed(0);
-    cfg.schema().forEach((k, s) -> w.put(k, k.endsWith("norm1.weight") || k.endsWith("norm2.weight")
-        || k.endsWith("norm.weight") || k.contains("ln_") ? torch.ones(s) : torch.randn(s).mul_(
-            new org.bytedeco.pytorch.Scalar(0.02))));
+    Map<String, Tensor> w = SiglipBench.randomWeights(cfg);
     long[] idv = new long[batch * 64];
     Random rng = new Random(1);
     for (int i = 0; i < idv.length; i++) {
@@ -51,13 +42,11 @@ public final class SiglipTextBench {
     double[] rates = new double[2];
     String[] how = new String[2];
     String before = System.getProperty("clip4j.packedGemm");
-    try (LongPointer p = new LongPointer(idv);
-        Tensor view = torch.from_blob(p, new long[] {batch, 64}, new TensorOptions(ScalarType.Long));
-        Tensor ids = view.clone()) {
+    try (Tensor ids = dev.clip4j.internal.HostTensors.fromLongs(idv, batch, 64)) {
       for (int mode = 0; mode < 2; mode++) {
         System.setProperty("clip4j.packedGemm", mode == 0 ? "true" : "false");
         try (SiglipTowers towers = SiglipTowers.build(cfg, w, new Device("cpu"), Precision.FP32)) {
-          rates[mode] = rate(() -> towers.encodeTextFeatures(ids, 0), batch, seconds);
+          rates[mode] = SiglipBench.rate(() -> towers.encodeTextFeatures(ids, 0), batch, seconds);
           how[mode] = towers.invariance();
           System.out.printf(Locale.ROOT, "SigLIP2 text (%s): %.1f texts/s at batch %d%n", how[mode], rates[mode],
               batch);
@@ -74,17 +63,5 @@ public final class SiglipTextBench {
     System.out.printf(Locale.ROOT, "siglip-text-bench: threads %d, batch %d: packed (GELU-tanh epilogue) %.1f texts/s,"
         + " per-sample LibTorch %.1f texts/s, ratio %.2f%n", Engine.ensureInitialized().blasThreads(), batch,
         rates[0], rates[1], rates[0] / rates[1]);
-  }
-
-  /** Texts/s: one warm-up call, then calls for at least {@code seconds} (at least 3). */
-  private static double rate(java.util.function.Supplier<Tensor> call, int batch, double seconds) {
-    call.get().close();
-    long t0 = System.nanoTime();
-    int n = 0;
-    while (n < 3 || (System.nanoTime() - t0) / 1e9 < seconds) {
-      call.get().close();
-      n++;
-    }
-    return n * batch / ((System.nanoTime() - t0) / 1e9);
   }
 }
